@@ -1,0 +1,2 @@
+export { runSimulation, SIM_BUGS, type SimBug, type SimOptions, type SimSummary } from './simulator.js';
+export type { SimStats } from './stats.js';
