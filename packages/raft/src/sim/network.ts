@@ -71,6 +71,11 @@ export class SimNetwork {
     if (at < last) this.stats.reordered++;
     else this.lastDelivery.set(link, at);
     this.queue.at(at, () => {
+      // A partition also swallows what was already on the wire.
+      if (this.cut.has(link)) {
+        this.stats.dropped++;
+        return;
+      }
       this.stats.delivered++;
       this.deliver(m);
     });

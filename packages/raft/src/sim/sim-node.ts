@@ -82,7 +82,7 @@ export class SimNode {
         heartbeatTick: 2,
         random: () => rng.next(),
         snapshotChunkBytes: this.opts.snapshotChunkBytes,
-        maxSizePerMsg: 4096,
+        maxSizePerMsg: 300,
         maxInflightMsgs: 16,
         bugs: this.opts.coreBugs,
       },
@@ -144,6 +144,11 @@ export class SimNode {
 
   failNextDiskSync(): void {
     this.failNextSync = true;
+  }
+
+  /** Disarms injected faults that have not fired yet (the healing phase). */
+  disarm(): void {
+    this.failNextSync = false;
   }
 
   deliver(m: Message): void {

@@ -47,8 +47,31 @@ export interface SimSummary {
 const TICK_MS = 10;
 const TIMEOUT_MS = 600;
 
-type FaultKind = 'partition' | 'isolateLeader' | 'oneWay' | 'crash' | 'pause' | 'power' | 'disk' | 'membership' | 'transfer';
-const FAULTS: FaultKind[] = ['partition', 'isolateLeader', 'oneWay', 'crash', 'pause', 'power', 'disk', 'membership', 'transfer'];
+type FaultKind =
+  | 'partition'
+  | 'isolateLeader'
+  | 'isolateNextLeader'
+  | 'crashOnCommit'
+  | 'oneWay'
+  | 'crash'
+  | 'pause'
+  | 'power'
+  | 'disk'
+  | 'membership'
+  | 'transfer';
+const FAULTS: FaultKind[] = [
+  'partition',
+  'isolateLeader',
+  'isolateNextLeader',
+  'crashOnCommit',
+  'oneWay',
+  'crash',
+  'pause',
+  'power',
+  'disk',
+  'membership',
+  'transfer',
+];
 
 export function runSimulation(opts: SimOptions): SimSummary {
   return new Simulation(opts).run();
@@ -70,6 +93,8 @@ class Simulation {
   private faultsOn: boolean;
   /** Pending heal actions of the faults now in force. */
   private activeFaults = 0;
+  private isolateOnElection: { afterTerm: number; heal: () => void } | null = null;
+  private crashOnCommit: { after: number; restartAfter: number } | null = null;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = createRng(opts.seed);
@@ -97,7 +122,28 @@ class Simulation {
           tickMs: TICK_MS,
           snapshotEvery: 40,
           snapshotChunkBytes: 64,
-          observe: (n) => this.checker.observe(n, n.life),
+          observe: (n) => {
+            this.checker.observe(n, n.life);
+            if (this.crashOnCommit && n.isLeader() && n.raft.commitIndex > this.crashOnCommit.after) {
+              // Dies the moment it advances its commit index, before followers learn of it.
+              const { restartAfter } = this.crashOnCommit;
+              this.crashOnCommit = null;
+              n.crash();
+              this.queue.after(restartAfter, () => {
+                this.activeFaults--;
+                if (!n.up) n.start();
+              });
+            }
+            if (this.isolateOnElection && n.isLeader() && n.raft.currentTerm > this.isolateOnElection.afterTerm) {
+              // Cut the new leader off before its first appends arrive anywhere: its log now holds
+              // entries of its term that nobody else has (the setting of the Raft paper's figure 8).
+              const { heal } = this.isolateOnElection;
+              this.isolateOnElection = null;
+              this.net.isolate(n.id, this.ids);
+              this.stats.partitions++;
+              heal();
+            }
+          },
           onApply: (n, index, _term, _kind, fp) => this.checker.applied(n, index, fp),
           onAck: (index, term) => this.acked.push({ index, term }),
         },
@@ -229,6 +275,28 @@ class Simulation {
         heal(duration, () => this.net.healAll());
         return;
       }
+      case 'isolateNextLeader': {
+        const l = this.leader();
+        if (this.isolateOnElection) return;
+        this.activeFaults++;
+        this.isolateOnElection = {
+          afterTerm: l?.raft.currentTerm ?? 0,
+          heal: () => this.queue.after(duration, () => {
+            this.activeFaults--;
+            this.net.healAll();
+          }),
+        };
+        // Force an election soon, so the trigger fires.
+        if (l) l.crash(), this.queue.after(duration, () => { if (!l.up && this.faultsOn) l.start(); });
+        return;
+      }
+      case 'crashOnCommit': {
+        const l = this.leader();
+        if (!l || this.crashOnCommit) return;
+        this.activeFaults++;
+        this.crashOnCommit = { after: l.raft.commitIndex, restartAfter: duration };
+        return;
+      }
       case 'oneWay': {
         const a = pick();
         const l = this.leader() ?? pick();
@@ -303,9 +371,12 @@ class Simulation {
   }
 
   private healAll(): void {
+    this.isolateOnElection = null;
+    this.crashOnCommit = null;
     this.net.healAll();
     this.net.rates = { drop: 0, duplicate: 0, delaySpike: 0 };
     for (const n of this.nodes.values()) {
+      n.disarm();
       if (!n.up) n.start();
       else if (n.paused) n.resume();
     }

@@ -1,0 +1,377 @@
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import type { ConfChange } from '../core/confchange.js';
+import { type InitialState, type RaftBug, RaftNode, type RaftStatus, type Ready } from '../core/raft.js';
+import { EntryType, type NodeId } from '../core/types.js';
+import { RaftHost } from '../host/raft-host.js';
+import { FileStorage, type StorageFaults } from '../storage/index.js';
+import { TcpTransport } from '../transport/index.js';
+import { NotLeaderError, ProposalRejectedError, ProposalTimeoutError, ServerStoppedError } from './errors.js';
+
+// A Raft member with real I/O: the WAL for durability, TCP for peers, timers for ticks. The
+// application plugs in a state machine; it proposes with propose() and reads linearizably after
+// readBarrier(). Node ids are the advertised host:port addresses, as Flynn's discoverd used them.
+
+export interface StateMachine<R> {
+  /** Applies a committed command; the value resolves the proposer's promise. Must not throw. */
+  apply(index: number, data: Uint8Array): R;
+  snapshot(): Uint8Array;
+  restore(index: number, data: Uint8Array): void;
+}
+
+export interface ServerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface RaftServerOptions<R> {
+  id: NodeId;
+  dataDir: string;
+  /** Voters of a brand-new cluster; ignored once the data directory holds state (the log's membership wins). */
+  peers?: NodeId[];
+  /** Start with no membership and wait to be added by a leader (a node joining an existing cluster). */
+  join?: boolean;
+  stateMachine: StateMachine<R>;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  snapshotEvery?: number;
+  snapshotKeepEntries?: number;
+  proposalTimeoutMs?: number;
+  logger?: ServerLogger;
+  storageFaults?: StorageFaults;
+  bugs?: ReadonlySet<RaftBug>;
+}
+
+interface PendingProposal<R> {
+  term: number;
+  deadline: number;
+  resolve(v: R): void;
+  reject(e: Error): void;
+}
+
+interface PendingRead {
+  deadline: number;
+  resolve(index: number): void;
+  reject(e: Error): void;
+}
+
+const silent: ServerLogger = { info() {}, warn() {}, error() {} };
+
+export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number]; fatal: [Error] }> {
+  readonly id: NodeId;
+  private readonly node: RaftNode;
+  private readonly host: RaftHost;
+  private readonly transport: TcpTransport;
+  private readonly sm: StateMachine<R>;
+  private readonly log: ServerLogger;
+  private readonly proposals = new Map<number, PendingProposal<R>>();
+  private readonly reads = new Map<number, PendingRead>();
+  /** Confirmed reads waiting for the state machine to reach their index. */
+  private readyReads: { index: number; read: PendingRead }[] = [];
+  private applied: number;
+  private snapshotIndex: number;
+  private snapshotting = false;
+  private scheduled = false;
+  private stopped = false;
+  private leader: NodeId | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly opts: Required<Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs'>>;
+
+  private constructor(
+    opts: RaftServerOptions<R>,
+    private readonly storage: FileStorage,
+    initial: InitialState,
+  ) {
+    super();
+    this.id = opts.id;
+    this.sm = opts.stateMachine;
+    this.log = opts.logger ?? silent;
+    this.opts = {
+      snapshotEvery: opts.snapshotEvery ?? 8192,
+      snapshotKeepEntries: opts.snapshotKeepEntries ?? 1024,
+      proposalTimeoutMs: opts.proposalTimeoutMs ?? 10_000,
+    };
+    this.node = new RaftNode(
+      {
+        id: opts.id,
+        electionTick: opts.electionTicks ?? 10,
+        heartbeatTick: opts.heartbeatTicks ?? 1,
+        bugs: opts.bugs,
+      },
+      initial,
+    );
+    if (initial.snapshot) this.sm.restore(initial.snapshot.meta.index, initial.snapshot.data);
+    this.applied = initial.snapshot?.meta.index ?? 0;
+    this.snapshotIndex = this.applied;
+    this.transport = new TcpTransport({
+      id: opts.id,
+      onError: (err) => this.log.warn({ err: err.message, kind: err.kind }, 'raft transport'),
+    });
+    this.transport.on('message', (m) => {
+      this.node.step(m);
+      this.kick();
+    });
+    this.host = new RaftHost(this.node, {
+      persist: (rd, done) => this.persist(rd, done),
+      send: (msgs) => {
+        for (const m of msgs) this.transport.send(m);
+      },
+      apply: (rd) => this.apply(rd),
+      fatal: (err) => this.fail(err),
+    });
+    this.syncPeers();
+    const tickMs = opts.tickMs ?? 100;
+    this.timers.push(
+      setInterval(() => {
+        this.node.tick();
+        this.kick();
+      }, tickMs),
+      setInterval(() => this.expire(), Math.min(1000, this.opts.proposalTimeoutMs)),
+    );
+    this.kick();
+  }
+
+  static async start<R>(opts: RaftServerOptions<R>): Promise<RaftServer<R>> {
+    const { storage, state } = await FileStorage.open(opts.dataDir, { faults: opts.storageFaults });
+    let initial: InitialState = state;
+    const fresh = !state.snapshot && state.entries.length === 0 && state.hardState.term === 0;
+    if (fresh && !opts.join) {
+      // First boot of a founding member: write the membership as entry 1, identically on every member.
+      const peers = opts.peers && opts.peers.length > 0 ? opts.peers : [opts.id];
+      if (!peers.includes(opts.id)) throw new Error(`-peers ${peers.join(',')} does not include this node (${opts.id})`);
+      initial = RaftNode.bootstrapState(peers);
+      await storage.save(initial.hardState, initial.entries);
+    }
+    const last = (initial.snapshot?.meta.index ?? 0) + initial.entries.length;
+    if (initial.hardState.commit > last) {
+      // Only a hint: the commit index is re-learned from the leader.
+      initial = { ...initial, hardState: { ...initial.hardState, commit: last } };
+    }
+    return new RaftServer(opts, storage, initial);
+  }
+
+  /** Hands over an inbound Raft connection (first byte 0xFF) from a port multiplexer. */
+  acceptConnection(socket: net.Socket, head?: Buffer): void {
+    this.transport.acceptConnection(socket, head);
+  }
+
+  async listen(host: string, port: number): Promise<void> {
+    await this.transport.listen(host, port);
+  }
+
+  /** Proposes a command; resolves with the state machine's result once it is applied here. */
+  propose(data: Uint8Array): Promise<R> {
+    if (this.stopped) return Promise.reject(new ServerStoppedError());
+    const res = this.node.propose(data);
+    if (!res.ok) return Promise.reject(this.proposeError(res));
+    this.kick();
+    return new Promise<R>((resolve, reject) => {
+      this.proposals.set(res.index, {
+        term: res.term,
+        deadline: Date.now() + this.opts.proposalTimeoutMs,
+        resolve,
+        reject,
+      });
+    });
+  }
+
+  /**
+   * Resolves once local state reflects every write committed before the call (ReadIndex): a read
+   * of the state machine after it is linearizable. Only the leader can serve it.
+   */
+  readBarrier(): Promise<number> {
+    if (this.stopped) return Promise.reject(new ServerStoppedError());
+    const res = this.node.readIndex();
+    if (!res.ok) return Promise.reject(new NotLeaderError(res.leader));
+    this.kick();
+    return new Promise<number>((resolve, reject) => {
+      this.reads.set(res.id, { deadline: Date.now() + this.opts.proposalTimeoutMs, resolve, reject });
+    });
+  }
+
+  async changeMembership(cc: ConfChange): Promise<number> {
+    const res = this.node.proposeConfChange(cc);
+    if (!res.ok) throw this.proposeError(res);
+    this.kick();
+    await new Promise<R>((resolve, reject) => {
+      this.proposals.set(res.index, {
+        term: res.term,
+        deadline: Date.now() + this.opts.proposalTimeoutMs,
+        resolve,
+        reject,
+      });
+    });
+    return res.index;
+  }
+
+  transferLeadership(to: NodeId): boolean {
+    const ok = this.node.transferLeadership(to);
+    this.kick();
+    return ok;
+  }
+
+  status(): RaftStatus & { appliedIndex: number } {
+    return { ...this.node.status(), appliedIndex: this.applied };
+  }
+
+  get isLeader(): boolean {
+    return this.node.currentRole === 'leader';
+  }
+
+  get leaderId(): NodeId | null {
+    return this.node.currentLeader;
+  }
+
+  transportStats() {
+    return this.transport.stats();
+  }
+
+  storageStats() {
+    return this.storage.stats();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.host.stop();
+    for (const t of this.timers) clearInterval(t);
+    this.failPending(new ServerStoppedError());
+    await this.transport.close();
+    await this.storage.close().catch(() => {});
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  /** Coalesces everything that arrives in one turn of the event loop into one Ready. */
+  private kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.stopped) this.host.process();
+    });
+  }
+
+  private persist(rd: Ready, done: (err?: Error) => void): void {
+    const hs = rd.mustSync || rd.entries.length > 0 ? rd.hardState : null;
+    if (!rd.snapshot && rd.entries.length === 0 && !hs) {
+      // Only the commit index moved: it is a hint that is re-learned after a restart, not worth an fsync.
+      done();
+      return;
+    }
+    const write = async () => {
+      if (rd.snapshot) await this.storage.saveSnapshot(rd.snapshot);
+      if (rd.entries.length > 0 || hs) await this.storage.save(hs, rd.entries);
+    };
+    write().then(
+      () => done(),
+      (err: Error) => done(err),
+    );
+  }
+
+  private apply(rd: Ready): void {
+    if (rd.softState.leader !== this.leader) {
+      this.leader = rd.softState.leader;
+      this.emit('leader', this.leader, rd.softState.term);
+    }
+    if (rd.snapshot) {
+      this.sm.restore(rd.snapshot.meta.index, rd.snapshot.data);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = this.applied;
+      this.log.info({ index: this.applied }, 'installed snapshot from leader');
+    }
+    let confChanged = false;
+    for (const e of rd.committedEntries) {
+      let result: R | undefined;
+      if (e.type === EntryType.Normal && e.data.byteLength > 0) result = this.sm.apply(e.index, e.data);
+      else if (e.type === EntryType.ConfChange) confChanged = true;
+      this.applied = e.index;
+      const p = this.proposals.get(e.index);
+      if (!p) continue;
+      this.proposals.delete(e.index);
+      if (p.term === e.term) p.resolve(result as R);
+      // Another entry took the index: ours can never commit anywhere.
+      else p.reject(new ProposalRejectedError('not_leader', 'leadership changed before the proposal committed', this.leader));
+    }
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.id);
+      if (!r) continue;
+      this.reads.delete(rs.id);
+      this.readyReads.push({ index: rs.index, read: r });
+    }
+    for (const id of rd.droppedReads) {
+      const r = this.reads.get(id);
+      if (!r) continue;
+      this.reads.delete(id);
+      r.reject(new NotLeaderError(this.leader));
+    }
+    if (this.readyReads.length > 0) {
+      const waiting = [];
+      for (const r of this.readyReads) {
+        if (r.index <= this.applied) r.read.resolve(r.index);
+        else waiting.push(r);
+      }
+      this.readyReads = waiting;
+    }
+    if (confChanged || rd.snapshot) this.syncPeers();
+    this.maybeSnapshot();
+  }
+
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.applied - this.snapshotIndex < this.opts.snapshotEvery) return;
+    const snap = this.node.createSnapshot(this.applied, this.sm.snapshot(), this.opts.snapshotKeepEntries);
+    this.snapshotIndex = snap.meta.index;
+    this.snapshotting = true;
+    this.storage.saveSnapshot(snap).then(
+      () => {
+        this.snapshotting = false;
+        this.log.info({ index: snap.meta.index, bytes: snap.data.byteLength }, 'snapshot saved');
+      },
+      (err: Error) => this.fail(err),
+    );
+  }
+
+  /** Keeps the transport's peer list equal to the current membership. */
+  private syncPeers(): void {
+    const { voters, learners } = this.node.membership;
+    for (const id of [...voters, ...learners]) if (id !== this.id) this.transport.setPeer(id, id);
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const [index, p] of this.proposals) {
+      if (p.deadline > now) continue;
+      this.proposals.delete(index);
+      p.reject(new ProposalTimeoutError(this.opts.proposalTimeoutMs));
+    }
+    for (const [id, r] of this.reads) {
+      if (r.deadline > now) continue;
+      this.reads.delete(id);
+      r.reject(new NotLeaderError(this.leader));
+    }
+  }
+
+  private proposeError(res: { error: string; leader: NodeId | null; message?: string }): Error {
+    if (res.error === 'not_leader') return new NotLeaderError(res.leader);
+    return new ProposalRejectedError(res.error, res.message ?? res.error, res.leader);
+  }
+
+  private failPending(err: Error): void {
+    for (const p of this.proposals.values()) p.reject(err);
+    this.proposals.clear();
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
+    for (const r of this.readyReads) r.read.reject(err);
+    this.readyReads = [];
+  }
+
+  /** A disk error: stop at once; carrying on could acknowledge what is not durable. */
+  private fail(err: Error): void {
+    if (this.stopped) return;
+    this.log.error({ err: err.message }, 'storage failed; stopping this raft member');
+    void this.stop();
+    this.emit('fatal', err);
+  }
+}

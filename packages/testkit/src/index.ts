@@ -1,0 +1,2 @@
+export * from './managed-process.js';
+export * from './poll.js';
