@@ -133,6 +133,11 @@ export class Progress {
       return true;
     }
     if (this.next - 1 !== rejected) return false;
+    if (hint < this.match) {
+      // The follower's log is shorter than what it once acknowledged: it lost its disk (or was
+      // replaced under the same id). Probing must go below the old match, or it never ends.
+      this.match = hint;
+    }
     this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
     this.probeSent = false;
     return true;

@@ -216,7 +216,11 @@ export class RaftNode {
 
     const snap = initial.snapshot;
     this.latestSnapshot = snap;
-    this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, [...initial.entries], initial.hardState.commit);
+    const lastIndex = (snap?.meta.index ?? 0) + initial.entries.length;
+    // The hard state is written before the entries of its batch, so a torn write can leave a commit
+    // index past the last entry. Commit is only a hint that the leader repeats: lowering it is safe.
+    const commit = Math.min(initial.hardState.commit, lastIndex);
+    this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, [...initial.entries], commit);
     this.snapshotConfig = snap ? cloneConfig(snap.meta.config) : emptyConfig();
     this.config = cloneConfig(this.snapshotConfig);
     this.applyConfChangesUpTo(this.log.snapshotIndex, this.log.committed);
@@ -746,6 +750,8 @@ export class RaftNode {
     }
     const resp = blankMessage(MessageType.HeartbeatResp, this.id, m.from, this.term);
     resp.context = m.context;
+    // Lets the leader notice a follower whose log shrank (a lost or replaced disk).
+    resp.index = this.log.lastIndex();
     this.send(resp);
   }
 
@@ -823,6 +829,11 @@ export class RaftNode {
       case MessageType.HeartbeatResp: {
         pr.recentActive = true;
         pr.probeSent = false;
+        if (m.index < pr.match) {
+          // The follower no longer holds what it acknowledged: start over from what it has.
+          pr.match = m.index;
+          pr.becomeProbe();
+        }
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         // An empty append from `next` makes a follower that lost appends reject, which starts a probe.
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);

@@ -67,7 +67,7 @@ export interface Message {
   from: NodeId;
   to: NodeId;
   term: number;
-  /** App: index of the entry before `entries`. AppResp: see MessageType. Vote: candidate's last index. */
+  /** App: index of the entry before `entries`. AppResp: see MessageType. Vote: candidate's last index. HeartbeatResp: the follower's last index. */
   index: number;
   /** App: term at `index`. Vote: candidate's last log term. AppResp reject: follower's term at `rejectHint`. */
   logTerm: number;

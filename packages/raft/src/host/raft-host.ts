@@ -9,7 +9,10 @@ import { type Message, MessageType } from '../core/types.js';
 // every effect to happen synchronously at that point, while the real node wraps a Promise.
 
 export interface HostIO {
-  /** Make hard state, entries (before hard state, so a torn write never commits missing entries) and snapshot durable. */
+  /**
+   * Make snapshot, hard state and entries durable, in that order: a torn write then keeps a term
+   * and vote without their entries (safe), never entries of a term the node has not recorded.
+   */
   persist(rd: Ready, done: (err?: Error) => void): void;
   send(messages: Message[]): void;
   /** Restore from rd.snapshot if set, then apply rd.committedEntries, and serve rd.readStates. */

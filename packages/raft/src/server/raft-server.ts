@@ -144,11 +144,6 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       initial = RaftNode.bootstrapState(peers);
       await storage.save(initial.hardState, initial.entries);
     }
-    const last = (initial.snapshot?.meta.index ?? 0) + initial.entries.length;
-    if (initial.hardState.commit > last) {
-      // Only a hint: the commit index is re-learned from the leader.
-      initial = { ...initial, hardState: { ...initial.hardState, commit: last } };
-    }
     return new RaftServer(opts, storage, initial);
   }
 

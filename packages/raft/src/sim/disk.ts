@@ -3,8 +3,8 @@ import type { Entry, HardState, Snapshot } from '../core/types.js';
 
 // A node's disk in the simulator. A batch is either synced whole, or lost in a crash; a crash may
 // still leave a prefix of the unsynced batch behind (records reach the platter in order without
-// an fsync), which is exactly what a torn WAL tail recovers to. Entries come before the hard state
-// in a batch, as in the real WAL.
+// an fsync), which is exactly what a torn WAL tail recovers to. The hard state comes before the
+// entries in a batch, as in the real WAL.
 
 export interface DurableState {
   hardState: HardState;
@@ -27,12 +27,16 @@ export class SimDisk {
       budget--;
       this.installSnapshot(rd.snapshot, true);
     }
+    if (rd.hardState) {
+      if (budget <= 0) return;
+      budget--;
+      this.state.hardState = { ...rd.hardState };
+    }
     for (const e of rd.entries) {
       if (budget <= 0) return;
       budget--;
       this.appendEntry(e);
     }
-    if (rd.hardState && budget > 0) this.state.hardState = { ...rd.hardState };
   }
 
   recordCount(rd: Ready): number {

@@ -33,6 +33,8 @@ export interface SimNodeOptions {
   /** Take a snapshot once this many entries were applied since the last one. */
   snapshotEvery: number;
   snapshotChunkBytes: number;
+  /** Append batch size: 1 sends one entry per message, which maximises interleavings of acknowledgements. */
+  maxSizePerMsg: number;
   /** Called after every change the node makes, for the invariant checks. */
   observe: (node: SimNode) => void;
   /** A client was told its write at (index, term) succeeded. */
@@ -82,7 +84,7 @@ export class SimNode {
         heartbeatTick: 2,
         random: () => rng.next(),
         snapshotChunkBytes: this.opts.snapshotChunkBytes,
-        maxSizePerMsg: 300,
+        maxSizePerMsg: this.opts.maxSizePerMsg,
         maxInflightMsgs: 16,
         bugs: this.opts.coreBugs,
       },

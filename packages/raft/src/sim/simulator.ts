@@ -45,6 +45,7 @@ export interface SimSummary {
 }
 
 const TICK_MS = 10;
+const MAX_EVENTS = 5_000_000;
 const TIMEOUT_MS = 600;
 
 type FaultKind =
@@ -108,6 +109,7 @@ class Simulation {
     const hostBugs = new Set<HostBug>();
     if (opts.bug === 'ack-before-fsync') hostBugs.add(opts.bug);
     else if (opts.bug) coreBugs.add(opts.bug);
+    const maxSizePerMsg = [1, 300, 4096][this.rng.int(3)];
     for (const id of this.ids) {
       const disk = id === spare ? new SimDisk() : new SimDisk(RaftNode.bootstrapState(voters));
       const node = new SimNode(
@@ -122,6 +124,7 @@ class Simulation {
           tickMs: TICK_MS,
           snapshotEvery: 40,
           snapshotChunkBytes: 64,
+          maxSizePerMsg,
           observe: (n) => {
             this.checker.observe(n, n.life);
             if (this.crashOnCommit && n.isLeader() && n.raft.commitIndex > this.crashOnCommit.after) {
@@ -174,11 +177,25 @@ class Simulation {
     this.healAll();
     const converged = this.runUntil(() => this.isConverged(), this.queue.now + 60_000);
     // Phase 3: a final read of every key, so that a lost write shows up in the history.
+    let finalReads = 0;
+    const perClient = new Map<SimClient, string[]>();
     for (const [i, key] of keys.entries()) {
       const c = this.clients[i % this.clients.length];
-      this.queue.after(i * 5, () => c.run(() => {}, { kind: 'read', key }));
+      perClient.set(c, [...(perClient.get(c) ?? []), key]);
     }
-    this.runUntil(() => this.clients.every((c) => c.idle), this.queue.now + 10_000);
+    for (const [c, owned] of perClient) {
+      // A client runs one operation at a time: chain its reads through the completion callback.
+      const next = () => {
+        const key = owned.shift();
+        if (key === undefined) return;
+        c.run(() => {
+          finalReads++;
+          next();
+        }, { kind: 'read', key });
+      };
+      next();
+    }
+    this.runUntil(() => finalReads === keys.length, this.queue.now + 10_000);
 
     const lostWrites = this.countLostWrites();
     const lin = checkHistory(this.history, { timeoutMs: 30_000 });
@@ -222,6 +239,11 @@ class Simulation {
         return cond();
       }
       this.events++;
+      if (this.events > MAX_EVENTS) {
+        // A message storm or a busy loop: a real cluster would burn its CPUs here.
+        this.checker.violations.push(`liveness: more than ${MAX_EVENTS} events (message storm?)`);
+        return cond();
+      }
       if (this.checker.violations.length > 0 && this.opts.bug) return cond();
     }
     return true;

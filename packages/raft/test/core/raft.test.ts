@@ -303,3 +303,22 @@ describe('restart', () => {
     expect(n.membership.voters).toHaveLength(2);
   });
 });
+
+describe('a follower that lost its disk', () => {
+  it('is caught up again instead of being probed forever', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    const l = c.electLeader();
+    for (let i = 0; i < 10; i++) l.propose(put(`k${i}`, 'v'));
+    c.tick(2);
+    const victim = [...c.nodes.keys()].find((id) => id !== l.id)!;
+    // Same id, empty data directory (an operator replaced the host's disk).
+    c.add(victim);
+    c.tick(10);
+    expect(c.get(victim).lastIndex).toBe(l.lastIndex);
+    expect(c.kv.get(victim)!.get('k9')).toBe('v');
+    // And the exchange went quiet: no more appends than a few heartbeat rounds need.
+    const before = c.sent.length;
+    c.tick(5);
+    expect(c.sent.length - before).toBeLessThan(5 * 8);
+  });
+});

@@ -1,0 +1,5 @@
+export type { SnapshotMarker } from './codec.js';
+export { StorageClosedError, StorageCorruptionError } from './errors.js';
+export type { DiskState, FileStorageOptions, StorageStats } from './file-storage.js';
+export { FileStorage } from './file-storage.js';
+export type { StorageFaults } from './io.js';

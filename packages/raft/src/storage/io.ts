@@ -1,0 +1,58 @@
+// The only place that touches file contents: every write and sync passes the fault hooks and the counters.
+import { type FileHandle, open } from 'node:fs/promises';
+
+export interface StorageFaults {
+  /** Called before each write; throw to inject an I/O error. */
+  beforeWrite?(): void;
+  /** Called before each fdatasync/fsync; throw to inject an I/O error. */
+  beforeSync?(): void;
+}
+
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+export class Io {
+  syncs = 0;
+
+  constructor(private readonly faults: StorageFaults) {}
+
+  /** Writes all of `data` at `position`, looping over short writes. */
+  async write(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+    this.faults.beforeWrite?.();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+      if (bytesWritten <= 0) throw new Error('write made no progress');
+      done += bytesWritten;
+    }
+  }
+
+  async truncate(fh: FileHandle, length: number): Promise<void> {
+    this.faults.beforeWrite?.();
+    await fh.truncate(length);
+  }
+
+  async datasync(fh: FileHandle): Promise<void> {
+    this.faults.beforeSync?.();
+    this.syncs++;
+    await fh.datasync();
+  }
+
+  async fsync(fh: FileHandle): Promise<void> {
+    this.faults.beforeSync?.();
+    this.syncs++;
+    await fh.sync();
+  }
+
+  /** Makes creations, renames and removals in `dir` durable. */
+  async syncDir(dir: string): Promise<void> {
+    this.faults.beforeSync?.();
+    this.syncs++;
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
