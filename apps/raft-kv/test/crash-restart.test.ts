@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@flynn-edge/testkit';
-import { KvProcessCluster } from './cluster-process.js';
+import { KvProcessCluster } from '../src/process-cluster.js';
 
 // Three real OS processes under concurrent writes: SIGKILL the leader and restart it, then SIGKILL
 // all three and restart them. Every acknowledged write must survive and the nodes must converge.

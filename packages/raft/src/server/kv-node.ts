@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RaftBug } from '../core/raft.js';
 import type { NodeId } from '../core/types.js';
 import { encodeKvCommand, type KvResult, KvStateMachine } from '../kv/kv-state.js';
@@ -26,6 +27,8 @@ export interface KvNodeOptions {
 
 export class KvNode {
   private readonly sockets = new Set<net.Socket>();
+  /** Event-loop delay: a sync call or a long task on the loop shows here first. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 1 });
 
   private constructor(
     readonly raft: RaftServer<KvResult | null>,
@@ -50,6 +53,7 @@ export class KvNode {
     });
     const server = net.createServer();
     const node = new KvNode(raft, kv, server);
+    node.loopDelay.enable();
     server.on('connection', (s) => node.accept(s));
     const [host, port] = splitHostPort(opts.id);
     await new Promise<void>((resolve, reject) => {
@@ -63,6 +67,7 @@ export class KvNode {
   }
 
   async stop(): Promise<void> {
+    this.loopDelay.disable();
     this.server.close();
     for (const s of this.sockets) s.destroy();
     await this.raft.stop();
@@ -119,7 +124,15 @@ export class KvNode {
         const r = await this.raft.propose(encodeKvCommand(cmd));
         return { id: req.id, ok: true, prev: r?.prev ?? null, succeeded: r?.ok ?? false };
       }
-      case 'status':
+      case 'status': {
+        // The histogram counts the 1 ms sampling interval itself: report only the delay beyond it.
+        const ms = (ns: number) => Math.max(0, Math.round((ns - 1e6) / 1e4) / 100);
+        const loopDelay = {
+          p50: ms(this.loopDelay.percentile(50)),
+          p99: ms(this.loopDelay.percentile(99)),
+          max: ms(this.loopDelay.max),
+        };
+        if (req.resetLoopDelay) this.loopDelay.reset();
         return {
           id: req.id,
           ok: true,
@@ -129,8 +142,10 @@ export class KvNode {
             keys: this.kv.size,
             transport: this.raft.transportStats(),
             storage: this.raft.storageStats(),
+            loopDelayMs: loopDelay,
           },
         };
+      }
       case 'transfer':
         if (!this.raft.isLeader) throw new NotLeaderError(this.raft.leaderId);
         return { id: req.id, ok: this.raft.transferLeadership(req.to) } as KvResponse;

@@ -13,9 +13,12 @@ export type KvRequest =
   | { id: number; op: 'put'; key: string; value: string }
   | { id: number; op: 'cas'; key: string; expected: string | null; value: string }
   | { id: number; op: 'del'; key: string }
-  | { id: number; op: 'status' }
+  | { id: number; op: 'status'; resetLoopDelay?: boolean }
   | { id: number; op: 'transfer'; to: string }
   | { id: number; op: 'member'; change: 'addLearner' | 'addVoter' | 'removeNode'; node: string };
+
+/** A request before the client numbers it. */
+export type KvCall = KvRequest extends infer R ? (R extends KvRequest ? Omit<R, 'id'> : never) : never;
 
 export type KvResponse =
   | { id: number; ok: true; value?: string | null; prev?: string | null; succeeded?: boolean; status?: unknown }
@@ -52,16 +55,73 @@ export interface KvClientOptions {
 
 type Pending = { resolve(r: KvResponse): void; reject(e: Error): void; timer: NodeJS.Timeout };
 
+/** One pipelined connection to one node. */
+class KvConnection {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  readonly ready: Promise<void>;
+  private socket: net.Socket;
+  broken = false;
+
+  constructor(addr: string) {
+    const [host, port] = splitHostPort(addr);
+    this.socket = net.connect({ host, port: Number(port) });
+    this.socket.setNoDelay(true);
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.once('connect', () => {
+        this.socket.off('error', reject);
+        this.socket.write(Buffer.from([KV_PROTOCOL_BYTE]));
+        resolve();
+      });
+    });
+    this.ready.catch(() => {});
+    onJsonFrames(this.socket, (obj) => {
+      const res = obj as KvResponse;
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      clearTimeout(p.timer);
+      p.resolve(res);
+    });
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => {
+      this.broken = true;
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Error('connection lost; outcome unknown'));
+      }
+      this.pending.clear();
+    });
+  }
+
+  send(req: KvCall, timeoutMs: number): Promise<KvResponse> {
+    const id = this.nextId++;
+    return new Promise<KvResponse>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          this.pending.delete(id);
+          reject(new Error('request timed out; outcome unknown'));
+        },
+        Math.max(1, timeoutMs),
+      );
+      this.pending.set(id, { resolve, reject, timer });
+      this.socket.write(encodeJsonFrame({ ...req, id }));
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
 /**
  * A client that finds the leader: it follows `not_leader` hints, moves on when a node is down,
- * and pipelines requests on one connection.
+ * and pipelines requests over one connection per node.
  */
 export class KvClient {
-  private socket: net.Socket | null = null;
-  private connecting: Promise<net.Socket> | null = null;
+  private readonly conns = new Map<string, KvConnection>();
   private target: string;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
   private closed = false;
 
@@ -75,32 +135,31 @@ export class KvClient {
     return this.target;
   }
 
-  /** Sends one request, retrying on redirects and refused connections until the deadline. */
-  async call(req: Omit<KvRequest, 'id'>, deadlineMs = this.timeoutMs): Promise<KvResponse> {
+  /**
+   * Sends one request, retrying where it was certainly not executed (redirects, refused
+   * connections) until the deadline. A lost connection or a timeout rejects: the outcome is unknown.
+   */
+  async call(req: KvCall, deadlineMs = this.timeoutMs): Promise<KvResponse> {
     const deadline = Date.now() + deadlineMs;
     let lastError: Error | null = null;
     let tries = 0;
     while (Date.now() < deadline && !this.closed) {
-      let sock: net.Socket;
+      const addr = this.target;
+      const conn = this.connection(addr);
       try {
-        sock = await this.connect();
+        await conn.ready;
       } catch (err) {
         lastError = err as Error;
-        this.rotate();
+        this.drop(addr);
+        if (this.target === addr) this.rotate();
         await delay(Math.min(50 * ++tries, 250));
         continue;
       }
-      let res: KvResponse;
-      try {
-        res = await this.send(sock, req, deadline - Date.now());
-      } catch (err) {
-        // The connection broke mid-request: for a write the outcome is unknown, so report it.
-        throw err;
-      }
+      const res = await conn.send(req, deadline - Date.now());
       if (!res.ok && (res.error === 'not_leader' || res.error === 'stopped')) {
-        if (res.leader && res.leader !== this.target) this.retarget(res.leader);
+        if (res.leader && res.leader !== addr) this.target = res.leader;
         else {
-          this.rotate();
+          if (this.target === addr) this.rotate();
           await delay(Math.min(20 * ++tries, 200));
         }
         continue;
@@ -112,81 +171,27 @@ export class KvClient {
 
   close(): void {
     this.closed = true;
-    this.socket?.destroy();
-    this.socket = null;
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error('client closed'));
-    }
-    this.pending.clear();
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
   }
 
-  private retarget(node: string): void {
-    this.target = node;
-    this.socket?.destroy();
-    this.socket = null;
+  private connection(addr: string): KvConnection {
+    let c = this.conns.get(addr);
+    if (!c || c.broken) {
+      c = new KvConnection(addr);
+      this.conns.set(addr, c);
+    }
+    return c;
+  }
+
+  private drop(addr: string): void {
+    this.conns.get(addr)?.close();
+    this.conns.delete(addr);
   }
 
   private rotate(): void {
     const i = this.opts.nodes.indexOf(this.target);
-    this.retarget(this.opts.nodes[(i + 1) % this.opts.nodes.length]);
-  }
-
-  private connect(): Promise<net.Socket> {
-    if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
-    if (this.connecting) return this.connecting;
-    const [host, portStr] = splitHostPort(this.target);
-    this.connecting = new Promise<net.Socket>((resolve, reject) => {
-      const sock = net.connect({ host, port: Number(portStr) });
-      sock.setNoDelay(true);
-      const fail = (err: Error) => {
-        this.connecting = null;
-        sock.destroy();
-        reject(err);
-      };
-      sock.once('error', fail);
-      sock.once('connect', () => {
-        sock.off('error', fail);
-        this.connecting = null;
-        sock.write(Buffer.from([KV_PROTOCOL_BYTE]));
-        onJsonFrames(sock, (obj) => {
-          const res = obj as KvResponse;
-          const p = this.pending.get(res.id);
-          if (!p) return;
-          this.pending.delete(res.id);
-          clearTimeout(p.timer);
-          p.resolve(res);
-        });
-        const broken = () => {
-          if (this.socket === sock) this.socket = null;
-          for (const [id, p] of this.pending) {
-            this.pending.delete(id);
-            clearTimeout(p.timer);
-            p.reject(new Error('connection lost; outcome unknown'));
-          }
-        };
-        sock.on('close', broken);
-        sock.on('error', () => {});
-        this.socket = sock;
-        resolve(sock);
-      });
-    });
-    return this.connecting;
-  }
-
-  private send(sock: net.Socket, req: Omit<KvRequest, 'id'>, timeoutMs: number): Promise<KvResponse> {
-    const id = this.nextId++;
-    return new Promise<KvResponse>((resolve, reject) => {
-      const timer = setTimeout(
-        () => {
-          this.pending.delete(id);
-          reject(new Error('request timed out; outcome unknown'));
-        },
-        Math.max(1, timeoutMs),
-      );
-      this.pending.set(id, { resolve, reject, timer });
-      sock.write(encodeJsonFrame({ ...req, id }));
-    });
+    this.target = this.opts.nodes[(i + 1) % this.opts.nodes.length];
   }
 }
 

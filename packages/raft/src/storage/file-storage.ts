@@ -249,8 +249,11 @@ export class FileStorage {
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      await this.idle();
-      await this.active.fh.close();
+      try {
+        await this.idle();
+      } finally {
+        await this.active.fh.close().catch(() => {});
+      }
     }
     if (this.failure) throw this.failure;
   }

@@ -5,9 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { KvClient } from '@flynn-edge/raft';
 import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
 
-// Three raft-kv processes on 127.0.0.1, .2 and .3, for tests that kill and restart them.
+// raft-kv processes on 127.0.0.1, .2, .3, …: the demo, the process-level tests and the benchmark
+// start, kill and restart them.
 
 const BIN = fileURLToPath(new URL('../bin/raft-kv.js', import.meta.url));
+
+export interface KvProcessClusterOptions {
+  size?: number;
+  port?: number;
+  /** Parent of the nodes' data directories (default: a new temporary directory). */
+  dir?: string;
+  tickInterval?: string;
+  extraArgs?: string[];
+}
 
 export interface NodeStatus {
   id: string;
@@ -21,18 +31,32 @@ export interface NodeStatus {
 }
 
 export class KvProcessCluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'raft-kv-'));
+  readonly dir: string;
   readonly addrs: string[];
   readonly procs: ManagedProcess[];
 
-  constructor(size = 3, port = 20_000 + Math.floor(Math.random() * 20_000)) {
+  constructor(opts: KvProcessClusterOptions = {}) {
+    const size = opts.size ?? 3;
+    const port = opts.port ?? 20_000 + Math.floor(Math.random() * 20_000);
+    this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-kv-'));
     this.addrs = Array.from({ length: size }, (_, i) => `127.0.0.${i + 1}:${port}`);
     this.procs = this.addrs.map(
       (addr, i) =>
         new ManagedProcess({
           name: `n${i + 1}`,
           command: process.execPath,
-          args: [BIN, '-addr', addr, '-data-dir', join(this.dir, `n${i + 1}`), '-peers', this.addrs.join(','), '-tick-interval', '50ms'],
+          args: [
+            BIN,
+            '-addr',
+            addr,
+            '-data-dir',
+            join(this.dir, `n${i + 1}`),
+            '-peers',
+            this.addrs.join(','),
+            '-tick-interval',
+            opts.tickInterval ?? '50ms',
+            ...(opts.extraArgs ?? []),
+          ],
           logFile: join(this.dir, `n${i + 1}.log`),
         }),
     );
