@@ -16,7 +16,7 @@ let errors = 0;
 const warmUntil = Date.now() + 1000;
 await Promise.all(
   Array.from({ length: concurrency }, async (_, w) => {
-    for (let i = 0; Date.now() < warmUntil; i++) await client.call({ op: 'put', key: `w${w}`, value });
+    while (Date.now() < warmUntil) await client.call({ op: 'put', key: `w${w}`, value });
   }),
 );
 
@@ -39,7 +39,9 @@ await Promise.all(
 const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
 client.close();
 latencies.sort((a, b) => a - b);
-const pct = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 1000) / 1000;
+const pct = (p) =>
+  Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 1000) /
+  1000;
 process.stdout.write(
   `${JSON.stringify({ concurrency, keys: concurrency * keysPerProposer, seconds: Math.round(elapsed * 100) / 100, committed: latencies.length, errors, perSecond: Math.round(latencies.length / elapsed), p50: pct(50), p99: pct(99), max: pct(100) })}\n`,
 );

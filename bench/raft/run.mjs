@@ -2,24 +2,32 @@
 // from a separate client process reaching the leader over TCP; 1 proposer, then 64.
 // Usage: npm run bench:raft [-- --seconds 10]   Writes bench/results/raft.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpus, release, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { KvClient } from '@flynn-edge/raft';
 import { KvProcessCluster } from '@flynn-edge/raft-kv';
 
-const seconds = Number(process.argv.includes('--seconds') ? process.argv[process.argv.indexOf('--seconds') + 1] : 10);
+const seconds = Number(
+  process.argv.includes('--seconds') ? process.argv[process.argv.indexOf('--seconds') + 1] : 10,
+);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const out = fileURLToPath(new URL('../results/raft.md', import.meta.url));
 
 function runProposer(nodes, concurrency, keysPerProposer) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${here}proposer.mjs`, nodes.join(','), String(concurrency), String(seconds), String(keysPerProposer)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [`${here}proposer.mjs`, nodes.join(','), String(concurrency), String(seconds), String(keysPerProposer)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let text = '';
     child.stdout.on('data', (d) => (text += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`proposer exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`proposer exited ${code}`)),
+    );
   });
 }
 
@@ -38,7 +46,11 @@ try {
   ]) {
     const probe = new KvClient({ nodes: [leader] });
     await probe.call({ op: 'status', resetLoopDelay: true });
-    const r = await runProposer([leader, ...cluster.addrs.filter((a) => a !== leader)], concurrency, keysPerProposer);
+    const r = await runProposer(
+      [leader, ...cluster.addrs.filter((a) => a !== leader)],
+      concurrency,
+      keysPerProposer,
+    );
     const st = await probe.call({ op: 'status' });
     probe.close();
     r.leaderLoopDelayMs = st.status.loopDelayMs;
@@ -49,7 +61,11 @@ try {
   const cpu = cpus()[0]?.model ?? 'unknown';
   const disk = (() => {
     try {
-      return execFileSync('df', ['--output=source,fstype', cluster.dir], { encoding: 'utf8' }).trim().split('\n').pop().replace(/\s+/g, ' ');
+      return execFileSync('df', ['--output=source,fstype', cluster.dir], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop()
+        .replace(/\s+/g, ' ');
     } catch {
       return 'unknown';
     }

@@ -30,7 +30,9 @@ async function writeKeys(prefix: string, n: number): Promise<number> {
   const client = cluster.client();
   const started = Date.now();
   await Promise.all(
-    Array.from({ length: n }, (_, i) => client.call({ op: 'put', key: `${prefix}${i}`, value: `value-${i}` })),
+    Array.from({ length: n }, (_, i) =>
+      client.call({ op: 'put', key: `${prefix}${i}`, value: `value-${i}` }),
+    ),
   );
   client.close();
   return Date.now() - started;

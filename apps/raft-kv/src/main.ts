@@ -1,11 +1,22 @@
 import { KvNode } from '@flynn-edge/raft';
-import { createLogger, defineFlags, installSignalHandlers, onShutdown, parseFlagsOrExit, runMain } from '@flynn-edge/service-kit';
+import {
+  createLogger,
+  defineFlags,
+  installSignalHandlers,
+  onShutdown,
+  parseFlagsOrExit,
+  runMain,
+} from '@flynn-edge/service-kit';
 
 // raft-kv: one member of a Raft-replicated key-value store. Thin wiring: flags, logging and
 // signals here; everything else is packages/raft.
 
 const spec = defineFlags({
-  addr: { type: 'string', default: '127.0.0.1:7001', usage: 'advertised host:port: Raft and the KV protocol share it' },
+  addr: {
+    type: 'string',
+    default: '127.0.0.1:7001',
+    usage: 'advertised host:port: Raft and the KV protocol share it',
+  },
   'data-dir': { type: 'string', default: './data', usage: 'where the write-ahead log and snapshots live' },
   peers: { type: 'string', default: '', usage: 'comma-separated voters of a new cluster (first boot only)' },
   join: { type: 'boolean', usage: 'start empty and wait to be added by the leader' },
@@ -17,7 +28,12 @@ const spec = defineFlags({
 runMain(async () => {
   const { flags } = parseFlagsOrExit(spec, process.argv.slice(2), process.env, { prog: 'raft-kv' });
   const log = createLogger({ component: 'raft-kv', host: flags.addr });
-  const peers = flags.peers ? flags.peers.split(',').map((p) => p.trim()).filter(Boolean) : [];
+  const peers = flags.peers
+    ? flags.peers
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)
+    : [];
   const node = await KvNode.start({
     id: flags.addr,
     dataDir: flags.dataDir,

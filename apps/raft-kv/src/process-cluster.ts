@@ -103,7 +103,11 @@ export class KvProcessCluster {
         if (all.some((s) => !s)) return undefined;
         const s = all as NodeStatus[];
         const same = s.every(
-          (x) => x.appliedIndex === s[0].appliedIndex && x.fingerprint === s[0].fingerprint && x.lastIndex === s[0].lastIndex && x.commit === x.appliedIndex,
+          (x) =>
+            x.appliedIndex === s[0].appliedIndex &&
+            x.fingerprint === s[0].fingerprint &&
+            x.lastIndex === s[0].lastIndex &&
+            x.commit === x.appliedIndex,
         );
         return same ? s : undefined;
       },

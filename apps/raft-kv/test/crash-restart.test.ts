@@ -1,5 +1,5 @@
-import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@flynn-edge/testkit';
+import { afterAll, describe, expect, it } from 'vitest';
 import { KvProcessCluster } from '../src/process-cluster.js';
 
 // Three real OS processes under concurrent writes: SIGKILL the leader and restart it, then SIGKILL
@@ -29,7 +29,8 @@ describe('raft-kv processes', () => {
       }
       client.close();
     });
-    const ackedAtLeast = (n: number) => waitFor(() => acked.size >= n, { timeoutMs: 20_000, what: `${n} acked writes` });
+    const ackedAtLeast = (n: number) =>
+      waitFor(() => acked.size >= n, { timeoutMs: 20_000, what: `${n} acked writes` });
 
     await ackedAtLeast(200);
     const leader = await cluster.leader();

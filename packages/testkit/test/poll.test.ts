@@ -21,7 +21,11 @@ describe('waitFor', () => {
 
 describe('ManagedProcess', () => {
   it('starts, kills with SIGKILL and restarts a real process', async () => {
-    const p = new ManagedProcess({ name: 'sleeper', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] });
+    const p = new ManagedProcess({
+      name: 'sleeper',
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)'],
+    });
     p.start();
     expect(p.running).toBe(true);
     const first = p.pid;

@@ -103,7 +103,9 @@ export type ProposeResult =
       message?: string;
     };
 
-export type ReadIndexResult = { ok: true; id: number } | { ok: false; error: 'not_leader'; leader: NodeId | null };
+export type ReadIndexResult =
+  | { ok: true; id: number }
+  | { ok: false; error: 'not_leader'; leader: NodeId | null };
 
 export interface ProgressStatus {
   match: number;
@@ -131,7 +133,8 @@ export interface RaftStatus {
 
 const EMPTY = new Uint8Array(0);
 
-function blankMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
+/** A message with every field at its zero value; callers set what their type uses. */
+export function blankMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
   return {
     type,
     from,
@@ -289,7 +292,8 @@ export class RaftNode {
     // The transfer must finish within one election timeout or it is abandoned.
     this.electionElapsed = 0;
     const pr = this.progress.get(to);
-    if (pr && pr.match === this.log.lastIndex()) this.send(blankMessage(MessageType.TimeoutNow, this.id, to, this.term));
+    if (pr && pr.match === this.log.lastIndex())
+      this.send(blankMessage(MessageType.TimeoutNow, this.id, to, this.term));
     else this.sendAppend(to);
     return true;
   }
@@ -386,7 +390,9 @@ export class RaftNode {
       committedEntries,
       readStates: this.readStates,
       droppedReads: this.droppedReads,
-      mustSync: entries.length > 0 || (hsChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)),
+      mustSync:
+        entries.length > 0 ||
+        (hsChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)),
     };
     this.msgs = [];
     this.readStates = [];
@@ -944,7 +950,10 @@ export class RaftNode {
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    const entries = prevTerm === undefined ? undefined : this.log.slice(pr.next, Number.MAX_SAFE_INTEGER, this.maxSizePerMsg);
+    const entries =
+      prevTerm === undefined
+        ? undefined
+        : this.log.slice(pr.next, Number.MAX_SAFE_INTEGER, this.maxSizePerMsg);
     if (prevTerm === undefined || entries === undefined) {
       return this.startSnapshot(to, pr);
     }

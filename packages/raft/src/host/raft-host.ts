@@ -1,5 +1,4 @@
-import type { Ready } from '../core/raft.js';
-import { RaftNode } from '../core/raft.js';
+import type { RaftNode, Ready } from '../core/raft.js';
 import { type Message, MessageType } from '../core/types.js';
 
 // The loop that turns a pure RaftNode into a running member: take a Ready, persist it, send its

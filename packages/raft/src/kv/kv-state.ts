@@ -22,7 +22,8 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
 
 export function decodeKvCommand(data: Uint8Array): KvCommand {
   const cmd = JSON.parse(decoder.decode(data)) as KvCommand;
-  if (typeof cmd !== 'object' || cmd === null || typeof cmd.key !== 'string') throw new Error('bad kv command');
+  if (typeof cmd !== 'object' || cmd === null || typeof cmd.key !== 'string')
+    throw new Error('bad kv command');
   return cmd;
 }
 

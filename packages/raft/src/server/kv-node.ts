@@ -6,7 +6,14 @@ import { encodeKvCommand, type KvResult, KvStateMachine } from '../kv/kv-state.j
 import type { StorageFaults } from '../storage/index.js';
 import { RAFT_PROTOCOL_BYTE } from '../transport/framing.js';
 import { NotLeaderError } from './errors.js';
-import { encodeJsonFrame, KV_PROTOCOL_BYTE, type KvRequest, type KvResponse, onJsonFrames, splitHostPort } from './kv-protocol.js';
+import {
+  encodeJsonFrame,
+  KV_PROTOCOL_BYTE,
+  type KvRequest,
+  type KvResponse,
+  onJsonFrames,
+  splitHostPort,
+} from './kv-protocol.js';
 import { RaftServer, type ServerLogger } from './raft-server.js';
 
 // A Raft-replicated key-value node on one TCP port: the first byte of a connection picks Raft
@@ -148,12 +155,26 @@ export class KvNode {
       }
       case 'transfer':
         if (!this.raft.isLeader) throw new NotLeaderError(this.raft.leaderId);
-        return { id: req.id, ok: this.raft.transferLeadership(req.to) } as KvResponse;
+        if (!this.raft.transferLeadership(req.to)) {
+          return {
+            id: req.id,
+            ok: false,
+            error: 'validation_error',
+            message: `${req.to} is not a voter`,
+            leader: this.raft.leaderId,
+          };
+        }
+        return { id: req.id, ok: true };
       case 'member':
         await this.raft.changeMembership({ type: req.change, node: req.node });
         return { id: req.id, ok: true };
       default:
-        return { id: (req as { id: number }).id, ok: false, error: 'validation_error', message: 'unknown op' };
+        return {
+          id: (req as { id: number }).id,
+          ok: false,
+          error: 'validation_error',
+          message: 'unknown op',
+        };
     }
   }
 }

@@ -21,7 +21,14 @@ export type KvRequest =
 export type KvCall = KvRequest extends infer R ? (R extends KvRequest ? Omit<R, 'id'> : never) : never;
 
 export type KvResponse =
-  | { id: number; ok: true; value?: string | null; prev?: string | null; succeeded?: boolean; status?: unknown }
+  | {
+      id: number;
+      ok: true;
+      value?: string | null;
+      prev?: string | null;
+      succeeded?: boolean;
+      status?: unknown;
+    }
   | { id: number; ok: false; error: string; message: string; leader?: string | null };
 
 export function encodeJsonFrame(obj: unknown): Buffer {

@@ -1,7 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { ConfChange } from '../core/confchange.js';
-import { type InitialState, type RaftBug, RaftNode, type RaftStatus, type Ready } from '../core/raft.js';
+import {
+  type InitialState,
+  type ProposeResult,
+  type RaftBug,
+  RaftNode,
+  type RaftStatus,
+  type Ready,
+} from '../core/raft.js';
 import { EntryType, type NodeId } from '../core/types.js';
 import { RaftHost } from '../host/raft-host.js';
 import { FileStorage, type StorageFaults } from '../storage/index.js';
@@ -77,7 +84,9 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private stopped = false;
   private leader: NodeId | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly opts: Required<Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs'>>;
+  private readonly opts: Required<
+    Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs'>
+  >;
 
   private constructor(
     opts: RaftServerOptions<R>,
@@ -140,7 +149,8 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     if (fresh && !opts.join) {
       // First boot of a founding member: write the membership as entry 1, identically on every member.
       const peers = opts.peers && opts.peers.length > 0 ? opts.peers : [opts.id];
-      if (!peers.includes(opts.id)) throw new Error(`-peers ${peers.join(',')} does not include this node (${opts.id})`);
+      if (!peers.includes(opts.id))
+        throw new Error(`-peers ${peers.join(',')} does not include this node (${opts.id})`);
       initial = RaftNode.bootstrapState(peers);
       await storage.save(initial.hardState, initial.entries);
     }
@@ -159,17 +169,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   /** Proposes a command; resolves with the state machine's result once it is applied here. */
   propose(data: Uint8Array): Promise<R> {
     if (this.stopped) return Promise.reject(new ServerStoppedError());
-    const res = this.node.propose(data);
-    if (!res.ok) return Promise.reject(this.proposeError(res));
-    this.kick();
-    return new Promise<R>((resolve, reject) => {
-      this.proposals.set(res.index, {
-        term: res.term,
-        deadline: Date.now() + this.opts.proposalTimeoutMs,
-        resolve,
-        reject,
-      });
-    });
+    return this.awaitApplied(this.node.propose(data));
   }
 
   /**
@@ -186,11 +186,16 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     });
   }
 
-  async changeMembership(cc: ConfChange): Promise<number> {
-    const res = this.node.proposeConfChange(cc);
-    if (!res.ok) throw this.proposeError(res);
+  /** Proposes a membership change; resolves once it is committed and applied here. */
+  changeMembership(cc: ConfChange): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new ServerStoppedError());
+    return this.awaitApplied(this.node.proposeConfChange(cc));
+  }
+
+  private awaitApplied(res: ProposeResult): Promise<R> {
+    if (!res.ok) return Promise.reject(this.proposeError(res));
     this.kick();
-    await new Promise<R>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       this.proposals.set(res.index, {
         term: res.term,
         deadline: Date.now() + this.opts.proposalTimeoutMs,
@@ -198,7 +203,6 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
         reject,
       });
     });
-    return res.index;
   }
 
   transferLeadership(to: NodeId): boolean {
@@ -288,7 +292,14 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       this.proposals.delete(e.index);
       if (p.term === e.term) p.resolve(result as R);
       // Another entry took the index: ours can never commit anywhere.
-      else p.reject(new ProposalRejectedError('not_leader', 'leadership changed before the proposal committed', this.leader));
+      else
+        p.reject(
+          new ProposalRejectedError(
+            'not_leader',
+            'leadership changed before the proposal committed',
+            this.leader,
+          ),
+        );
     }
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.id);

@@ -52,7 +52,12 @@ export class SimClient {
         ? { kind: 'read', key }
         : roll < 0.8
           ? { kind: 'write', key, value }
-          : { kind: 'cas', key, expected: rng.next() < 0.5 ? null : `c${rng.int(10)}-${rng.int(n + 1)}`, value });
+          : {
+              kind: 'cas',
+              key,
+              expected: rng.next() < 0.5 ? null : `c${rng.int(10)}-${rng.int(n + 1)}`,
+              value,
+            });
     const call = queue.now;
     const deadline = call + this.opts.timeoutMs;
     this.idle = false;
@@ -69,7 +74,12 @@ export class SimClient {
       clientId: this.id,
       key: req.key,
       kind: req.kind,
-      input: req.kind === 'read' ? {} : req.kind === 'write' ? { value: req.value } : { value: req.value, expected: req.expected },
+      input:
+        req.kind === 'read'
+          ? {}
+          : req.kind === 'write'
+            ? { value: req.value }
+            : { value: req.value, expected: req.expected },
       call,
     });
     const tryOnce = () => {
@@ -83,13 +93,19 @@ export class SimClient {
             if (reply.status === 'ok') {
               const o = op();
               o.ret = queue.now;
-              o.output = req.kind === 'read' ? { value: reply.value ?? null } : req.kind === 'cas' ? { ok: reply.ok } : {};
+              o.output =
+                req.kind === 'read'
+                  ? { value: reply.value ?? null }
+                  : req.kind === 'cas'
+                    ? { ok: reply.ok }
+                    : {};
               finish(o);
               return;
             }
             // Definitely not executed: follow the hint or try another node.
             const ids = [...this.opts.nodes.keys()];
-            this.target = reply.leader && reply.leader !== this.target ? reply.leader : ids[rng.int(ids.length)];
+            this.target =
+              reply.leader && reply.leader !== this.target ? reply.leader : ids[rng.int(ids.length)];
             if (queue.now + 5 >= deadline) finish(null);
             else queue.after(2 + rng.next() * 8, tryOnce);
           }),

@@ -70,7 +70,8 @@ export class SimDisk {
     const base = this.state.snapshot?.meta.index ?? 0;
     const pos = e.index - base - 1;
     if (pos < 0) return;
-    if (pos > entries.length) throw new Error(`disk: gap writing entry ${e.index} after ${base + entries.length}`);
+    if (pos > entries.length)
+      throw new Error(`disk: gap writing entry ${e.index} after ${base + entries.length}`);
     entries.length = pos;
     entries.push(e);
   }

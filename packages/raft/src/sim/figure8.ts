@@ -75,13 +75,19 @@ export function runFigure8(seed: number, bug?: RaftBug): Figure8Result {
     }
     return cond();
   };
-  const fail = (why: string): Figure8Result => ({ violations: checker.violations, completed: false, steps: [...steps, why], injected: stats });
+  const fail = (why: string): Figure8Result => ({
+    violations: checker.violations,
+    completed: false,
+    steps: [...steps, why],
+    injected: stats,
+  });
 
   for (const n of nodes.values()) n.start();
   if (!runUntil(() => leader() !== undefined, 5000)) return fail('no first leader');
   const L = leader()!;
   const first = L.raft.lastIndex;
-  if (!runUntil(() => ids.every((id) => node(id).raft.commitIndex >= first), 5000)) return fail('no-op not replicated');
+  if (!runUntil(() => ids.every((id) => node(id).raft.commitIndex >= first), 5000))
+    return fail('no-op not replicated');
 
   // 1. L appends entry i that nobody else receives.
   net.isolate(L.id, ids);
@@ -100,9 +106,9 @@ export function runFigure8(seed: number, bug?: RaftBug): Figure8Result {
   };
   if (!runUntil(() => winner !== undefined, 5000)) return fail('no leader for term 2');
   const X = winner!;
-  const F = node(ids.find((id) => id !== L.id && id !== X.id)!);
   if (X.raft.termAt(i) === undefined) return fail('X has no entry at i');
-  steps.push(`${X.id} leads term ${X.raft.currentTerm}, appends ${i}@${X.raft.termAt(i)} alone`);
+  const F = ids.find((id) => id !== L.id && id !== X.id);
+  steps.push(`${X.id} leads term ${X.raft.currentTerm}, appends ${i}@${X.raft.termAt(i)} alone; ${F} is F`);
 
   // 3. L and F reconnect; L (longer log) wins with F's vote and replicates one entry per append.
   //    4. L dies, with its links, the moment its commit index passes i - 1.

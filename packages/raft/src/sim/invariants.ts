@@ -62,7 +62,9 @@ export class InvariantChecker {
     for (const [index, c] of this.committed) {
       if (index <= raft.snapshotIndex || c.commitTerm >= raft.currentTerm) continue;
       if (raft.termAt(index) !== c.term) {
-        this.fail(`leader completeness: ${node.id} (term ${raft.currentTerm}) lacks committed entry ${index}@${c.term}`);
+        this.fail(
+          `leader completeness: ${node.id} (term ${raft.currentTerm}) lacks committed entry ${index}@${c.term}`,
+        );
         return;
       }
     }
@@ -93,7 +95,9 @@ export class InvariantChecker {
       } else if (fact.digest !== d) {
         this.fail(`log matching: ${node.id} holds a different entry at ${key}`);
       } else if (prevTerm !== -1 && fact.prevTerm !== -1 && fact.prevTerm !== prevTerm) {
-        this.fail(`log matching: ${node.id} entry ${key} follows term ${prevTerm}, elsewhere ${fact.prevTerm}`);
+        this.fail(
+          `log matching: ${node.id} entry ${key} follows term ${prevTerm}, elsewhere ${fact.prevTerm}`,
+        );
       }
     }
     this.checkedUpTo.set(node.id, raft.lastIndex);
@@ -127,7 +131,9 @@ export class InvariantChecker {
     const known = this.stateAt.get(index);
     if (known === undefined) this.stateAt.set(index, fingerprint);
     else if (known !== fingerprint) {
-      this.fail(`state machine safety: ${node.id} state after ${index} is ${fingerprint}, elsewhere ${known}`);
+      this.fail(
+        `state machine safety: ${node.id} state after ${index} is ${fingerprint}, elsewhere ${known}`,
+      );
     }
   }
 }

@@ -2,7 +2,7 @@ import { type RaftBug, RaftNode, type Ready } from '../core/raft.js';
 import { EntryType, type Message, type NodeId } from '../core/types.js';
 import { type HostBug, RaftHost } from '../host/raft-host.js';
 import { encodeKvCommand, KvStateMachine } from '../kv/kv-state.js';
-import { SimDisk } from './disk.js';
+import type { SimDisk } from './disk.js';
 import type { EventQueue } from './event-queue.js';
 import type { Rng } from './rng.js';
 import type { SimStats } from './stats.js';
@@ -40,7 +40,13 @@ export interface SimNodeOptions {
   /** A client was told its write at (index, term) succeeded. */
   onAck: (index: number, term: number) => void;
   /** Called for each entry applied, with the state fingerprint after it. */
-  onApply: (node: SimNode, index: number, term: number, kind: EntryType | 'snapshot', fingerprint: string) => void;
+  onApply: (
+    node: SimNode,
+    index: number,
+    term: number,
+    kind: EntryType | 'snapshot',
+    fingerprint: string,
+  ) => void;
 }
 
 type Reply = (r: ClientReply) => void;
@@ -246,10 +252,11 @@ export class SimNode {
         this.disk.write(rd);
         done();
       };
-      if (this.paused) this.pausedWork.push(() => {
-        complete();
-        this.process();
-      });
+      if (this.paused)
+        this.pausedWork.push(() => {
+          complete();
+          this.process();
+        });
       else {
         complete();
         this.process();
@@ -261,7 +268,13 @@ export class SimNode {
     if (rd.snapshot) {
       this.kv.restore(rd.snapshot.meta.index, rd.snapshot.data);
       this.opts.stats.snapshotInstalls++;
-      this.opts.onApply(this, rd.snapshot.meta.index, rd.snapshot.meta.term, 'snapshot', this.kv.fingerprint());
+      this.opts.onApply(
+        this,
+        rd.snapshot.meta.index,
+        rd.snapshot.meta.term,
+        'snapshot',
+        this.kv.fingerprint(),
+      );
     }
     for (const e of rd.committedEntries) {
       let result = null;

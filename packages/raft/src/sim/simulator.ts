@@ -16,7 +16,13 @@ import { emptyStats, type SimStats } from './stats.js';
 // a faulty network, faulty disks, and clients whose history is checked for linearizability.
 
 export type SimBug = RaftBug | HostBug;
-export const SIM_BUGS: SimBug[] = ['double-vote', 'commit-old-term', 'stale-read', 'keep-conflicting', 'ack-before-fsync'];
+export const SIM_BUGS: SimBug[] = [
+  'double-vote',
+  'commit-old-term',
+  'stale-read',
+  'keep-conflicting',
+  'ack-before-fsync',
+];
 
 export interface SimOptions {
   seed: number;
@@ -137,7 +143,11 @@ class Simulation {
                 if (!n.up) n.start();
               });
             }
-            if (this.isolateOnElection && n.isLeader() && n.raft.currentTerm > this.isolateOnElection.afterTerm) {
+            if (
+              this.isolateOnElection &&
+              n.isLeader() &&
+              n.raft.currentTerm > this.isolateOnElection.afterTerm
+            ) {
               // Cut the new leader off before its first appends arrive anywhere: its log now holds
               // entries of its term that nobody else has (the setting of the Raft paper's figure 8).
               const { heal } = this.isolateOnElection;
@@ -165,7 +175,14 @@ class Simulation {
     for (const n of this.nodes.values()) n.start();
     const nClients = this.opts.clients ?? 10;
     const keys = Array.from({ length: this.opts.keys ?? 5 }, (_, i) => `k${i}`);
-    const clientOpts = { queue: this.queue, rng: this.rng, nodes: this.nodes, keys, timeoutMs: TIMEOUT_MS, history: this.history };
+    const clientOpts = {
+      queue: this.queue,
+      rng: this.rng,
+      nodes: this.nodes,
+      keys,
+      timeoutMs: TIMEOUT_MS,
+      history: this.history,
+    };
     for (let i = 0; i < nClients; i++) this.clients.push(new SimClient(i + 1, clientOpts));
     for (const c of this.clients) this.queue.after(50 + this.rng.next() * 50, () => this.nextOp(c));
     if (this.faultsOn) this.queue.after(200, () => this.injectFault());
@@ -188,10 +205,13 @@ class Simulation {
       const next = () => {
         const key = owned.shift();
         if (key === undefined) return;
-        c.run(() => {
-          finalReads++;
-          next();
-        }, { kind: 'read', key });
+        c.run(
+          () => {
+            finalReads++;
+            next();
+          },
+          { kind: 'read', key },
+        );
       };
       next();
     }
@@ -205,12 +225,17 @@ class Simulation {
       if (process.env.SIM_DEBUG) {
         for (const n of this.nodes.values()) {
           const st = n.raft.status();
-          process.stderr.write(`${JSON.stringify({ up: n.up, paused: n.paused, kvApplied: n.kv.appliedIndex, busy: n.host.busy, ...st })}\n`);
+          process.stderr.write(
+            `${JSON.stringify({ up: n.up, paused: n.paused, kvApplied: n.kv.appliedIndex, busy: n.host.busy, ...st })}\n`,
+          );
         }
       }
     }
     if (lostWrites > 0) violations.push(`${lostWrites} acknowledged writes are missing from the final state`);
-    if (!lin.linearizable) violations.push(`linearizability: key ${lin.failure?.key ?? '?'}${lin.timedOut ? ' (checker timed out)' : ''}`);
+    if (!lin.linearizable)
+      violations.push(
+        `linearizability: key ${lin.failure?.key ?? '?'}${lin.timedOut ? ' (checker timed out)' : ''}`,
+      );
     return {
       seed: this.opts.seed,
       nodes: this.opts.nodes,
@@ -303,13 +328,19 @@ class Simulation {
         this.activeFaults++;
         this.isolateOnElection = {
           afterTerm: l?.raft.currentTerm ?? 0,
-          heal: () => this.queue.after(duration, () => {
-            this.activeFaults--;
-            this.net.healAll();
-          }),
+          heal: () =>
+            this.queue.after(duration, () => {
+              this.activeFaults--;
+              this.net.healAll();
+            }),
         };
         // Force an election soon, so the trigger fires.
-        if (l) l.crash(), this.queue.after(duration, () => { if (!l.up && this.faultsOn) l.start(); });
+        if (l) {
+          l.crash();
+          this.queue.after(duration, () => {
+            if (!l.up && this.faultsOn) l.start();
+          });
+        }
         return;
       }
       case 'crashOnCommit': {

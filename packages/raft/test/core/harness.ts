@@ -1,6 +1,6 @@
-import { KvStateMachine } from '../../src/kv/kv-state.js';
 import { type InitialState, RaftNode, type RaftOptions, type Ready } from '../../src/core/raft.js';
 import { EntryType, type Message, type NodeId, type Snapshot } from '../../src/core/types.js';
+import { KvStateMachine } from '../../src/kv/kv-state.js';
 
 /**
  * A synchronous in-memory cluster for scenario tests: persistence is instant, messages are
@@ -24,7 +24,10 @@ export class TestCluster {
     for (const id of learners) this.add(id, RaftNode.bootstrapState(ids, learners));
   }
 
-  add(id: NodeId, state: InitialState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] }): RaftNode {
+  add(
+    id: NodeId,
+    state: InitialState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] },
+  ): RaftNode {
     // Deterministic but different timeouts per node.
     const seedBase = this.rand++ * 7919;
     let s = seedBase;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeKvCommand } from '../../src/kv/kv-state.js';
 import { MessageType } from '../../src/core/types.js';
+import { encodeKvCommand } from '../../src/kv/kv-state.js';
 import { enc, TestCluster } from './harness.js';
 
 const put = (key: string, value: string) => encodeKvCommand({ op: 'put', key, value });
@@ -194,14 +194,19 @@ describe('membership', () => {
     c.tick(1);
     c.add('d');
     expect(l.proposeConfChange({ type: 'addLearner', node: 'd' }).ok).toBe(true);
-    expect(l.proposeConfChange({ type: 'addVoter', node: 'd' })).toMatchObject({ ok: false, error: 'conf_change_pending' });
+    expect(l.proposeConfChange({ type: 'addVoter', node: 'd' })).toMatchObject({
+      ok: false,
+      error: 'conf_change_pending',
+    });
     c.settle();
     expect(l.membership.learners).toEqual(['d']);
     expect(l.proposeConfChange({ type: 'addVoter', node: 'd' }).ok).toBe(true);
     c.tick(2);
     expect(l.membership.voters).toEqual(['a', 'b', 'c', 'd']);
     expect(c.get('d').membership.voters).toContain('d');
-    expect(l.proposeConfChange({ type: 'addVoter', node: 'd' })).toMatchObject({ error: 'invalid_conf_change' });
+    expect(l.proposeConfChange({ type: 'addVoter', node: 'd' })).toMatchObject({
+      error: 'invalid_conf_change',
+    });
   });
 
   it('removes the leader itself; another node takes over at once', () => {
@@ -299,7 +304,11 @@ describe('restart', () => {
     for (let i = 1; i <= l.lastIndex; i++) entries.push(l.entryAt(i)!);
     const s = l.status();
     const restarted = new TestCluster([]);
-    const n = restarted.add(l.id, { hardState: { term: s.term, vote: s.vote, commit: s.commit }, snapshot: null, entries });
+    const n = restarted.add(l.id, {
+      hardState: { term: s.term, vote: s.vote, commit: s.commit },
+      snapshot: null,
+      entries,
+    });
     expect(n.membership.voters).toHaveLength(2);
   });
 });

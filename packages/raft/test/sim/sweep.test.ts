@@ -18,19 +18,15 @@ const KINDS: (keyof SimStats)[] = [
 ];
 
 describe.each([3, 5])('200 seeds with %i voters', (nodes) => {
-  it(
-    'is clean and injects every kind of fault at least 100 times',
-    () => {
-      const totals: Record<string, number> = {};
-      const failed: string[] = [];
-      for (let seed = 1; seed <= 200; seed++) {
-        const s = runSimulation({ seed, nodes, ops: 1500, faults: true });
-        if (s.violations.length > 0 || !s.linearizable) failed.push(`seed ${seed}: ${s.violations.join('; ')}`);
-        for (const [k, v] of Object.entries(s.injected)) totals[k] = (totals[k] ?? 0) + v;
-      }
-      expect(failed).toEqual([]);
-      for (const kind of KINDS) expect(totals[kind], kind).toBeGreaterThanOrEqual(100);
-    },
-    600_000,
-  );
+  it('is clean and injects every kind of fault at least 100 times', () => {
+    const totals: Record<string, number> = {};
+    const failed: string[] = [];
+    for (let seed = 1; seed <= 200; seed++) {
+      const s = runSimulation({ seed, nodes, ops: 1500, faults: true });
+      if (s.violations.length > 0 || !s.linearizable) failed.push(`seed ${seed}: ${s.violations.join('; ')}`);
+      for (const [k, v] of Object.entries(s.injected)) totals[k] = (totals[k] ?? 0) + v;
+    }
+    expect(failed).toEqual([]);
+    for (const kind of KINDS) expect(totals[kind], kind).toBeGreaterThanOrEqual(100);
+  }, 600_000);
 });

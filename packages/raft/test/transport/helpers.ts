@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { blankMessage } from '../../src/core/raft.js';
 import { type Entry, EntryType, type Message, MessageType } from '../../src/core/types.js';
 
 /** Polls `cond` until it holds or `timeoutMs` passes (then throws with `what`). */
@@ -16,19 +17,7 @@ export function tick(): Promise<void> {
 }
 
 export function msg(fields: Partial<Message> & Pick<Message, 'type' | 'from' | 'to'>): Message {
-  return {
-    term: 0,
-    index: 0,
-    logTerm: 0,
-    commit: 0,
-    entries: [],
-    reject: false,
-    rejectHint: 0,
-    context: 0,
-    offset: 0,
-    done: false,
-    ...fields,
-  };
+  return { ...blankMessage(fields.type, fields.from, fields.to, 0), ...fields };
 }
 
 export function bytes(n: number, seed = 1): Uint8Array {
