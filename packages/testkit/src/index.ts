@@ -1,2 +1,3 @@
 export * from './managed-process.js';
 export * from './poll.js';
+export * from './require-command.js';
