@@ -65,7 +65,8 @@ export class SimNode {
   private proposals = new Map<number, { term: number; reply: Reply }>();
   private reads = new Map<number, { key: string; reply: Reply }>();
   private readyReads: { index: number; key: string; reply: Reply }[] = [];
-  private failNextSync = false;
+  /** The next persist fails: 'write' before anything reaches the disk, 'sync' after some of it may have. */
+  private failNext: 'write' | 'sync' | null = null;
   private inflight: { rd: Ready; life: number } | null = null;
 
   constructor(
@@ -150,13 +151,13 @@ export class SimNode {
     }
   }
 
-  failNextDiskSync(): void {
-    this.failNextSync = true;
+  failNextDiskOp(kind: 'write' | 'sync'): void {
+    this.failNext = kind;
   }
 
   /** Disarms injected faults that have not fired yet (the healing phase). */
   disarm(): void {
-    this.failNextSync = false;
+    this.failNext = null;
   }
 
   deliver(m: Message): void {
@@ -243,10 +244,13 @@ export class SimNode {
       if (life !== this.life) return;
       const complete = () => {
         this.inflight = null;
-        if (this.failNextSync) {
-          this.failNextSync = false;
+        if (this.failNext) {
+          const kind = this.failNext;
+          this.failNext = null;
           this.opts.stats.diskErrors++;
-          done(new Error('injected fdatasync failure'));
+          // After a failed fdatasync the page cache may or may not have reached the platter.
+          if (kind === 'sync') this.disk.write(rd, this.opts.rng.int(this.disk.recordCount(rd) + 1));
+          done(new Error(`injected ${kind === 'sync' ? 'fdatasync' : 'write'} failure`));
           return;
         }
         this.disk.write(rd);

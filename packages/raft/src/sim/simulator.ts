@@ -388,7 +388,7 @@ class Simulation {
       case 'disk': {
         const n = pick();
         if (!n.up) return;
-        n.failNextDiskSync();
+        n.failNextDiskOp(this.rng.next() < 0.5 ? 'write' : 'sync');
         heal(duration, () => {
           if (!n.up) n.start();
         });
