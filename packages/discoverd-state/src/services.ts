@@ -168,6 +168,11 @@ export class ServiceRegistry {
     return sortedKeys(this.configs.keys());
   }
 
+  /** Services holding an instance map, config or not (instances outlive DELETE /services/x). */
+  instanceServices(): string[] {
+    return sortedKeys(this.instanceMaps.keys());
+  }
+
   serviceConfig(service: string): ServiceConfig | undefined {
     return this.configs.get(service);
   }

@@ -110,6 +110,11 @@ export class DiscoverdState {
     return this.registry.services();
   }
 
+  /** Services holding an instance map, config or not: what heartbeat expiry has to look at. */
+  instanceServices(): string[] {
+    return this.registry.instanceServices();
+  }
+
   serviceConfig(service: string): ServiceConfig | undefined {
     return this.registry.serviceConfig(service);
   }

@@ -215,6 +215,15 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     return { ...this.node.status(), appliedIndex: this.applied };
   }
 
+  /** Index of the last entry applied to the state machine here. */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get membership(): { voters: NodeId[]; learners: NodeId[] } {
+    return this.node.membership;
+  }
+
   get isLeader(): boolean {
     return this.node.currentRole === 'leader';
   }

@@ -1,0 +1,61 @@
+import { parseRecursors } from '@flynn-edge/discoverd-dns';
+import { DiscoverdServer } from '@flynn-edge/discoverd-server';
+import {
+  createLogger,
+  defineFlags,
+  installSignalHandlers,
+  onShutdown,
+  parseFlagsOrExit,
+  runMain,
+} from '@flynn-edge/service-kit';
+
+// discoverd: thin wiring of flags, logging and signals around packages/discoverd-server.
+
+const spec = defineFlags({
+  'data-dir': { type: 'string', usage: 'directory for the Raft log and snapshots (required)' },
+  host: { type: 'string', usage: 'advertised host (required)' },
+  peers: {
+    type: 'string',
+    default: '',
+    env: 'DISCOVERD_PEERS',
+    usage: 'comma-separated Raft peers of a new cluster',
+  },
+  addr: { type: 'string', default: ':1111', usage: 'listen address; HTTP and Raft share it' },
+  'dns-addr': { type: 'string', default: '', usage: 'DNS listen address (UDP and TCP)' },
+  recursors: {
+    type: 'string',
+    default: '',
+    usage: 'comma-separated DNS recursors for names outside discoverd.',
+  },
+  notify: {
+    type: 'string',
+    default: '',
+    usage: 'URL to POST the discoverd and DNS addresses to once serving',
+  },
+  'wait-net-dns': { type: 'boolean', usage: "take the DNS address from the host daemon's network status" },
+});
+
+runMain(async () => {
+  const { flags } = parseFlagsOrExit(spec, process.argv.slice(2), process.env, { prog: 'discoverd' });
+  if (!flags.dataDir) throw new Error('-data-dir is required');
+  if (!flags.host) throw new Error('-host is required');
+  if (flags.waitNetDns && !flags.dnsAddr) {
+    throw new Error(
+      '-wait-net-dns needs the host daemon (flynn-host), which this release does not have yet: give -dns-addr instead',
+    );
+  }
+  const log = createLogger({ component: 'discoverd', host: flags.host });
+  const server = new DiscoverdServer({
+    addr: flags.addr,
+    host: flags.host,
+    dataDir: flags.dataDir,
+    peers: flags.peers.split(','),
+    dnsAddr: flags.dnsAddr || undefined,
+    recursors: flags.recursors ? parseRecursors(flags.recursors) : undefined,
+    logger: log,
+    version: process.env.FLYNN_VERSION ?? 'dev',
+  });
+  await server.start();
+  onShutdown(() => server.close(), { name: 'discoverd' });
+  installSignalHandlers({ logger: log });
+});

@@ -1,0 +1,231 @@
+import type net from 'node:net';
+import { type DnsInstance, DnsServer } from '@flynn-edge/discoverd-dns';
+import { type ApplyResult, DiscoverdState, encodeCommand } from '@flynn-edge/discoverd-state';
+import { RaftServer, type ServerLogger } from '@flynn-edge/raft';
+import {
+  createHttpServer,
+  createMetrics,
+  type HttpServer,
+  type Logger,
+  type Metrics,
+} from '@flynn-edge/service-kit';
+import { DiscoverdContext } from './context.js';
+import { EventHub } from './event-hub.js';
+import { HeartbeatTracker, type InstanceKey } from './heartbeats.js';
+import { createPortMux } from './port-mux.js';
+import { raftRoutes } from './raft-routes.js';
+import { registryRoutes } from './registry-routes.js';
+
+// A discoverd peer: the Raft-replicated registry, its HTTP API and SSE streams, DNS, and the
+// leader-local heartbeat expiry, all on one port shared with Raft (first byte 0xFF).
+
+export interface DiscoverdOptions {
+  /** Listen address, host:port (`:1111` listens on every IPv4 address). */
+  addr: string;
+  /** Advertised host; the node's id is `<host>:<port of addr>`. */
+  host: string;
+  dataDir: string;
+  /** Raft voters of a new cluster (host:port; ports are replaced with the port of addr). */
+  peers: string[];
+  dnsAddr?: string;
+  recursors?: string[];
+  logger: Logger;
+  version?: string;
+  ttlMs?: number;
+  tickMs?: number;
+  electionTicks?: number;
+}
+
+export class DiscoverdServer {
+  readonly advertised: string;
+  readonly state = new DiscoverdState();
+  readonly hub = new EventHub();
+  readonly heartbeats: HeartbeatTracker;
+  readonly metrics: Metrics;
+  raft!: RaftServer<ApplyResult>;
+  http!: HttpServer;
+  dns: DnsServer | null = null;
+  private mux!: net.Server;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private promoting = false;
+  private closed = false;
+
+  constructor(private readonly opts: DiscoverdOptions) {
+    const port = portOf(opts.addr);
+    this.advertised = `${opts.host}:${port}`;
+    this.heartbeats = new HeartbeatTracker({ ttlMs: opts.ttlMs });
+    this.metrics = createMetrics('discoverd');
+  }
+
+  /** The peer list as Flynn computes it: every port replaced by ours, empty means just us. */
+  static peerList(peers: string[], addr: string, advertised: string): string[] {
+    const port = portOf(addr);
+    const list = peers
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => `${p.slice(0, p.lastIndexOf(':') > 0 ? p.lastIndexOf(':') : p.length)}:${port}`);
+    return list.length > 0 ? [...new Set(list)] : [advertised];
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.opts;
+    const peers = DiscoverdServer.peerList(this.opts.peers, this.opts.addr, this.advertised);
+    const state = this.state;
+    const hub = this.hub;
+    this.raft = await RaftServer.start<ApplyResult>({
+      id: this.advertised,
+      dataDir: this.opts.dataDir,
+      peers,
+      join: !peers.includes(this.advertised),
+      tickMs: this.opts.tickMs ?? 100,
+      electionTicks: this.opts.electionTicks ?? 10,
+      logger: logger as unknown as ServerLogger,
+      stateMachine: {
+        apply: (index, data) => {
+          const r = state.apply(index, data);
+          if (r.events.length > 0) hub.publish(r.events);
+          return r;
+        },
+        snapshot: () => state.snapshot(),
+        restore: (index, data) => state.restore(index, data),
+      },
+    });
+    this.raft.on('leader', (leader, term) => {
+      logger.info({ leader, term }, 'raft leader changed');
+      this.heartbeats.setLeader(leader === this.advertised);
+    });
+    this.raft.on('fatal', (err) => {
+      logger.fatal({ err: err.message }, 'raft storage failed; exiting');
+      process.exit(1);
+    });
+
+    const ctx = new DiscoverdContext(state, this.raft, hub, this.heartbeats, this.advertised);
+    this.http = createHttpServer({
+      component: 'discoverd',
+      logger,
+      metrics: this.metrics,
+      version: this.opts.version,
+    });
+    this.http.addHook('onSend', async (_req, reply, payload) => {
+      // Both spellings: Flynn's server sent Discoverd-*, its Go client read Discoverd-Current-*.
+      const peersHeader = this.raft.membership.voters.join(',');
+      const index = String(this.raft.appliedIndex);
+      reply.header('Discoverd-Peers', peersHeader);
+      reply.header('Discoverd-Index', index);
+      reply.header('Discoverd-Current-Peers', peersHeader);
+      reply.header('Discoverd-Current-Index', index);
+      return payload;
+    });
+    await this.http.register(registryRoutes(ctx));
+    await this.http.register(raftRoutes(ctx, () => this.shutdownForUpgrade()));
+    await this.http.ready();
+
+    this.mux = createPortMux({
+      raft: (socket, head) => this.raft.acceptConnection(socket, head),
+      http: (socket) => this.http.server.emit('connection', socket),
+    });
+    const [host, port] = splitListen(this.opts.addr);
+    await new Promise<void>((resolve, reject) => {
+      this.mux.once('error', reject);
+      this.mux.listen({ host: host || '0.0.0.0', port }, () => resolve());
+    });
+
+    if (this.opts.dnsAddr) {
+      this.dns = await DnsServer.start({
+        addr: this.opts.dnsAddr,
+        recursors: this.opts.recursors,
+        data: {
+          instances: (s) => state.instances(s) as DnsInstance[] | undefined,
+          leader: (s) => state.leader(s) as DnsInstance | undefined,
+        },
+        onError: (err) => logger.warn({ err: err.message }, 'dns'),
+      });
+    }
+    this.sweepTimer = setInterval(() => void this.sweep(), this.heartbeats.sweepIntervalMs);
+    logger.info({ advertised: this.advertised, peers, dns: this.opts.dnsAddr ?? null }, 'discoverd started');
+  }
+
+  /** Once a second on the leader: expire silent instances, promote caught-up learners. */
+  private async sweep(): Promise<void> {
+    if (this.closed || !this.raft.isLeader) {
+      this.heartbeats.sweep([]);
+      return;
+    }
+    const all: InstanceKey[] = [];
+    for (const service of this.allInstanceServices()) {
+      for (const inst of this.state.instances(service) ?? []) all.push({ service, id: inst.id });
+    }
+    const expired = this.heartbeats.sweep(all);
+    if (expired.length > 0) {
+      this.opts.logger.info({ count: expired.length }, 'expiring instances');
+      try {
+        await this.raft.propose(
+          encodeCommand({
+            type: 'expireInstances',
+            Instances: expired.map((k) => ({ Service: k.service, InstanceID: k.id })),
+          }),
+        );
+      } catch (err) {
+        this.heartbeats.expiryFailed(expired);
+        this.opts.logger.warn({ err: (err as Error).message }, 'expiry not applied');
+      }
+    }
+    await this.promoteCaughtUpLearners();
+  }
+
+  private allInstanceServices(): string[] {
+    // Instances outlive their service config (Flynn's DELETE quirk), so look at every map.
+    return this.state.instanceServices();
+  }
+
+  private async promoteCaughtUpLearners(): Promise<void> {
+    if (this.promoting) return;
+    const { learners } = this.raft.membership;
+    if (learners.length === 0) return;
+    const st = this.raft.status();
+    for (const l of learners) {
+      const pr = st.progress[l];
+      // Caught up: within one heartbeat's worth of the leader's commit.
+      if (!pr || pr.match + 16 < st.commit) continue;
+      this.promoting = true;
+      try {
+        await this.raft.changeMembership({ type: 'addVoter', node: l });
+        this.opts.logger.info({ peer: l }, 'promoted learner to voter');
+      } catch (err) {
+        this.opts.logger.warn({ peer: l, err: (err as Error).message }, 'promotion deferred');
+      } finally {
+        this.promoting = false;
+      }
+      return;
+    }
+  }
+
+  private async shutdownForUpgrade(): Promise<number> {
+    const last = this.raft.status().lastIndex;
+    setImmediate(() => void this.close());
+    return last;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.hub.closeAll();
+    await this.dns?.close();
+    this.mux?.close();
+    await this.http?.close();
+    await this.raft?.stop();
+  }
+}
+
+function portOf(addr: string): number {
+  const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`bad address ${addr}: want host:port`);
+  return port;
+}
+
+function splitListen(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':');
+  return [addr.slice(0, i), portOf(addr)];
+}
