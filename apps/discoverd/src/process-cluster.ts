@@ -100,7 +100,8 @@ export class DiscoverdProcessCluster {
         const live = answers.filter((a, i) => this.procs[i].running);
         if (live.length === 0 || live.some((a) => a !== live[0]) || !live[0]) return undefined;
         const i = this.addrs.indexOf(live[0]);
-        return i >= 0 ? i : undefined;
+        // Followers keep naming a dead leader until their election timeout: not an answer.
+        return i >= 0 && this.procs[i].running ? i : undefined;
       },
       { timeoutMs, what: 'an agreed discoverd leader' },
     );

@@ -68,16 +68,25 @@ describe('discoverd failover', () => {
       const leader = await cluster.leader();
       await waitFor(
         async () => {
-          const idx = await Promise.all(cluster.addrs.map((_, i) => http('GET', cluster.url(i, '/ping')).then((r) => Number(r.headers.get('discoverd-index')))));
+          const idx = await Promise.all(
+            cluster.addrs.map((_, i) =>
+              http('GET', cluster.url(i, '/ping')).then((r) => Number(r.headers.get('discoverd-index'))),
+            ),
+          );
           return idx.every((x) => x === idx[0]) ? idx : undefined;
         },
         { timeoutMs: 15_000, what: 'equal applied indexes' },
       );
-      const list = (await http('GET', cluster.url(leader, '/services/load/instances'))).json() as { id: string }[];
+      const list = (await http('GET', cluster.url(leader, '/services/load/instances'))).json() as {
+        id: string;
+      }[];
       const present = new Set(list.map((i) => i.id));
       const missing = [...acked].filter((id) => !present.has(id));
       expect(missing).toEqual([]);
-      const meta = (await http('GET', cluster.url(leader, '/services/load/meta'))).json() as { data: { n: number }; index: number };
+      const meta = (await http('GET', cluster.url(leader, '/services/load/meta'))).json() as {
+        data: { n: number };
+        index: number;
+      };
       expect(meta.index).toBe(metaIndex);
       expect(meta.data.n).toBe(metaAcked);
     };
