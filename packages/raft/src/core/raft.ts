@@ -1041,7 +1041,12 @@ export class RaftNode {
       }
     }
     for (const id of [...this.progress.keys()]) {
-      if (!members.has(id) && id !== this.id) this.progress.delete(id);
+      if (!members.has(id) && id !== this.id) {
+        // One last append carrying the commit index, so the removed node learns of its removal
+        // and stops acting as a member, instead of campaigning forever.
+        this.sendAppend(id, true);
+        this.progress.delete(id);
+      }
     }
     if (this.leadTransferee !== null && !this.config.voters.includes(this.leadTransferee)) {
       this.abortLeaderTransfer();

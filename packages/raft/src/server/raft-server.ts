@@ -84,6 +84,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private stopped = false;
   private leader: NodeId | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly knownPeers = new Set<NodeId>();
   private readonly opts: Required<
     Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs'>
   >;
@@ -125,7 +126,12 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     this.host = new RaftHost(this.node, {
       persist: (rd, done) => this.persist(rd, done),
       send: (msgs) => {
-        for (const m of msgs) this.transport.send(m);
+        for (const m of msgs) {
+          // Ids are addresses: a node outside the configuration (a joining learner, or a removed
+          // node's last words) still gets an answer.
+          if (!this.knownPeers.has(m.to)) this.addPeer(m.to);
+          this.transport.send(m);
+        }
       },
       apply: (rd) => this.apply(rd),
       fatal: (err) => this.fail(err),
@@ -351,7 +357,12 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   /** Keeps the transport's peer list equal to the current membership. */
   private syncPeers(): void {
     const { voters, learners } = this.node.membership;
-    for (const id of [...voters, ...learners]) if (id !== this.id) this.transport.setPeer(id, id);
+    for (const id of [...voters, ...learners]) if (id !== this.id && !this.knownPeers.has(id)) this.addPeer(id);
+  }
+
+  private addPeer(id: NodeId): void {
+    this.knownPeers.add(id);
+    this.transport.setPeer(id, id);
   }
 
   private expire(): void {
