@@ -33,6 +33,12 @@ const spec = defineFlags({
     usage: 'URL to POST the discoverd and DNS addresses to once serving',
   },
   'wait-net-dns': { type: 'boolean', usage: "take the DNS address from the host daemon's network status" },
+  'cluster-key': {
+    type: 'string',
+    default: '',
+    env: 'CLUSTER_KEY',
+    usage: 'key required by /kv/ and by membership changes (prefer the CLUSTER_KEY env var)',
+  },
 });
 
 runMain(async () => {
@@ -53,6 +59,7 @@ runMain(async () => {
     dnsAddr: flags.dnsAddr || undefined,
     recursors: flags.recursors ? parseRecursors(flags.recursors) : undefined,
     logger: log,
+    clusterKey: flags.clusterKey || undefined,
     version: process.env.FLYNN_VERSION ?? 'dev',
   });
   await server.start();

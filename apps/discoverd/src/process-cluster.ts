@@ -18,6 +18,8 @@ export interface DiscoverdClusterOptions {
   env?: Record<string, string>;
   /** Extra flags for every node. */
   args?: string[];
+  /** Hosts are 127.0.0.<firstHost>, +1, …; default 1. Partition tests keep 127.0.0.1 for the test's own traffic. */
+  firstHost?: number;
 }
 
 export class DiscoverdProcessCluster {
@@ -27,13 +29,15 @@ export class DiscoverdProcessCluster {
   readonly port: number;
   readonly dnsPort: number;
   readonly procs: ManagedProcess[];
+  private readonly firstHost: number;
 
   constructor(opts: DiscoverdClusterOptions = {}) {
     const size = opts.size ?? 3;
     this.port = opts.port ?? 20_000 + Math.floor(Math.random() * 20_000);
     this.dnsPort = opts.dnsPort ?? this.port + 1;
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'discoverd-'));
-    this.hosts = Array.from({ length: size }, (_, i) => `127.0.0.${i + 1}`);
+    this.firstHost = opts.firstHost ?? 1;
+    this.hosts = Array.from({ length: size }, (_, i) => `127.0.0.${this.firstHost + i}`);
     this.addrs = this.hosts.map((h) => `${h}:${this.port}`);
     const peers = this.addrs.join(',');
     this.procs = this.hosts.map((host, i) => this.makeProcess(host, i, peers, opts));
@@ -42,7 +46,7 @@ export class DiscoverdProcessCluster {
   /** Another host, started later: it joins as a proxy until promoted. */
   addHost(opts: DiscoverdClusterOptions = {}): number {
     const i = this.hosts.length;
-    const host = `127.0.0.${i + 1}`;
+    const host = `127.0.0.${this.firstHost + i}`;
     this.hosts.push(host);
     this.addrs.push(`${host}:${this.port}`);
     this.procs.push(

@@ -10,6 +10,7 @@ import {
 import { type ErrorCode, HttpError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type DiscoverdContext, Redirected } from './context.js';
+import { type AppliedIndexWaiter, indexWaitHook } from './kv-routes.js';
 
 // Flynn's service registry API (spec §1.2–1.7), route by route.
 
@@ -50,9 +51,11 @@ async function writing(reply: FastifyReply, fn: () => Promise<unknown>): Promise
   }
 }
 
-export function registryRoutes(ctx: DiscoverdContext) {
+export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWaiter) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const { state, hub } = ctx;
+    // Read-your-writes on any node: GET …?index=N waits until index N is applied here.
+    if (applied) app.addHook('preHandler', indexWaitHook(applied));
 
     app.put<{ Params: ServiceParams }>(
       '/services/:service',

@@ -9,10 +9,14 @@ import {
   type Logger,
   type Metrics,
 } from '@flynn-edge/service-kit';
+import { ClusterKey } from './cluster-key.js';
 import { DiscoverdContext } from './context.js';
 import { EventHub } from './event-hub.js';
 import { HeartbeatTracker, type InstanceKey } from './heartbeats.js';
+import { AppliedIndexWaiter, KvWatchers, kvRoutes } from './kv-routes.js';
+import { membershipRoutes } from './membership-routes.js';
 import { createPortMux } from './port-mux.js';
+import { isLocalOnlyPath, PeerDnsSource, proxyRedirect } from './proxy.js';
 import { raftRoutes } from './raft-routes.js';
 import { registryRoutes } from './registry-routes.js';
 
@@ -34,12 +38,16 @@ export interface DiscoverdOptions {
   ttlMs?: number;
   tickMs?: number;
   electionTicks?: number;
+  /** When set, writes and membership changes outside Flynn's registry API need it (design.md). */
+  clusterKey?: string;
 }
 
 export class DiscoverdServer {
   readonly advertised: string;
   readonly state = new DiscoverdState();
   readonly hub = new EventHub();
+  readonly kvWatchers = new KvWatchers();
+  readonly applied = new AppliedIndexWaiter(() => this.raft?.appliedIndex ?? 0);
   readonly heartbeats: HeartbeatTracker;
   readonly metrics: Metrics;
   raft!: RaftServer<ApplyResult>;
@@ -49,6 +57,9 @@ export class DiscoverdServer {
   private sweepTimer: NodeJS.Timeout | null = null;
   private promoting = false;
   private closed = false;
+  /** The -peers list: where a proxy sends its clients and its DNS questions. */
+  private seedPeers: string[] = [];
+  private dnsMode: 'peer' | 'proxy' | null = null;
 
   constructor(private readonly opts: DiscoverdOptions) {
     const port = portOf(opts.addr);
@@ -70,24 +81,41 @@ export class DiscoverdServer {
   async start(): Promise<void> {
     const { logger } = this.opts;
     const peers = DiscoverdServer.peerList(this.opts.peers, this.opts.addr, this.advertised);
+    this.seedPeers = peers;
     const state = this.state;
     const hub = this.hub;
+    const kvWatchers = this.kvWatchers;
+    const applied = this.applied;
     this.raft = await RaftServer.start<ApplyResult>({
       id: this.advertised,
       dataDir: this.opts.dataDir,
       peers,
       join: !peers.includes(this.advertised),
+      // Listening on one IP means that IP is ours: dial peers from it as well.
+      localAddress: splitListen(this.opts.addr)[0] || undefined,
       tickMs: this.opts.tickMs ?? 100,
       electionTicks: this.opts.electionTicks ?? 10,
+      // Flynn's clients give up after 5 s: answer (503, outcome unknown) before they do.
+      proposalTimeoutMs: 4000,
       logger: logger as unknown as ServerLogger,
       stateMachine: {
         apply: (index, data) => {
           const r = state.apply(index, data);
           if (r.events.length > 0) hub.publish(r.events);
+          if (r.kvEvents.length > 0) kvWatchers.publish(r.kvEvents);
+          applied.notify();
           return r;
         },
         snapshot: () => state.snapshot(),
-        restore: (index, data) => state.restore(index, data),
+        restore: (index, data) => {
+          state.restore(index, data);
+          // The watch history restarts at the snapshot: open KV watches must re-list.
+          kvWatchers.compactAll({
+            compact_revision: state.kvCompactedRevision(),
+            revision: state.kvRevision(),
+          });
+          applied.notify();
+        },
       },
     });
     this.raft.on('leader', (leader, term) => {
@@ -106,7 +134,18 @@ export class DiscoverdServer {
       metrics: this.metrics,
       version: this.opts.version,
     });
+    this.http.addHook('onRequest', async (req, reply) => {
+      // A proxy sends everything but promote, demote and shutdown to a peer.
+      if (
+        this.mode === 'proxy' &&
+        !isLocalOnlyPath(req.url) &&
+        proxyRedirect(req, reply, this.redirectPeers(), this.advertised)
+      ) {
+        return reply;
+      }
+    });
     this.http.addHook('onSend', async (_req, reply, payload) => {
+      if (this.mode === 'proxy') return payload;
       // Both spellings: Flynn's server sent Discoverd-*, its Go client read Discoverd-Current-*.
       const peersHeader = this.raft.membership.voters.join(',');
       const index = String(this.raft.appliedIndex);
@@ -116,8 +155,23 @@ export class DiscoverdServer {
       reply.header('Discoverd-Current-Index', index);
       return payload;
     });
-    await this.http.register(registryRoutes(ctx));
+    if (this.opts.clusterKey) this.http.addHook('onRequest', new ClusterKey(this.opts.clusterKey).hook());
+    await this.http.register(registryRoutes(ctx, this.applied));
+    await this.http.register(
+      kvRoutes(ctx, { applied: this.applied, watchers: this.kvWatchers, metrics: this.metrics }),
+    );
     await this.http.register(raftRoutes(ctx, () => this.shutdownForUpgrade()));
+    await this.http.register(
+      membershipRoutes({
+        self: this.advertised,
+        peers: () => this.redirectPeers(),
+        isMember: () => this.mode === 'peer',
+        isVoter: () => this.raft.membership.voters.includes(this.advertised),
+        appliedIndex: () => this.raft.appliedIndex,
+        authHeaders: (): Record<string, string> =>
+          this.opts.clusterKey ? { authorization: `Bearer ${this.opts.clusterKey}` } : {},
+      }),
+    );
     await this.http.ready();
 
     this.mux = createPortMux({
@@ -140,13 +194,43 @@ export class DiscoverdServer {
         },
         onError: (err) => logger.warn({ err: err.message }, 'dns'),
       });
+      this.syncDnsSource();
     }
     this.sweepTimer = setInterval(() => void this.sweep(), this.heartbeats.sweepIntervalMs);
     logger.info({ advertised: this.advertised, peers, dns: this.opts.dnsAddr ?? null }, 'discoverd started');
   }
 
+  /** A member of the Raft configuration (voter or learner) serves; anyone else proxies. */
+  get mode(): 'peer' | 'proxy' {
+    const { voters, learners } = this.raft.membership;
+    return voters.includes(this.advertised) || learners.includes(this.advertised) ? 'peer' : 'proxy';
+  }
+
+  /** Where to send a proxied request: the current voters, or the -peers list before we know any. */
+  private redirectPeers(): string[] {
+    const voters = this.raft.membership.voters;
+    return voters.length > 0 ? voters : this.seedPeers;
+  }
+
+  /** DNS answers from the local state on a peer, from a peer's HTTP API on a proxy. */
+  private syncDnsSource(): void {
+    if (!this.dns || this.mode === this.dnsMode) return;
+    this.dnsMode = this.mode;
+    const state = this.state;
+    this.dns.setData(
+      this.dnsMode === 'peer'
+        ? {
+            instances: (s) => state.instances(s) as DnsInstance[] | undefined,
+            leader: (s) => state.leader(s) as DnsInstance | undefined,
+          }
+        : new PeerDnsSource(() => this.redirectPeers(), this.advertised),
+    );
+    this.opts.logger.info({ mode: this.dnsMode }, 'dns data source');
+  }
+
   /** Once a second on the leader: expire silent instances, promote caught-up learners. */
   private async sweep(): Promise<void> {
+    this.syncDnsSource();
     if (this.closed || !this.raft.isLeader) {
       this.heartbeats.sweep([]);
       return;
@@ -211,6 +295,8 @@ export class DiscoverdServer {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.hub.closeAll();
+    this.kvWatchers.closeAll();
+    this.applied.close();
     await this.dns?.close();
     this.mux?.close();
     await this.http?.close();

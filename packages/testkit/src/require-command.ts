@@ -15,7 +15,8 @@ export function requireCommand(
   debianPackage: string,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): ToolCheck {
-  const found = spawnSync('sh', ['-c', `command -v ${JSON.stringify(command)}`], { encoding: 'utf8' }).status === 0;
+  const found =
+    spawnSync('sh', ['-c', `command -v ${JSON.stringify(command)}`], { encoding: 'utf8' }).status === 0;
   const message = `${command} not found: install it with \`apt-get install ${debianPackage}\` (or run bash .ci/run)`;
   if (!found && env.CI === 'true') throw new Error(`CI=true and ${message}`);
   if (!found) process.stderr.write(`skipping tests: ${message}\n`);

@@ -16,6 +16,14 @@ export class ProposalTimeoutError extends Error {
   }
 }
 
+/** Leadership moved while the proposal was in flight: it may or may not commit under the next leader. */
+export class LeadershipLostError extends Error {
+  readonly code = 'leadership_lost';
+  constructor() {
+    super('leadership lost before the proposal committed; its outcome is unknown');
+  }
+}
+
 /** Refused before it entered the log: retrying is safe. */
 export class ProposalRejectedError extends Error {
   constructor(

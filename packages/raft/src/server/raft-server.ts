@@ -13,7 +13,13 @@ import { EntryType, type NodeId } from '../core/types.js';
 import { RaftHost } from '../host/raft-host.js';
 import { FileStorage, type StorageFaults } from '../storage/index.js';
 import { TcpTransport } from '../transport/index.js';
-import { NotLeaderError, ProposalRejectedError, ProposalTimeoutError, ServerStoppedError } from './errors.js';
+import {
+  LeadershipLostError,
+  NotLeaderError,
+  ProposalRejectedError,
+  ProposalTimeoutError,
+  ServerStoppedError,
+} from './errors.js';
 
 // A Raft member with real I/O: the WAL for durability, TCP for peers, timers for ticks. The
 // application plugs in a state machine; it proposes with propose() and reads linearizably after
@@ -49,6 +55,8 @@ export interface RaftServerOptions<R> {
   logger?: ServerLogger;
   storageFaults?: StorageFaults;
   bugs?: ReadonlySet<RaftBug>;
+  /** Dial peers from this IP (the one the node listens on). */
+  localAddress?: string;
 }
 
 interface PendingProposal<R> {
@@ -117,6 +125,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     this.snapshotIndex = this.applied;
     this.transport = new TcpTransport({
       id: opts.id,
+      localAddress: opts.localAddress,
       onError: (err) => this.log.warn({ err: err.message, kind: err.kind }, 'raft transport'),
     });
     this.transport.on('message', (m) => {
@@ -287,8 +296,10 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
 
   private apply(rd: Ready): void {
     if (rd.softState.leader !== this.leader) {
+      const wasLeader = this.leader === this.id;
       this.leader = rd.softState.leader;
       this.emit('leader', this.leader, rd.softState.term);
+      if (wasLeader && this.leader !== this.id) this.failProposals(new LeadershipLostError());
     }
     if (rd.snapshot) {
       this.sm.restore(rd.snapshot.meta.index, rd.snapshot.data);
@@ -357,7 +368,8 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   /** Keeps the transport's peer list equal to the current membership. */
   private syncPeers(): void {
     const { voters, learners } = this.node.membership;
-    for (const id of [...voters, ...learners]) if (id !== this.id && !this.knownPeers.has(id)) this.addPeer(id);
+    for (const id of [...voters, ...learners])
+      if (id !== this.id && !this.knownPeers.has(id)) this.addPeer(id);
   }
 
   private addPeer(id: NodeId): void {
@@ -382,6 +394,15 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private proposeError(res: { error: string; leader: NodeId | null; message?: string }): Error {
     if (res.error === 'not_leader') return new NotLeaderError(res.leader);
     return new ProposalRejectedError(res.error, res.message ?? res.error, res.leader);
+  }
+
+  /**
+   * Our proposals may still commit under the next leader, or may not: answer now that the outcome
+   * is unknown rather than letting the clients wait for a timeout.
+   */
+  private failProposals(err: Error): void {
+    for (const p of this.proposals.values()) p.reject(err);
+    this.proposals.clear();
   }
 
   private failPending(err: Error): void {

@@ -10,6 +10,8 @@ export interface PeerConnectionOptions {
   localId: NodeId;
   peerId: NodeId;
   addr: string;
+  /** Source address for outbound connections (the node's own IP), when set. */
+  localAddress?: string;
   maxQueueBytes: number;
   dialTimeoutMs: number;
   backoffMinMs: number;
@@ -130,7 +132,7 @@ export class PeerConnection {
   private connect(): void {
     this.state = 'connecting';
     const { host, port } = this.addr;
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = net.connect({ host, port, noDelay: true, localAddress: this.opts.localAddress });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);

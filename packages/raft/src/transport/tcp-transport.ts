@@ -23,6 +23,11 @@ export interface TransportOptions {
   maxFrameBytes?: number;
   /** Outbound connection attempts give up after this long. Default 3000 ms. */
   dialTimeoutMs?: number;
+  /**
+   * Source address of outbound connections. A node listening on one IP should dial from it too, so
+   * that firewalls (and tests cutting links with iptables) see who is talking.
+   */
+  localAddress?: string;
   /** Reconnection backoff: doubles from min to max per failure, with jitter. Defaults 25 ms and 1000 ms. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -73,6 +78,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   private readonly maxQueueBytes: number;
   private readonly maxFrameBytes: number;
   private readonly dialTimeoutMs: number;
+  private readonly localAddress: string | undefined;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
   private readonly handshakeTimeoutMs: number;
@@ -96,6 +102,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
     this.maxQueueBytes = positive('maxQueueBytes', opts.maxQueueBytes, DEFAULTS.maxQueueBytes);
     this.maxFrameBytes = positive('maxFrameBytes', opts.maxFrameBytes, DEFAULTS.maxFrameBytes);
     this.dialTimeoutMs = positive('dialTimeoutMs', opts.dialTimeoutMs, DEFAULTS.dialTimeoutMs);
+    this.localAddress = opts.localAddress;
     this.backoffMinMs = positive('backoffMinMs', opts.backoffMinMs, DEFAULTS.backoffMinMs);
     this.backoffMaxMs = Math.max(
       this.backoffMinMs,
@@ -212,6 +219,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         localId: this.id,
         peerId: id,
         addr,
+        localAddress: this.localAddress,
         maxQueueBytes: this.maxQueueBytes,
         dialTimeoutMs: this.dialTimeoutMs,
         backoffMinMs: this.backoffMinMs,
