@@ -33,6 +33,16 @@ const spec = defineFlags({
     usage: 'URL to POST the discoverd and DNS addresses to once serving',
   },
   'wait-net-dns': { type: 'boolean', usage: "take the DNS address from the host daemon's network status" },
+  'instance-ttl': {
+    type: 'duration',
+    default: '10s',
+    usage: 'instances expire this long after their last heartbeat (Flynn: 10s; tests shorten it)',
+  },
+  'election-timeout': {
+    type: 'duration',
+    default: '1s',
+    usage: 'minimum Raft election timeout; the actual one is randomised up to twice this',
+  },
   'cluster-key': {
     type: 'string',
     default: '',
@@ -58,6 +68,9 @@ runMain(async () => {
     peers: flags.peers.split(','),
     dnsAddr: flags.dnsAddr || undefined,
     recursors: flags.recursors ? parseRecursors(flags.recursors) : undefined,
+    ttlMs: flags.instanceTtl,
+    tickMs: 100,
+    electionTicks: Math.max(2, Math.round(flags.electionTimeout / 100)),
     logger: log,
     clusterKey: flags.clusterKey || undefined,
     version: process.env.FLYNN_VERSION ?? 'dev',

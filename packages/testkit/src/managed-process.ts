@@ -49,6 +49,11 @@ export class ManagedProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
+  /** Sends a signal without waiting (SIGSTOP and SIGCONT pause and resume the process). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child!.kill(sig);
+  }
+
   /** Sends a signal (SIGKILL by default) and waits for the process to be gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     if (!this.running) return this.child?.exitCode ?? null;
