@@ -43,6 +43,10 @@ const spec = defineFlags({
     default: '1s',
     usage: 'minimum Raft election timeout; the actual one is randomised up to twice this',
   },
+  'force-new-cluster': {
+    type: 'boolean',
+    usage: 'lost quorum: restart this node as the only voter of a new cluster, keeping its committed data',
+  },
   'cluster-key': {
     type: 'string',
     default: '',
@@ -69,6 +73,7 @@ runMain(async () => {
     dnsAddr: flags.dnsAddr || undefined,
     recursors: flags.recursors ? parseRecursors(flags.recursors) : undefined,
     ttlMs: flags.instanceTtl,
+    forceNewCluster: flags.forceNewCluster,
     tickMs: 100,
     electionTicks: Math.max(2, Math.round(flags.electionTimeout / 100)),
     logger: log,

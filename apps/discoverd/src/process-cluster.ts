@@ -78,6 +78,14 @@ export class DiscoverdProcessCluster {
     });
   }
 
+  /** Restarts node i with extra flags (for example -force-new-cluster). */
+  async restartWith(i: number, extraArgs: string[]): Promise<void> {
+    const old = this.procs[i];
+    await old.close();
+    this.procs[i] = new ManagedProcess({ ...old.spec, args: [...old.spec.args, ...extraArgs] });
+    this.procs[i].start();
+  }
+
   url(i: number, path = ''): string {
     return `http://${this.addrs[i]}${path}`;
   }

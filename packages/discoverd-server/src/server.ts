@@ -38,6 +38,8 @@ export interface DiscoverdOptions {
   ttlMs?: number;
   tickMs?: number;
   electionTicks?: number;
+  /** Lost-quorum recovery: restart as the only voter, from this node's own data. */
+  forceNewCluster?: boolean;
   /** When set, writes and membership changes outside Flynn's registry API need it (design.md). */
   clusterKey?: string;
 }
@@ -91,6 +93,7 @@ export class DiscoverdServer {
       dataDir: this.opts.dataDir,
       peers,
       join: !peers.includes(this.advertised),
+      forceNewCluster: this.opts.forceNewCluster,
       // Listening on one IP means that IP is ours: dial peers from it as well.
       localAddress: splitListen(this.opts.addr)[0] || undefined,
       tickMs: this.opts.tickMs ?? 100,

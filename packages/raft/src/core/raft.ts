@@ -246,6 +246,39 @@ export class RaftNode {
     };
   }
 
+  /**
+   * Lost-quorum recovery (etcd's --force-new-cluster): keep this node's whole log and append a
+   * membership entry naming this node the only voter, committed at once. The whole log, not just
+   * up to the stored commit index: that index is a hint written lazily, and every write a client
+   * saw acknowledged is in the log of any member of the majority that committed it; an entry that
+   * never committed had an unknown outcome for its client anyway. Safe only when the other voters
+   * are gone for good: the operator's decision. Returns the new state and the appended entries.
+   */
+  static forceNewCluster(state: InitialState, self: NodeId): { state: InitialState; appended: Entry[] } {
+    const base = state.snapshot?.meta.index ?? 0;
+    const lastIndex = base + state.entries.length;
+    const lastTerm =
+      state.entries.length > 0
+        ? state.entries[state.entries.length - 1].term
+        : (state.snapshot?.meta.term ?? 0);
+    const term = Math.max(state.hardState.term, lastTerm) + 1;
+    const cc: ConfChange = { type: 'bootstrap', voters: [self], learners: [] };
+    const entry: Entry = {
+      index: lastIndex + 1,
+      term,
+      type: EntryType.ConfChange,
+      data: encodeConfChange(cc),
+    };
+    return {
+      state: {
+        hardState: { term, vote: null, commit: lastIndex + 1 },
+        snapshot: state.snapshot,
+        entries: [...state.entries, entry],
+      },
+      appended: [entry],
+    };
+  }
+
   // ---- inputs -------------------------------------------------------------------------------
 
   tick(): void {

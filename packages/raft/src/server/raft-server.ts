@@ -55,6 +55,8 @@ export interface RaftServerOptions<R> {
   logger?: ServerLogger;
   storageFaults?: StorageFaults;
   bugs?: ReadonlySet<RaftBug>;
+  /** Lost-quorum recovery: restart as the only voter of a new cluster, keeping the committed data. */
+  forceNewCluster?: boolean;
   /** Dial peers from this IP (the one the node listens on). */
   localAddress?: string;
 }
@@ -168,6 +170,14 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
         throw new Error(`-peers ${peers.join(',')} does not include this node (${opts.id})`);
       initial = RaftNode.bootstrapState(peers);
       await storage.save(initial.hardState, initial.entries);
+    } else if (opts.forceNewCluster) {
+      const forced = RaftNode.forceNewCluster(initial, opts.id);
+      initial = forced.state;
+      await storage.save(initial.hardState, forced.appended);
+      opts.logger?.warn(
+        { commit: initial.hardState.commit },
+        'forced a new single-voter cluster from local data',
+      );
     }
     return new RaftServer(opts, storage, initial);
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RaftNode } from '../../src/core/raft.js';
 import { MessageType } from '../../src/core/types.js';
 import { encodeKvCommand } from '../../src/kv/kv-state.js';
 import { enc, TestCluster } from './harness.js';
@@ -329,5 +330,34 @@ describe('a follower that lost its disk', () => {
     const before = c.sent.length;
     c.tick(5);
     expect(c.sent.length - before).toBeLessThan(5 * 8);
+  });
+});
+
+describe('lost-quorum recovery', () => {
+  it('restarts a survivor as a single-voter cluster keeping its committed log', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    const l = c.electLeader();
+    for (let i = 0; i < 5; i++) l.propose(put(`k${i}`, 'v'));
+    c.tick(2);
+    // A tail proposed while the others are gone: its outcome was unknown, and it is kept.
+    for (const id of c.nodes.keys()) if (id !== l.id) c.isolate(id);
+    l.propose(put('tail', 'x'));
+    c.settle();
+    const st = l.status();
+    const entries = [];
+    for (let i = 1; i <= st.lastIndex; i++) entries.push(l.entryAt(i)!);
+    const { state } = RaftNode.forceNewCluster(
+      { hardState: { term: st.term, vote: st.vote, commit: st.commit }, snapshot: null, entries },
+      l.id,
+    );
+    expect(state.entries.length).toBe(st.lastIndex + 1);
+    const solo = new TestCluster([]);
+    const n = solo.add(l.id, state);
+    expect(n.membership).toEqual({ voters: [l.id], learners: [] });
+    const leader = solo.electLeader();
+    expect(leader.id).toBe(l.id);
+    expect(solo.kv.get(l.id)!.get('k4')).toBe('v');
+    expect(solo.kv.get(l.id)!.get('tail')).toBe('x');
+    expect(leader.propose(put('after', 'y')).ok).toBe(true);
   });
 });
