@@ -1,4 +1,4 @@
-import { requireCommand } from '@flynn-edge/testkit';
+import { requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiscoverdProcessCluster } from '../src/process-cluster.js';
 import { dig, http, md5Id, registerInstance, SseReader, write } from './helpers.js';
@@ -55,6 +55,34 @@ describe('headers and routing', () => {
     expect([ping.status, ping.text]).toEqual([200, '']);
     const status = await http('GET', F('/.well-known/status'));
     expect((status.json() as { data: { status: string } }).data.status).toBe('healthy');
+  });
+});
+
+describe('self-registration and metrics', () => {
+  it('every peer registers itself as service discoverd', async () => {
+    await waitFor(
+      async () => {
+        const r = await http('GET', L('/services/discoverd/instances'));
+        return r.status === 200 && (r.json() as { addr: string }[]).length === 3;
+      },
+      { timeoutMs: 15_000, what: 'three discoverd instances' },
+    );
+    const list = (await http('GET', L('/services/discoverd/instances'))).json() as {
+      addr: string;
+      proto: string;
+    }[];
+    expect(list.map((i) => i.addr).sort()).toEqual([...cluster.addrs].sort());
+    expect(list.every((i) => i.proto === 'http')).toBe(true);
+  });
+
+  it('serves Prometheus metrics with the Raft gauges', async () => {
+    const r = await http('GET', L('/metrics'));
+    expect(r.status).toBe(200);
+    expect(r.text).toMatch(/^flynn_discoverd_raft_leader 1$/m);
+    expect(r.text).toMatch(/^flynn_discoverd_raft_applied_index \d+$/m);
+    expect(r.text).toMatch(/flynn_discoverd_raft_duration_seconds_bucket\{le="0.005",kind="fsync"\}/);
+    const f = await http('GET', F('/metrics'));
+    expect(f.text).toMatch(/^flynn_discoverd_raft_leader 0$/m);
   });
 });
 

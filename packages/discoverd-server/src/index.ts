@@ -1,5 +1,6 @@
 export * from './cluster-key.js';
 export * from './context.js';
+export * from './discoverd-metrics.js';
 export * from './event-hub.js';
 export * from './heartbeats.js';
 export * from './kv-routes.js';

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { type DnsInstance, DnsServer } from '@flynn-edge/discoverd-dns';
-import { type ApplyResult, DiscoverdState, encodeCommand } from '@flynn-edge/discoverd-state';
+import { type ApplyResult, DiscoverdState, encodeCommand, instanceId } from '@flynn-edge/discoverd-state';
 import { RaftServer, type ServerLogger } from '@flynn-edge/raft';
 import {
   createHttpServer,
@@ -11,6 +11,7 @@ import {
 } from '@flynn-edge/service-kit';
 import { ClusterKey } from './cluster-key.js';
 import { DiscoverdContext } from './context.js';
+import { type DiscoverdMetrics, registerDiscoverdMetrics } from './discoverd-metrics.js';
 import { EventHub } from './event-hub.js';
 import { HeartbeatTracker, type InstanceKey } from './heartbeats.js';
 import { AppliedIndexWaiter, KvWatchers, kvRoutes } from './kv-routes.js';
@@ -57,6 +58,8 @@ export class DiscoverdServer {
   dns: DnsServer | null = null;
   private mux!: net.Server;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private selfTimer: NodeJS.Timeout | null = null;
+  private discoverdMetrics!: DiscoverdMetrics;
   private promoting = false;
   private closed = false;
   /** The -peers list: where a proxy sends its clients and its DNS questions. */
@@ -88,7 +91,25 @@ export class DiscoverdServer {
     const hub = this.hub;
     const kvWatchers = this.kvWatchers;
     const applied = this.applied;
+    this.discoverdMetrics = registerDiscoverdMetrics(this.metrics, {
+      raft: () => {
+        const st = this.raft?.status();
+        return st
+          ? {
+              term: st.term,
+              commit: st.commit,
+              applied: st.appliedIndex,
+              lastIndex: st.lastIndex,
+              isLeader: st.role === 'leader',
+            }
+          : { term: 0, commit: 0, applied: 0, lastIndex: 0, isLeader: false };
+      },
+      sseSubscribers: () => this.hub.subscribers,
+      instances: () => this.state.stats().instances,
+      services: () => this.state.stats().services,
+    });
     this.raft = await RaftServer.start<ApplyResult>({
+      onTiming: (kind, seconds) => this.discoverdMetrics.observeTiming(kind, seconds),
       id: this.advertised,
       dataDir: this.opts.dataDir,
       peers,
@@ -123,6 +144,7 @@ export class DiscoverdServer {
     });
     this.raft.on('leader', (leader, term) => {
       logger.info({ leader, term }, 'raft leader changed');
+      this.discoverdMetrics.leaderChanges.inc();
       this.heartbeats.setLeader(leader === this.advertised);
     });
     this.raft.on('fatal', (err) => {
@@ -200,6 +222,7 @@ export class DiscoverdServer {
       this.syncDnsSource();
     }
     this.sweepTimer = setInterval(() => void this.sweep(), this.heartbeats.sweepIntervalMs);
+    this.scheduleSelfRegistration(0);
     logger.info({ advertised: this.advertised, peers, dns: this.opts.dnsAddr ?? null }, 'discoverd started');
   }
 
@@ -245,6 +268,7 @@ export class DiscoverdServer {
     const expired = this.heartbeats.sweep(all);
     if (expired.length > 0) {
       this.opts.logger.info({ count: expired.length }, 'expiring instances');
+      this.discoverdMetrics.expiries.inc(expired.length);
       try {
         await this.raft.propose(
           encodeCommand({
@@ -287,6 +311,43 @@ export class DiscoverdServer {
     }
   }
 
+  /**
+   * discoverd registers itself as service `discoverd` (spec §1.1), through its own HTTP API like any
+   * client, every 3-5 s with jitter, once a leader exists. Proxies do not: they are not members.
+   */
+  private scheduleSelfRegistration(delayMs: number): void {
+    if (this.closed) return;
+    this.selfTimer = setTimeout(async () => {
+      let next = 3000 + Math.random() * 2000;
+      try {
+        if (this.mode === 'peer' && this.raft.leaderId) await this.registerSelf();
+      } catch (err) {
+        next = 200 + Math.random() * 200;
+        this.opts.logger.debug({ err: (err as Error).message }, 'self-registration failed; retrying');
+      }
+      this.scheduleSelfRegistration(next);
+    }, delayMs);
+  }
+
+  private async registerSelf(): Promise<void> {
+    const base = `http://${this.advertised}`;
+    const put = (path: string, body: unknown) =>
+      fetch(`${base}${path}`, {
+        method: 'PUT',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+        redirect: 'follow',
+        signal: AbortSignal.timeout(5000),
+      });
+    if (!this.state.serviceConfig('discoverd')) {
+      const r = await put('/services/discoverd', {});
+      if (r.status !== 200 && r.status !== 409) throw new Error(`create service discoverd: ${r.status}`);
+    }
+    const inst = { id: instanceId('http', this.advertised), addr: this.advertised, proto: 'http' };
+    const r = await put(`/services/discoverd/instances/${inst.id}`, inst);
+    if (r.status !== 200) throw new Error(`register: ${r.status}`);
+  }
+
   private async shutdownForUpgrade(): Promise<number> {
     const last = this.raft.status().lastIndex;
     setImmediate(() => void this.close());
@@ -297,6 +358,7 @@ export class DiscoverdServer {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.selfTimer) clearTimeout(this.selfTimer);
     this.hub.closeAll();
     this.kvWatchers.closeAll();
     this.applied.close();

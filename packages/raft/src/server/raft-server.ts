@@ -55,6 +55,8 @@ export interface RaftServerOptions<R> {
   logger?: ServerLogger;
   storageFaults?: StorageFaults;
   bugs?: ReadonlySet<RaftBug>;
+  /** Called with how long each proposal took to apply here, and each WAL write plus fdatasync. */
+  onTiming?: (kind: 'proposal' | 'fsync', seconds: number) => void;
   /** Lost-quorum recovery: restart as the only voter of a new cluster, keeping the committed data. */
   forceNewCluster?: boolean;
   /** Dial peers from this IP (the one the node listens on). */
@@ -63,6 +65,7 @@ export interface RaftServerOptions<R> {
 
 interface PendingProposal<R> {
   term: number;
+  started: number;
   deadline: number;
   resolve(v: R): void;
   reject(e: Error): void;
@@ -95,6 +98,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private leader: NodeId | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly knownPeers = new Set<NodeId>();
+  private readonly onTiming: RaftServerOptions<R>['onTiming'];
   private readonly opts: Required<
     Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs'>
   >;
@@ -107,6 +111,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     super();
     this.id = opts.id;
     this.sm = opts.stateMachine;
+    this.onTiming = opts.onTiming;
     this.log = opts.logger ?? silent;
     this.opts = {
       snapshotEvery: opts.snapshotEvery ?? 8192,
@@ -223,6 +228,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     return new Promise<R>((resolve, reject) => {
       this.proposals.set(res.index, {
         term: res.term,
+        started: performance.now(),
         deadline: Date.now() + this.opts.proposalTimeoutMs,
         resolve,
         reject,
@@ -294,9 +300,11 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       done();
       return;
     }
+    const started = performance.now();
     const write = async () => {
       if (rd.snapshot) await this.storage.saveSnapshot(rd.snapshot);
       if (rd.entries.length > 0 || hs) await this.storage.save(hs, rd.entries);
+      this.onTiming?.('fsync', (performance.now() - started) / 1000);
     };
     write().then(
       () => done(),
@@ -326,7 +334,10 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       const p = this.proposals.get(e.index);
       if (!p) continue;
       this.proposals.delete(e.index);
-      if (p.term === e.term) p.resolve(result as R);
+      if (p.term === e.term) {
+        this.onTiming?.('proposal', (performance.now() - p.started) / 1000);
+        p.resolve(result as R);
+      }
       // Another entry took the index: ours can never commit anywhere.
       else
         p.reject(
