@@ -403,7 +403,7 @@ function arrayAt(v: unknown, where: string): unknown[] {
 
 function parseCompare(v: unknown, where: string): KvCompare {
   const o = objectAt(v, where);
-  onlyFields(o, ['key', 'op', 'mod_revision'], where);
+  onlyFields(o, ['key', 'op', 'mod_revision', 'value'], where);
   const op = o.op;
   let c: KvCompare;
   if (op === '=' || op === '<' || op === '>') {
@@ -412,8 +412,11 @@ function parseCompare(v: unknown, where: string): KvCompare {
   } else if (op === 'absent' || op === 'present') {
     if (o.mod_revision !== undefined) throw invalid(`kv: ${where}: mod_revision is not used with op "${op}"`);
     c = { Key: o.key as string, Op: op };
+  } else if (op === 'value') {
+    if (typeof o.value !== 'string') throw invalid(`kv: ${where}: value must be a string`);
+    c = { Key: o.key as string, Op: 'value', Value: o.value };
   } else {
-    throw invalid(`kv: ${where}: op must be one of "=", "<", ">", "absent", "present"`);
+    throw invalid(`kv: ${where}: op must be one of "=", "<", ">", "absent", "present", "value"`);
   }
   checkAt(where, validateKvCompare(c));
   return c;

@@ -64,6 +64,8 @@ function encodeCompare(c: KvCompare): Record<string, unknown> {
     case 'absent':
     case 'present':
       return { Key: c.Key, Op: c.Op };
+    case 'value':
+      return { Key: c.Key, Op: c.Op, Value: c.Value };
     default:
       return { Key: c.Key, Op: c.Op, ModRevision: c.ModRevision };
   }
@@ -137,8 +139,10 @@ function decodeCompare(v: unknown, where: string): KvCompare {
     case 'absent':
     case 'present':
       return { Key, Op: op };
+    case 'value':
+      return { Key, Op: op, Value: str(o, 'Value', where) };
     default:
-      throw new ShapeError(`${where}.Op must be one of =, <, >, absent, present`);
+      throw new ShapeError(`${where}.Op must be one of =, <, >, absent, present, value`);
   }
 }
 

@@ -189,6 +189,8 @@ export class KvStore {
         return e === undefined;
       case 'present':
         return e !== undefined;
+      case 'value':
+        return e !== undefined && e.value === c.Value;
     }
   }
 

@@ -132,7 +132,9 @@ export interface KvEvent {
  */
 export type KvCompare =
   | { Key: string; Op: '=' | '<' | '>'; ModRevision: number }
-  | { Key: string; Op: 'absent' | 'present' };
+  | { Key: string; Op: 'absent' | 'present' }
+  /** The key exists and holds exactly this value (compare-and-set by value). */
+  | { Key: string; Op: 'value'; Value: string };
 
 export type KvOp =
   | { Op: 'put'; Key: string; Value: string }

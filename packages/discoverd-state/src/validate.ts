@@ -120,8 +120,10 @@ export function validateKvCompare(c: KvCompare): HhError | undefined {
     case 'absent':
     case 'present':
       return undefined;
+    case 'value':
+      return typeof c.Value === 'string' ? undefined : invalid('kv: compare Value must be a string');
     default:
-      return invalid('kv: compare Op must be one of =, <, >, absent, present');
+      return invalid('kv: compare Op must be one of =, <, >, absent, present, value');
   }
 }
 
