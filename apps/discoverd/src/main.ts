@@ -74,6 +74,7 @@ runMain(async () => {
     recursors: flags.recursors ? parseRecursors(flags.recursors) : undefined,
     ttlMs: flags.instanceTtl,
     forceNewCluster: flags.forceNewCluster,
+    notifyUrl: flags.notify || undefined,
     tickMs: 100,
     electionTicks: Math.max(2, Math.round(flags.electionTimeout / 100)),
     logger: log,

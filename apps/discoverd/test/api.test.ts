@@ -58,6 +58,41 @@ describe('headers and routing', () => {
   });
 });
 
+describe('notify webhook', () => {
+  it('POSTs the peers and the DNS address once serving', async () => {
+    const { createServer } = await import('node:http');
+    const bodies: unknown[] = [];
+    const hook = createServer((req, res) => {
+      let b = '';
+      req.on('data', (d) => (b += d));
+      req.on('end', () => {
+        bodies.push(JSON.parse(b));
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const port = (hook.address() as { port: number }).port;
+    const solo = new DiscoverdProcessCluster({
+      size: 1,
+      firstHost: 31,
+      args: ['-notify', `http://127.0.0.1:${port}/host/discoverd`],
+      env: { FLYNN_JOB_ID: 'job-1' },
+    });
+    try {
+      solo.start();
+      await waitFor(() => bodies.length >= 2, { timeoutMs: 15_000, what: 'two notifications' });
+      expect(bodies[0]).toEqual({
+        job_id: 'job-1',
+        url: solo.addrs[0],
+        dns: `${solo.hosts[0]}:${solo.dnsPort}`,
+      });
+    } finally {
+      await solo.close();
+      hook.close();
+    }
+  });
+});
+
 describe('self-registration and metrics', () => {
   it('every peer registers itself as service discoverd', async () => {
     await waitFor(
@@ -144,8 +179,11 @@ describe('instances, leaders and meta', () => {
     });
     expect(badProto.status).toBe(400);
     expect((await registerInstance(L(''), 'web', '10.0.0.1:80')).status).toBe(200);
-    expect((await registerInstance(L(''), 'web', '10.0.0.2:80', { k: 'v' })).status).toBe(200);
-    const list = (await http('GET', F('/services/web/instances'))).json() as {
+    const second = await registerInstance(L(''), 'web', '10.0.0.2:80', { k: 'v' });
+    expect(second.status).toBe(200);
+    // Follower reads may lag (as in Flynn); ?index= waits until the follower applied our write.
+    const index = second.headers.get('discoverd-index');
+    const list = (await http('GET', F(`/services/web/instances?index=${index}`))).json() as {
       addr: string;
       index: number;
     }[];
@@ -203,8 +241,12 @@ describe('streams', () => {
   it('GET /services/:s streams the initial burst in order, then live events', async () => {
     await write('PUT', L('/services/stream'), {});
     await registerInstance(L(''), 'stream', '10.0.2.1:80');
-    await write('PUT', L('/services/stream/meta'), { data: 1, index: 0 });
-    const s = new SseReader(F('/services/stream'), 'application/json');
+    const meta = await write('PUT', L('/services/stream/meta'), { data: 1, index: 0 });
+    // ?index= makes the follower wait until it applied the meta write before the initial burst.
+    const s = new SseReader(
+      F(`/services/stream?index=${meta.headers.get('discoverd-index')}`),
+      'application/json',
+    );
     expect(await s.waitForKinds(4)).toEqual(['up', 'leader', 'service_meta', 'current']);
     expect(s.contentType).toBe('text/event-stream; charset=utf-8');
     await registerInstance(L(''), 'stream', '10.0.2.2:80');
@@ -231,8 +273,14 @@ describe.skipIf(!digTool.available)('DNS', () => {
     await registerInstance(L(''), 'dns', '10.9.0.1:8080');
     await registerInstance(L(''), 'dns', '10.9.0.2:8080');
     const host = cluster.hosts[follower];
-    const a = dig(host, cluster.dnsPort, 'dns.discoverd', 'A');
-    expect(a.length).toBe(2);
+    // DNS answers from the follower's local state, which may lag the leader for a moment.
+    const a = await waitFor(
+      () => {
+        const lines = dig(host, cluster.dnsPort, 'dns.discoverd', 'A');
+        return lines.length === 2 ? lines : undefined;
+      },
+      { what: 'both instances in DNS' },
+    );
     expect(a.every((l) => /\s0\s+IN\s+A\s+10\.9\.0\.[12]$/.test(l))).toBe(true);
     const srv = dig(host, cluster.dnsPort, '_dns._tcp.discoverd', 'SRV');
     expect(srv[0]).toMatch(/SRV\s+1 1 8080 [0-9a-f]{32}\.dns\._i\.discoverd\.$/);

@@ -5,6 +5,7 @@ export * from './event-hub.js';
 export * from './heartbeats.js';
 export * from './kv-routes.js';
 export * from './membership-routes.js';
+export * from './notify.js';
 export * from './port-mux.js';
 export * from './proxy.js';
 export * from './redirect.js';

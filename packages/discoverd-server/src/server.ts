@@ -16,6 +16,7 @@ import { EventHub } from './event-hub.js';
 import { HeartbeatTracker, type InstanceKey } from './heartbeats.js';
 import { AppliedIndexWaiter, KvWatchers, kvRoutes } from './kv-routes.js';
 import { membershipRoutes } from './membership-routes.js';
+import { sendNotify } from './notify.js';
 import { createPortMux } from './port-mux.js';
 import { isLocalOnlyPath, PeerDnsSource, proxyRedirect } from './proxy.js';
 import { raftRoutes } from './raft-routes.js';
@@ -39,6 +40,8 @@ export interface DiscoverdOptions {
   ttlMs?: number;
   tickMs?: number;
   electionTicks?: number;
+  /** POSTed {job_id, url, dns} once DNS serves and once a leader is known (spec §1.1). */
+  notifyUrl?: string;
   /** Lost-quorum recovery: restart as the only voter, from this node's own data. */
   forceNewCluster?: boolean;
   /** When set, writes and membership changes outside Flynn's registry API need it (design.md). */
@@ -60,6 +63,7 @@ export class DiscoverdServer {
   private sweepTimer: NodeJS.Timeout | null = null;
   private selfTimer: NodeJS.Timeout | null = null;
   private discoverdMetrics!: DiscoverdMetrics;
+  private notifiedLeader = false;
   private promoting = false;
   private closed = false;
   /** The -peers list: where a proxy sends its clients and its DNS questions. */
@@ -145,6 +149,10 @@ export class DiscoverdServer {
     this.raft.on('leader', (leader, term) => {
       logger.info({ leader, term }, 'raft leader changed');
       this.discoverdMetrics.leaderChanges.inc();
+      if (leader && !this.notifiedLeader) {
+        this.notifiedLeader = true;
+        this.notify();
+      }
       this.heartbeats.setLeader(leader === this.advertised);
     });
     this.raft.on('fatal', (err) => {
@@ -220,6 +228,7 @@ export class DiscoverdServer {
         onError: (err) => logger.warn({ err: err.message }, 'dns'),
       });
       this.syncDnsSource();
+      this.notify();
     }
     this.sweepTimer = setInterval(() => void this.sweep(), this.heartbeats.sweepIntervalMs);
     this.scheduleSelfRegistration(0);
@@ -309,6 +318,19 @@ export class DiscoverdServer {
       }
       return;
     }
+  }
+
+  private notify(): void {
+    const url = this.opts.notifyUrl;
+    if (!url) return;
+    const body = {
+      job_id: process.env.FLYNN_JOB_ID ?? '',
+      url: this.redirectPeers().join(','),
+      dns: this.opts.dnsAddr ?? '',
+    };
+    void sendNotify(url, body, (msg, err) =>
+      this.opts.logger.warn({ err: (err as Error | undefined)?.message }, msg),
+    );
   }
 
   /**

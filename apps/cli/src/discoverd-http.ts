@@ -1,0 +1,236 @@
+import { CliError } from './output.js';
+
+// Talking to discoverd over HTTP: addresses and the server list, requests with a deadline, 307s
+// followed by hand (the method, body and headers, the cluster key included, are sent again), and
+// every failure turned into a one-line CliError.
+
+export const DEFAULT_PORT = 1111;
+export const DEFAULT_SERVER = `http://127.0.0.1:${DEFAULT_PORT}`;
+/** Per request, as Flynn's discoverd client. */
+export const REQUEST_TIMEOUT_MS = 5_000;
+/** promote and demote wait for the node to catch up with (or leave) the Raft log. */
+export const MEMBERSHIP_TIMEOUT_MS = 90_000;
+export const MAX_REDIRECTS = 10;
+
+/**
+ * `HOST` or `HOST:PORT` (an `http://` prefix and a trailing slash are tolerated) as a bare
+ * `host:port`; the port defaults to 1111, Flynn's discoverd port. A bare IPv6 address gets
+ * brackets. Throws an Error with the reason when the address cannot be one.
+ */
+export function hostPort(input: string, defaultPort = DEFAULT_PORT): string {
+  const bad = (why: string) => new Error(`invalid address ${JSON.stringify(input)}: ${why}`);
+  const s = input
+    .trim()
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/+$/, '');
+  if (s === '') throw bad('want HOST or HOST:PORT');
+  if (/[\s/?#@]/.test(s)) throw bad('want HOST or HOST:PORT, without a path or credentials');
+  let host: string;
+  let port: string;
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) throw bad('unclosed [');
+    host = s.slice(0, end + 1);
+    const rest = s.slice(end + 1);
+    if (rest !== '' && !rest.startsWith(':')) throw bad('want [IPV6]:PORT');
+    port = rest === '' ? String(defaultPort) : rest.slice(1);
+  } else {
+    const colons = s.split(':').length - 1;
+    if (colons === 0) {
+      host = s;
+      port = String(defaultPort);
+    } else if (colons === 1) {
+      [host, port] = s.split(':') as [string, string];
+    } else {
+      host = `[${s}]`;
+      port = String(defaultPort);
+    }
+  }
+  if (host === '' || host === '[]') throw bad('the host is missing');
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw bad(`port ${JSON.stringify(port)} is not a number from 1 to 65535`);
+  }
+  return `${host}:${Number(port)}`;
+}
+
+/**
+ * The discoverd servers to ask, as Flynn's client reads `DISCOVERD` (spec §1.8): a comma list,
+ * `none` or empty meaning http://127.0.0.1:1111. An entry with a scheme is used as it is; one
+ * without gets `http://` and, unlike Flynn's client, the default port 1111 when it has none.
+ */
+export function discoverdUrls(value: string | undefined): string[] {
+  const v = (value ?? '').trim();
+  if (v === '' || v === 'none') return [DEFAULT_SERVER];
+  const urls = v
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((e) => (/^https?:\/\//i.test(e) ? e.replace(/\/+$/, '') : `http://${hostPort(e)}`));
+  return urls.length > 0 ? [...new Set(urls)] : [DEFAULT_SERVER];
+}
+
+/** `host:port` as a path segment (the colon stays readable, anything odd is escaped). */
+export function pathSegment(addr: string): string {
+  return encodeURIComponent(addr).replace(/%3A/gi, ':');
+}
+
+/** The server could not be reached, or did not answer in time. */
+export class NetworkError extends CliError {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`${method} ${url}: ${reason}`);
+    this.name = 'NetworkError';
+  }
+}
+
+/** The server answered with something other than success. */
+export class DiscoverdError extends CliError {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly status: number,
+    /** Flynn's error code (`conflict`, `service_unavailable`, …), when the body was an envelope. */
+    readonly code: string | undefined,
+    readonly serverMessage: string,
+    /** The envelope's `retry` flag. */
+    readonly retry: boolean,
+    hint = '',
+  ) {
+    super(`${method} ${url} answered ${status}${code ? ` ${code}` : ''}: ${serverMessage}${hint}`);
+    this.name = 'DiscoverdError';
+  }
+}
+
+export interface RequestOptions {
+  clusterKey?: string;
+  timeoutMs?: number;
+  /** Follow 307s (default). promote and demote act on one node and must not be sent elsewhere. */
+  followRedirects?: boolean;
+  body?: unknown;
+}
+
+export interface Answer {
+  status: number;
+  /** The URL that answered, after redirects. */
+  url: string;
+  headers: Headers;
+  text: string;
+}
+
+/**
+ * One request with one deadline over all its redirects. Resolves with any HTTP answer (check it
+ * with `expectOk`); throws NetworkError when there is none, CliError after too many redirects.
+ */
+export async function request(method: string, url: string, opts: RequestOptions = {}): Promise<Answer> {
+  const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (opts.clusterKey) headers.authorization = `Bearer ${opts.clusterKey}`;
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = 'application/json';
+  }
+  let target = url;
+  for (let redirects = 0; ; redirects++) {
+    let status: number;
+    let resHeaders: Headers;
+    let text: string;
+    try {
+      const res = await fetch(target, { method, headers, body, redirect: 'manual', signal });
+      status = res.status;
+      resHeaders = res.headers;
+      text = await res.text();
+    } catch (err) {
+      throw new NetworkError(method, target, describeNetworkError(err, timeoutMs));
+    }
+    if (status !== 307 || opts.followRedirects === false) {
+      return { status, url: target, headers: resHeaders, text };
+    }
+    const location = resHeaders.get('location');
+    if (!location) throw new CliError(`${method} ${target} answered 307 without a Location`);
+    if (redirects >= MAX_REDIRECTS) {
+      throw new CliError(`${method} ${url}: more than ${MAX_REDIRECTS} redirects (last to ${location})`);
+    }
+    target = new URL(location, target).toString();
+  }
+}
+
+/** The answer as a DiscoverdError unless it is a 2xx. */
+export function expectOk(method: string, answer: Answer, hint = ''): Answer {
+  if (answer.status >= 200 && answer.status < 300) return answer;
+  throw answerError(method, answer, hint);
+}
+
+export function answerError(method: string, answer: Answer, hint = ''): DiscoverdError {
+  let code: string | undefined;
+  let message = answer.text.trim();
+  let retry = false;
+  try {
+    const env = JSON.parse(answer.text) as { code?: unknown; message?: unknown; retry?: unknown };
+    if (env && typeof env === 'object' && typeof env.message === 'string') {
+      code = typeof env.code === 'string' ? env.code : undefined;
+      message = env.message;
+      retry = env.retry === true;
+    }
+  } catch {
+    // not Flynn's envelope: a plain-text body (the router's "404 page not found"), or nothing
+  }
+  message = message.split('\n')[0].trim();
+  if (message.length > 200) message = `${message.slice(0, 200)}…`;
+  if (message === '')
+    message = answer.status === 307 ? `redirect to ${answer.headers.get('location')}` : '(empty body)';
+  if (answer.status === 401 && hint === '') hint = ' (set CLUSTER_KEY or pass --cluster-key)';
+  return new DiscoverdError(method, answer.url, answer.status, code, message, retry, hint);
+}
+
+/** GET, expect 2xx, parse JSON. */
+export async function getJson<T>(
+  url: string,
+  opts: RequestOptions = {},
+): Promise<{ value: T; answer: Answer }> {
+  const answer = expectOk('GET', await request('GET', url, opts));
+  try {
+    return { value: JSON.parse(answer.text) as T, answer };
+  } catch {
+    throw new CliError(`GET ${answer.url} answered invalid JSON: ${answer.text.slice(0, 100)}`);
+  }
+}
+
+/** `http://host:port` of the URL that answered (after redirects). */
+export function originOf(url: string): string {
+  return new URL(url).origin;
+}
+
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'host name lookup failed',
+  EADDRNOTAVAIL: 'address not available',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+};
+
+/** fetch's errors ("fetch failed" with a cause) as a short reason. */
+export function describeNetworkError(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+    return `no answer within ${timeoutMs / 1000} s`;
+  }
+  const code = e?.cause?.code;
+  if (code && REASONS[code]) return `${REASONS[code]} (${code})`;
+  if (e?.cause?.message) return e.cause.message;
+  if (e?.name === 'TypeError' && /invalid url/i.test(e.message ?? '')) return 'invalid URL';
+  return e?.message ?? String(err);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
