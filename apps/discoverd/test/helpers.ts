@@ -20,12 +20,13 @@ export async function http(
   url: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  timeoutMs = 10_000,
 ): Promise<Res> {
   const init: RequestInit = {
     method,
     headers: { ...headers },
     redirect: 'manual',
-    signal: AbortSignal.timeout(10_000),
+    signal: AbortSignal.timeout(timeoutMs),
   };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -42,10 +43,11 @@ export async function write(
   url: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  timeoutMs = 10_000,
 ): Promise<Res> {
   let target = url;
   for (let i = 0; i < 10; i++) {
-    const r = await http(method, target, body, headers);
+    const r = await http(method, target, body, headers, timeoutMs);
     if (r.status !== 307) return r;
     target = r.headers.get('location')!;
   }

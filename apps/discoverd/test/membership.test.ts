@@ -62,7 +62,11 @@ describe('discoverd membership', () => {
     await writer;
     expect(acked.length).toBeGreaterThan(20);
 
-    const list = (await http('GET', cluster.url(0, '/services/load/instances'))).json() as { id: string }[];
+    // Read from the leader, after every node applied everything (a follower's reads may lag).
+    const leaderNow = await cluster.leader();
+    const list = (await http('GET', cluster.url(leaderNow, '/services/load/instances'))).json() as {
+      id: string;
+    }[];
     const present = new Set(list.map((i) => i.id));
     expect(acked.filter((id) => !present.has(id))).toEqual([]);
   });
