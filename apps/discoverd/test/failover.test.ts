@@ -1,3 +1,5 @@
+import { appendFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiscoverdProcessCluster } from '../src/process-cluster.js';
@@ -92,8 +94,12 @@ describe('discoverd failover', () => {
     };
     await check();
 
-    // Full restart: every node SIGKILLed at once, then started again.
+    // Full restart: every node SIGKILLed at once, then started again, one of them with a torn
+    // write-ahead log tail (half a record plus garbage, as a crash mid-write leaves it).
     await Promise.all(cluster.procs.map((p) => p.kill('SIGKILL')));
+    const dir = join(cluster.dir, 'n1');
+    const segments = readdirSync(dir).filter((f) => f.startsWith('wal-')).sort();
+    appendFileSync(join(dir, segments[segments.length - 1]), Buffer.from([0, 0, 1, 0, 0xde, 0xad, 0xbe, 0xef, 7]));
     cluster.start();
     await check();
   });
