@@ -98,8 +98,13 @@ describe('discoverd failover', () => {
     // write-ahead log tail (half a record plus garbage, as a crash mid-write leaves it).
     await Promise.all(cluster.procs.map((p) => p.kill('SIGKILL')));
     const dir = join(cluster.dir, 'n1');
-    const segments = readdirSync(dir).filter((f) => f.startsWith('wal-')).sort();
-    appendFileSync(join(dir, segments[segments.length - 1]), Buffer.from([0, 0, 1, 0, 0xde, 0xad, 0xbe, 0xef, 7]));
+    const segments = readdirSync(dir)
+      .filter((f) => f.startsWith('wal-'))
+      .sort();
+    appendFileSync(
+      join(dir, segments[segments.length - 1]),
+      Buffer.from([0, 0, 1, 0, 0xde, 0xad, 0xbe, 0xef, 7]),
+    );
     cluster.start();
     await check();
   });

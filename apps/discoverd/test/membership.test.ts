@@ -71,6 +71,23 @@ describe('discoverd membership', () => {
     expect(acked.filter((id) => !present.has(id))).toEqual([]);
   });
 
+  it('a restart with a stale -peers does not split the cluster (the log’s membership wins)', async () => {
+    const i = ((await cluster.leader()) + 1) % 3;
+    // Restart a voter claiming to be alone: on a fresh data directory this would make a new
+    // single-node cluster; on an existing one the membership in its log wins.
+    await cluster.restartWith(i, ['-peers', cluster.addrs[i]]);
+    await waitFor(
+      async () => {
+        const r = await http('GET', cluster.url(i, '/raft/peers')).catch(() => null);
+        return r?.status === 200 && (r.json() as string[]).length === 3;
+      },
+      { timeoutMs: 15_000, what: 'the restarted node back in the 3-voter cluster' },
+    );
+    const leader = await cluster.leader();
+    expect(leader).not.toBe(-1);
+    expect((await write('PUT', cluster.url(i, '/services/after-stale-peers'), {})).status).toBe(200);
+  });
+
   it('removes a dead voter through the leader (demote --force)', async () => {
     const victim = ((await cluster.leader()) + 1) % 3;
     await cluster.procs[victim].kill('SIGKILL');
