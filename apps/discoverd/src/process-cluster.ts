@@ -109,7 +109,7 @@ export class DiscoverdProcessCluster {
             }
           }),
         );
-        const live = answers.filter((a, i) => this.procs[i].running);
+        const live = answers.filter((_, i) => this.procs[i].running);
         if (live.length === 0 || live.some((a) => a !== live[0]) || !live[0]) return undefined;
         const i = this.addrs.indexOf(live[0]);
         // Followers keep naming a dead leader until their election timeout: not an answer.
