@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { waitFor } from '@flynn-edge/testkit';
+import { SseReader as RawSseReader, waitFor } from '@flynn-edge/testkit';
 
 // Helpers for talking to real discoverd processes over HTTP, SSE and DNS.
 
@@ -69,50 +69,26 @@ export async function registerInstance(
   });
 }
 
-/** An open SSE stream collecting `data:` events and `event: error` messages. */
+/** An open registry event stream: `data:` events parsed, `event: error` messages apart. */
 export class SseReader {
-  readonly events: Record<string, unknown>[] = [];
-  readonly errors: string[] = [];
-  private readonly controller = new AbortController();
-  ended = false;
-  status = 0;
-  contentType = '';
+  private readonly raw: RawSseReader;
 
   constructor(url: string, accept = 'text/event-stream') {
-    void this.run(url, accept);
+    this.raw = new RawSseReader(url, { accept });
   }
 
-  private async run(url: string, accept: string): Promise<void> {
-    try {
-      const r = await fetch(url, { headers: { accept }, signal: this.controller.signal });
-      this.status = r.status;
-      this.contentType = r.headers.get('content-type') ?? '';
-      const reader = r.body!.getReader();
-      const dec = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i = buf.indexOf('\n\n');
-        while (i >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const lines = block.split('\n');
-          const isError = lines.some((l) => l === 'event: error');
-          const data = lines
-            .filter((l) => l.startsWith('data: '))
-            .map((l) => l.slice(6))
-            .join('\n');
-          if (isError) this.errors.push(data);
-          else if (data) this.events.push(JSON.parse(data) as Record<string, unknown>);
-          i = buf.indexOf('\n\n');
-        }
-      }
-    } catch {
-      // aborted or connection lost
-    }
-    this.ended = true;
+  get contentType(): string {
+    return this.raw.contentType;
+  }
+
+  get events(): Record<string, unknown>[] {
+    return this.raw.messages
+      .filter((m) => m.event === undefined)
+      .map((m) => JSON.parse(m.data) as Record<string, unknown>);
+  }
+
+  get errors(): string[] {
+    return this.raw.messages.filter((m) => m.event === 'error').map((m) => m.data);
   }
 
   kinds(): string[] {
@@ -127,7 +103,7 @@ export class SseReader {
   }
 
   close(): void {
-    this.controller.abort();
+    void this.raw.close();
   }
 }
 

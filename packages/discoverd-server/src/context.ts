@@ -64,6 +64,16 @@ export class DiscoverdContext {
   }
 }
 
+/** Runs a write handler; a client redirected to the leader mid-write has already been answered. */
+export async function writing(reply: FastifyReply, fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof Redirected) return reply;
+    throw err;
+  }
+}
+
 export function noLeader(): HttpError {
   return new HttpError('service_unavailable', NO_LEADER, { retry: true });
 }

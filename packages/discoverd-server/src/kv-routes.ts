@@ -23,7 +23,7 @@ import {
   sendJson,
 } from '@flynn-edge/service-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type DiscoverdContext, noLeader, Redirected } from './context.js';
+import { type DiscoverdContext, noLeader, writing } from './context.js';
 import { sendRedirect } from './redirect.js';
 
 // The cluster store's HTTP API under /kv/: a small etcd v3 over JSON (see README-kv.md).
@@ -485,16 +485,6 @@ export interface KvRoutesOptions {
   watchers: KvWatchers;
   /** Where the KV request counter and watcher gauge go (the server's registry). */
   metrics?: Metrics;
-}
-
-/** Runs a write handler; a client redirected to the leader mid-write has already been answered. */
-async function writing(reply: FastifyReply, fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof Redirected) return reply;
-    throw err;
-  }
 }
 
 function wantsWatch(req: FastifyRequest, q: Query): boolean {

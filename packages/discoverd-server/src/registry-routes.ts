@@ -1,4 +1,5 @@
 import {
+  EVENT_KINDS,
   type EventKind,
   type Instance,
   normalizeInstance,
@@ -8,8 +9,8 @@ import {
   validateServiceName,
 } from '@flynn-edge/discoverd-state';
 import { type ErrorCode, HttpError, sendJson } from '@flynn-edge/service-kit';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type DiscoverdContext, Redirected } from './context.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type DiscoverdContext, writing } from './context.js';
 import { type AppliedIndexWaiter, indexWaitHook } from './kv-routes.js';
 
 // Flynn's service registry API (spec §1.2–1.7), route by route.
@@ -17,14 +18,7 @@ import { type AppliedIndexWaiter, indexWaitHook } from './kv-routes.js';
 type ServiceParams = { service: string };
 type InstanceParams = { service: string; instance_id: string };
 
-const ALL_KINDS: ReadonlySet<EventKind> = new Set([
-  'up',
-  'update',
-  'down',
-  'leader',
-  'current',
-  'service_meta',
-]);
+const ALL_KINDS: ReadonlySet<EventKind> = new Set(EVENT_KINDS);
 const INSTANCE_KINDS: ReadonlySet<EventKind> = new Set(['up', 'update', 'down']);
 const LEADER_KINDS: ReadonlySet<EventKind> = new Set(['leader']);
 
@@ -39,16 +33,6 @@ function checkService(name: string): void {
 
 function wantsStream(req: FastifyRequest): boolean {
   return (req.headers.accept ?? '').includes('text/event-stream');
-}
-
-/** Runs a write handler; a client redirected to the leader mid-write has already been answered. */
-async function writing(reply: FastifyReply, fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof Redirected) return reply;
-    throw err;
-  }
 }
 
 export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWaiter) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { waitFor } from '@flynn-edge/testkit';
+import { SseReader, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DiscoverdProcessCluster } from '../../../apps/discoverd/src/process-cluster.js';
 
@@ -60,71 +60,11 @@ function kv(method: string, url: string, body?: unknown): Promise<Res> {
   return follow(method, url, { body, headers: AUTH });
 }
 
-interface SseMessage {
-  event?: string;
-  id?: string;
-  data: string;
-}
-
-/** A raw SSE reader: every message with its event name and id. */
-class SseReader {
-  readonly messages: SseMessage[] = [];
-  status = 0;
-  contentType = '';
-  ended = false;
-  private readonly controller = new AbortController();
-  private readonly done: Promise<void>;
-
-  constructor(url: string, headers: Record<string, string> = {}) {
-    this.done = this.run(url, headers);
-  }
-
-  private async run(url: string, headers: Record<string, string>): Promise<void> {
-    try {
-      const r = await fetch(url, {
-        headers: { accept: 'text/event-stream', ...headers },
-        signal: this.controller.signal,
-      });
-      this.status = r.status;
-      this.contentType = r.headers.get('content-type') ?? '';
-      const reader = r.body!.getReader();
-      const dec = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const msg: SseMessage = { data: '' };
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) msg.event = line.slice(7);
-            else if (line.startsWith('id: ')) msg.id = line.slice(4);
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-          }
-          if (data.length === 0) continue; // a comment (keep-alive)
-          msg.data = data.join('\n');
-          this.messages.push(msg);
-        }
-      }
-    } catch {
-      // aborted
-    } finally {
-      this.ended = true;
-    }
-  }
-
-  /** Data messages (no event name) parsed as JSON. */
-  get batches(): { revision: number; events: { type: string; key: string; value?: string }[] }[] {
-    return this.messages.filter((m) => m.event === undefined).map((m) => JSON.parse(m.data));
-  }
-
-  async close(): Promise<void> {
-    this.controller.abort();
-    await this.done;
-  }
+/** Data messages (no event name) parsed as JSON: the KV watch's batches. */
+function batches(
+  r: SseReader,
+): { revision: number; events: { type: string; key: string; value?: string }[] }[] {
+  return r.messages.filter((m) => m.event === undefined).map((m) => JSON.parse(m.data));
 }
 
 describe('cluster store HTTP API (/kv/) on a 3-node cluster', () => {
@@ -362,11 +302,11 @@ describe('cluster store HTTP API (/kv/) on a 3-node cluster', () => {
 
     const f = followers()[0]!;
     const s1 = watch(f, `/kv/?watch=true&prefix=w/&start_revision=${a}`);
-    await waitFor(() => s1.batches.length >= 2, { what: 'the backlog' });
+    await waitFor(() => batches(s1).length >= 2, { what: 'the backlog' });
     expect(s1.status).toBe(200);
     expect(s1.contentType).toContain('text/event-stream');
     expect(s1.messages.slice(0, 2).map((m) => m.id)).toEqual([String(a), String(b)]);
-    expect(s1.batches.slice(0, 2)).toEqual([
+    expect(batches(s1).slice(0, 2)).toEqual([
       { revision: a, events: [{ type: 'put', key: 'w/a', value: '1' }] },
       { revision: b, events: [{ type: 'put', key: 'w/b', value: '2' }] },
     ]);
@@ -381,9 +321,9 @@ describe('cluster store HTTP API (/kv/) on a 3-node cluster', () => {
         ],
       })
     ).json().revision as number;
-    await waitFor(() => s1.batches.length >= 3, { what: 'the live event' });
+    await waitFor(() => batches(s1).length >= 3, { what: 'the live event' });
     expect(s1.messages[2]!.id).toBe(String(t));
-    expect(s1.batches[2]).toEqual({
+    expect(batches(s1)[2]).toEqual({
       revision: t,
       events: [
         { type: 'put', key: 'w/a', value: '1b', prev_revision: a },
@@ -394,20 +334,20 @@ describe('cluster store HTTP API (/kv/) on a 3-node cluster', () => {
 
     // Resume after b: only t comes again. Last-Event-ID wins over start_revision.
     const s2 = watch(leader, '/kv/?prefix=w/&start_revision=1', { 'last-event-id': String(b) });
-    await waitFor(() => s2.batches.length >= 1, { what: 'the resumed stream' });
-    expect(s2.batches.map((x) => x.revision)).toEqual([t]);
+    await waitFor(() => batches(s2).length >= 1, { what: 'the resumed stream' });
+    expect(batches(s2).map((x) => x.revision)).toEqual([t]);
 
     // Without a start revision the watch starts now.
     const s3 = watch(leader, '/kv/?watch=true&prefix=w/');
     await waitFor(
       async () => {
         await kv('PUT', url(leader, '/kv/w/now'), { value: 'n' });
-        return s3.batches.length > 0;
+        return batches(s3).length > 0;
       },
       { what: 'a live event on a watch without start revision' },
     );
-    expect(s3.batches[0]!.revision).toBeGreaterThan(t);
-    expect(s3.batches[0]!.events[0]).toMatchObject({ key: 'w/now' });
+    expect(batches(s3)[0]!.revision).toBeGreaterThan(t);
+    expect(batches(s3)[0]!.events[0]).toMatchObject({ key: 'w/now' });
   });
 
   it('requires the cluster key on /kv/ and on membership changes, not on the registry API', async () => {
@@ -583,8 +523,11 @@ describe('cluster store HTTP API (/kv/) on a 3-node cluster', () => {
     expect(gone.messages.map((m) => m.event)).toEqual(['compacted']);
     const ok = watch(f, '/kv/?watch=true&prefix=bulk/', { 'last-event-id': String(rev) });
     const next = (await kv('PUT', url(leader, '/kv/bulk/new'), { value: 'y' })).json().revision as number;
-    await waitFor(() => ok.batches.length >= 1, { what: 'a watch resumed after the compaction revision' });
-    expect(ok.batches[0]).toEqual({ revision: next, events: [{ type: 'put', key: 'bulk/new', value: 'y' }] });
+    await waitFor(() => batches(ok).length >= 1, { what: 'a watch resumed after the compaction revision' });
+    expect(batches(ok)[0]).toEqual({
+      revision: next,
+      events: [{ type: 'put', key: 'bulk/new', value: 'y' }],
+    });
     expect(ok.messages.some((m) => m.event === 'compacted')).toBe(false);
 
     const list = (await kv('GET', url(leader, '/kv/?prefix=bulk/&limit=3'))).json();

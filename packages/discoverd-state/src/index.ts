@@ -19,7 +19,6 @@ export { type Outcome, ServiceRegistry } from './services.js';
 export { ShapeError } from './shape.js';
 export { type ApplyResult, DiscoverdState, type DiscoverdStateOptions } from './state.js';
 export {
-  ERROR_STATUS,
   type ErrorCode,
   EVENT_KIND_BITS,
   EVENT_KINDS,

@@ -64,36 +64,10 @@ export interface Event {
   service_meta?: ServiceMeta;
 }
 
-/** Codes of Flynn's hh error envelope (`pkg/httphelper`). */
-export type ErrorCode =
-  | 'not_found'
-  | 'object_not_found'
-  | 'object_exists'
-  | 'conflict'
-  | 'precondition_failed'
-  | 'syntax_error'
-  | 'validation_error'
-  | 'request_body_too_big'
-  | 'unauthorized'
-  | 'unknown_error'
-  | 'ratelimited'
-  | 'service_unavailable';
+/** Codes of Flynn's hh error envelope; service-kit maps them to HTTP statuses. */
+export type { ErrorCode } from '@flynn-edge/service-kit';
 
-/** HTTP status of each hh error code. */
-export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
-  not_found: 404,
-  object_not_found: 404,
-  object_exists: 409,
-  conflict: 409,
-  precondition_failed: 412,
-  syntax_error: 400,
-  validation_error: 400,
-  request_body_too_big: 400,
-  unauthorized: 401,
-  unknown_error: 500,
-  ratelimited: 429,
-  service_unavailable: 503,
-};
+import type { ErrorCode } from '@flynn-edge/service-kit';
 
 export interface HhError {
   code: ErrorCode;

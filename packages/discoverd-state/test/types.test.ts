@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   compareKeys,
-  ERROR_STATUS,
   EVENT_KIND_BITS,
   goQuote,
   instanceEqual,
@@ -62,11 +61,6 @@ describe('normalizeInstance', () => {
 
 describe('constants', () => {
   it('maps hh codes to statuses and kinds to Go bits', () => {
-    expect(ERROR_STATUS.object_exists).toBe(409);
-    expect(ERROR_STATUS.precondition_failed).toBe(412);
-    expect(ERROR_STATUS.object_not_found).toBe(404);
-    expect(ERROR_STATUS.validation_error).toBe(400);
-    expect(ERROR_STATUS.unknown_error).toBe(500);
     expect(EVENT_KIND_BITS).toEqual({ up: 1, update: 2, down: 4, leader: 8, current: 16, service_meta: 32 });
   });
 });

@@ -2,3 +2,4 @@ export * from './iptables.js';
 export * from './managed-process.js';
 export * from './poll.js';
 export * from './require-command.js';
+export * from './sse-reader.js';
