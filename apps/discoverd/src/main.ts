@@ -40,8 +40,9 @@ const spec = defineFlags({
   },
   'election-timeout': {
     type: 'duration',
-    default: '1s',
-    usage: 'minimum Raft election timeout; the actual one is randomised up to twice this',
+    default: '500ms',
+    usage:
+      'minimum Raft election timeout, randomised up to twice this (Flynn: 1s; 500ms keeps failover under 1.5 s)',
   },
   'force-new-cluster': {
     type: 'boolean',

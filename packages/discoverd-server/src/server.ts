@@ -13,7 +13,7 @@ import { ClusterKey } from './cluster-key.js';
 import { DiscoverdContext } from './context.js';
 import { type DiscoverdMetrics, registerDiscoverdMetrics } from './discoverd-metrics.js';
 import { EventHub } from './event-hub.js';
-import { HeartbeatTracker, type InstanceKey } from './heartbeats.js';
+import { HeartbeatTracker } from './heartbeats.js';
 import { AppliedIndexWaiter, KvWatchers, kvRoutes } from './kv-routes.js';
 import { membershipRoutes } from './membership-routes.js';
 import { sendNotify } from './notify.js';
@@ -270,11 +270,8 @@ export class DiscoverdServer {
       this.heartbeats.sweep([]);
       return;
     }
-    const all: InstanceKey[] = [];
-    for (const service of this.allInstanceServices()) {
-      for (const inst of this.state.instances(service) ?? []) all.push({ service, id: inst.id });
-    }
-    const expired = this.heartbeats.sweep(all);
+    // During the grace period nothing can expire: skip walking every instance.
+    const expired = this.heartbeats.sweep(this.heartbeats.inGrace ? [] : this.state.instanceKeys());
     if (expired.length > 0) {
       this.opts.logger.info({ count: expired.length }, 'expiring instances');
       this.discoverdMetrics.expiries.inc(expired.length);
@@ -291,11 +288,6 @@ export class DiscoverdServer {
       }
     }
     await this.promoteCaughtUpLearners();
-  }
-
-  private allInstanceServices(): string[] {
-    // Instances outlive their service config (Flynn's DELETE quirk), so look at every map.
-    return this.state.instanceServices();
   }
 
   private async promoteCaughtUpLearners(): Promise<void> {

@@ -168,9 +168,9 @@ export class ServiceRegistry {
     return sortedKeys(this.configs.keys());
   }
 
-  /** Services holding an instance map, config or not (instances outlive DELETE /services/x). */
-  instanceServices(): string[] {
-    return sortedKeys(this.instanceMaps.keys());
+  /** Every (service, instance id), config or not (instances outlive DELETE /services/x); unsorted, no copies. */
+  *instanceKeys(): IterableIterator<{ service: string; id: string }> {
+    for (const [service, map] of this.instanceMaps) for (const id of map.keys()) yield { service, id };
   }
 
   serviceConfig(service: string): ServiceConfig | undefined {

@@ -110,9 +110,9 @@ export class DiscoverdState {
     return this.registry.services();
   }
 
-  /** Services holding an instance map, config or not: what heartbeat expiry has to look at. */
-  instanceServices(): string[] {
-    return this.registry.instanceServices();
+  /** Every registered (service, instance id), unsorted: what heartbeat expiry has to look at. */
+  instanceKeys(): IterableIterator<{ service: string; id: string }> {
+    return this.registry.instanceKeys();
   }
 
   serviceConfig(service: string): ServiceConfig | undefined {
