@@ -32,6 +32,12 @@ export class ServiceRegistry {
   private readonly metas = new Map<string, ServiceMeta>();
   /** Leader instance id per service. An empty id is never stored (Flynn stores ""; same meaning). */
   private readonly leaders = new Map<string, string>();
+  /**
+   * Derived, never serialised: the registered instance with the smallest index per service.
+   * Indexes only grow, so it changes only when it is removed, which keeps `oldest` elections
+   * O(1) per registration instead of a scan of the whole service.
+   */
+  private readonly oldest = new Map<string, Instance>();
   /** Created on a service's first registration and never removed (not even by removeService). */
   private readonly instanceMaps = new Map<string, Map<string, Instance>>();
 
@@ -110,6 +116,8 @@ export class ServiceRegistry {
     if (!prev || !instanceEqual(prev, inst)) {
       const stored = deepFreeze(normalizeInstance(inst, prev ? (prev.index ?? 0) : index));
       map.set(stored.id, stored);
+      const oldest = this.oldest.get(service);
+      if (!oldest || oldest.id === stored.id || byIndex(stored, oldest) < 0) this.oldest.set(service, stored);
       events.push({ service, kind: prev ? 'update' : 'up', instance: stored });
     }
     events.push(...this.recomputeLeader(service));
@@ -124,6 +132,7 @@ export class ServiceRegistry {
     const prev = map.get(id);
     if (prev) {
       map.delete(id);
+      this.forgetOldest(service, id);
       events.push({ service, kind: 'down', instance: prev });
     }
     events.push(...this.recomputeLeader(service));
@@ -139,6 +148,7 @@ export class ServiceRegistry {
       const inst = map?.get(id);
       if (!map || !inst) continue;
       map.delete(id);
+      this.forgetOldest(service, id);
       events.push({ service, kind: 'down', instance: inst });
       touched.add(service);
     }
@@ -146,19 +156,31 @@ export class ServiceRegistry {
     return ok(events);
   }
 
-  /** `oldest` election: the instance with the smallest index; an event when the leader id changes. */
+  /**
+   * `oldest` election: the instance with the smallest index; an event when the leader id changes.
+   * Indexes are log indexes of first registration, so a new or updated instance never beats a
+   * leader that is still registered: only then is the O(instances) scan skipped, which keeps a
+   * registration O(1) however large the service grows.
+   */
   private recomputeLeader(service: string): Event[] {
     const config = this.configs.get(service);
     if (!config || config.leader_type === 'manual') return [];
     const prevId = this.leaders.get(service) ?? '';
-    let leader: Instance | undefined;
-    for (const inst of this.instanceMaps.get(service)?.values() ?? []) {
-      if (!leader || byIndex(inst, leader) < 0) leader = inst;
-    }
+    const leader = this.oldest.get(service);
     const id = leader?.id ?? '';
     if (id) this.leaders.set(service, id);
     else this.leaders.delete(service);
     return prevId === id ? [] : [leaderEvent(service, leader)];
+  }
+
+  private forgetOldest(service: string, id: string): void {
+    if (this.oldest.get(service)?.id !== id) return;
+    let next: Instance | undefined;
+    for (const inst of this.instanceMaps.get(service)?.values() ?? []) {
+      if (!next || byIndex(inst, next) < 0) next = inst;
+    }
+    if (next) this.oldest.set(service, next);
+    else this.oldest.delete(service);
   }
 
   // ---- queries ----
@@ -288,6 +310,10 @@ export class ServiceRegistry {
         map.set(id, deepFreeze(shapeInstance(v, `${where}[${JSON.stringify(id)}]`)));
       }
       r.instanceMaps.set(service, map);
+      for (const inst of map.values()) {
+        const o = r.oldest.get(service);
+        if (!o || byIndex(inst, o) < 0) r.oldest.set(service, inst);
+      }
     }
     return r;
   }
