@@ -125,6 +125,8 @@ export class DiscoverdServer {
       electionTicks: this.opts.electionTicks ?? 10,
       // Flynn's clients give up after 5 s: answer (503, outcome unknown) before they do.
       proposalTimeoutMs: 4000,
+      // Flynn snapshotted every 120 s when 8,192 entries had accumulated; 30 s bounds the log.
+      snapshotMinIntervalMs: 30_000,
       logger: logger as unknown as ServerLogger,
       stateMachine: {
         apply: (index, data) => {

@@ -51,6 +51,8 @@ export interface RaftServerOptions<R> {
   heartbeatTicks?: number;
   snapshotEvery?: number;
   snapshotKeepEntries?: number;
+  /** At most one snapshot per this many ms (Flynn's discoverd: 120 s), however fast entries arrive. */
+  snapshotMinIntervalMs?: number;
   proposalTimeoutMs?: number;
   logger?: ServerLogger;
   storageFaults?: StorageFaults;
@@ -93,6 +95,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private applied: number;
   private snapshotIndex: number;
   private snapshotting = false;
+  private lastSnapshotAt = 0;
   private scheduled = false;
   private stopped = false;
   private leader: NodeId | null = null;
@@ -100,7 +103,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private readonly knownPeers = new Set<NodeId>();
   private readonly onTiming: RaftServerOptions<R>['onTiming'];
   private readonly opts: Required<
-    Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs'>
+    Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs' | 'snapshotMinIntervalMs'>
   >;
 
   private constructor(
@@ -117,6 +120,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       snapshotEvery: opts.snapshotEvery ?? 8192,
       snapshotKeepEntries: opts.snapshotKeepEntries ?? 1024,
       proposalTimeoutMs: opts.proposalTimeoutMs ?? 10_000,
+      snapshotMinIntervalMs: opts.snapshotMinIntervalMs ?? 0,
     };
     this.node = new RaftNode(
       {
@@ -374,6 +378,9 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
 
   private maybeSnapshot(): void {
     if (this.snapshotting || this.applied - this.snapshotIndex < this.opts.snapshotEvery) return;
+    // Serialising a large state blocks the event loop: under a write burst, at most one per interval.
+    if (Date.now() - this.lastSnapshotAt < this.opts.snapshotMinIntervalMs) return;
+    this.lastSnapshotAt = Date.now();
     const snap = this.node.createSnapshot(this.applied, this.sm.snapshot(), this.opts.snapshotKeepEntries);
     this.snapshotIndex = snap.meta.index;
     this.snapshotting = true;
