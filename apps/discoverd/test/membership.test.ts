@@ -1,7 +1,9 @@
-import { waitFor } from '@flynn-edge/testkit';
+import { requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiscoverdProcessCluster } from '../src/process-cluster.js';
-import { http, md5Id, write } from './helpers.js';
+import { dig, http, md5Id, write } from './helpers.js';
+
+const digTool = requireCommand('dig', 'dnsutils');
 
 // Hosts started after bootstrap run as proxies; promote them from 3 voters to 5 under write load,
 // demote back to 3, and remove a dead voter by force.
@@ -22,6 +24,14 @@ describe('discoverd membership', () => {
     const proxied = await http('GET', cluster.url(p4, '/raft/peers'));
     expect(proxied.status).toBe(307);
     expect(proxied.headers.get('discoverd-peers')).toBeNull();
+
+    // A proxy answers DNS from a voter's data: the three voters registered themselves.
+    if (digTool.available) {
+      await waitFor(() => dig(cluster.hosts[p4], cluster.dnsPort, 'discoverd.discoverd', 'A').length === 3, {
+        timeoutMs: 15_000,
+        what: 'DNS on the proxy',
+      });
+    }
 
     const acked: string[] = [];
     let stop = false;
