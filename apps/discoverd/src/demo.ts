@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@flynn-edge/testkit';
+import { runDemo, waitFor } from '@flynn-edge/testkit';
 import { DiscoverdProcessCluster } from './process-cluster.js';
 
 // `npm start`: a local three-node discoverd cluster in three processes on 127.0.0.1-3. It shows a
@@ -129,17 +129,4 @@ async function main(): Promise<void> {
   );
 }
 
-let stopping = false;
-async function stop(code: number): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await cluster.close();
-  process.exit(code);
-}
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
-
-main().catch(async (err) => {
-  process.stderr.write(`demo failed: ${(err as Error).message}\nlogs are in ${dir}\n`);
-  await stop(1);
-});
+runDemo(main, () => cluster.close(), dir);

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runDemo } from '@flynn-edge/testkit';
 import { KvProcessCluster, type NodeStatus } from './process-cluster.js';
 
 // `npm start`: a local three-node Raft cluster in three OS processes on 127.0.0.1-3. It shows a
@@ -70,17 +71,4 @@ async function main(): Promise<void> {
   setInterval(async () => say(`${new Date().toISOString()}\n${table(await statuses())}`), 10_000);
 }
 
-let stopping = false;
-async function stop(code: number): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await cluster.close();
-  process.exit(code);
-}
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
-
-main().catch(async (err) => {
-  process.stderr.write(`demo failed: ${(err as Error).message}\nnode logs are in ${dir}\n`);
-  await stop(1);
-});
+runDemo(main, () => cluster.close(), dir);

@@ -103,7 +103,10 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   private readonly knownPeers = new Set<NodeId>();
   private readonly onTiming: RaftServerOptions<R>['onTiming'];
   private readonly opts: Required<
-    Pick<RaftServerOptions<R>, 'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs' | 'snapshotMinIntervalMs'>
+    Pick<
+      RaftServerOptions<R>,
+      'snapshotEvery' | 'snapshotKeepEntries' | 'proposalTimeoutMs' | 'snapshotMinIntervalMs'
+    >
   >;
 
   private constructor(
