@@ -1,0 +1,344 @@
+import { randomUUID } from 'node:crypto';
+import { checkCertificate, isRouteError } from './cert.js';
+import { goTime } from './json.js';
+import { allocatePort } from './ports.js';
+import {
+  type Certificate,
+  DEFAULT_TCP_RANGE,
+  type HTTPRoute,
+  type PortRange,
+  type Route,
+  type RouteError,
+  type RouteSet,
+  type TCPRoute,
+} from './types.js';
+
+export interface ValidateOptions {
+  /** HTTP listener ports; the first is the default HTTP port. Default [80]. */
+  httpPorts?: readonly number[];
+  /** HTTPS listener ports; the first is the default HTTPS port. Default [443]. */
+  httpsPorts?: readonly number[];
+  /** TCP route range, inclusive. Default 3000–3500. */
+  tcpRange?: PortRange;
+  /** Accept TCP ports outside `tcpRange` (Flynn did, binding on demand). Default false. */
+  allowTcpOutsideRange?: boolean;
+  /**
+   * Every TCP port any route ever used (from the store), for `port: 0`. When absent, the ports
+   * of `existing` are used, which reuses the ports of deleted routes: pass the store's set.
+   */
+  tcpUsedEver?: ReadonlySet<number>;
+  /** Clock for the timestamps. Default: now. */
+  now?: Date;
+  /** Id generator for routes without an id. Default: randomUUID. */
+  newId?: () => string;
+}
+
+export type ValidateResult = { route: Route; error?: undefined } | { route?: undefined; error: RouteError };
+
+const INVALID_ROUTE = 'Invalid route';
+
+function invalid(field: string | undefined, reason: string): { error: RouteError } {
+  const error: RouteError = { code: 'validation_error', message: INVALID_ROUTE, reason };
+  if (field) error.field = field;
+  return { error };
+}
+
+function conflict(message: string, field?: string): { error: RouteError } {
+  const error: RouteError = { code: 'conflict', message };
+  if (field) error.field = field;
+  return { error };
+}
+
+const DOMAIN_LABEL = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/;
+
+/** Lower-case and check a route domain: `*`, `*.suffix`, or dot-separated labels. */
+export function normaliseDomain(input: string): string | { reason: string } {
+  const domain = input.toLowerCase();
+  if (domain === '') return { reason: 'domain must not be empty' };
+  if (domain === '*') return domain;
+  const body = domain.startsWith('*.') ? domain.slice(2) : domain;
+  if (body.length > 253) return { reason: 'domain is too long' };
+  for (const label of body.split('.')) {
+    if (label.length === 0 || label.length > 63 || !DOMAIN_LABEL.test(label)) {
+      return {
+        reason: body.includes('*')
+          ? 'a wildcard domain must be "*" or start with "*." and have no other "*"'
+          : `invalid domain ${JSON.stringify(input)}`,
+      };
+    }
+  }
+  return domain;
+}
+
+/**
+ * Flynn's path trigger: empty → "/", a trailing "/" is appended, and the result must match
+ * Flynn's pattern (start with "/", end with "/"), so a path must start with "/"; it is not prefixed.
+ */
+export function normalisePath(input: string | undefined): string | { reason: string } {
+  let path = input ?? '';
+  if (path === '') path = '/';
+  if (!path.endsWith('/')) path += '/';
+  if (!path.startsWith('/')) return { reason: 'path must start with "/"' };
+  if (/[?#\s]/.test(path)) return { reason: 'path must not contain "?", "#" or whitespace' };
+  return path;
+}
+
+type Obj = Record<string, unknown>;
+
+function optString(o: Obj, f: string): string | undefined | { error: RouteError } {
+  const v = o[f];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') return invalid(f, `${f} must be a string`);
+  return v;
+}
+
+function optBool(o: Obj, f: string): boolean | { error: RouteError } {
+  const v = o[f];
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') return invalid(f, `${f} must be a boolean`);
+  return v;
+}
+
+function optPort(o: Obj): number | { error: RouteError } {
+  const v = o.port;
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v)) return invalid('port', 'port must be an integer');
+  return v;
+}
+
+function isErr(x: unknown): x is { error: RouteError } {
+  return typeof x === 'object' && x !== null && 'error' in x;
+}
+
+/**
+ * Validate and normalise a submitted route (parsed JSON) against the live routes, with Flynn's
+ * error codes and messages (spec §2.2–§2.3). On success the route has an id, timestamps,
+ * its normalised domain/path/port and, for HTTP, a checked `certificate` (taken from the
+ * deprecated `tls_cert`/`tls_key` when set, as Flynn did).
+ */
+export function validateRoute(
+  input: unknown,
+  existing: RouteSet,
+  opts: ValidateOptions = {},
+): ValidateResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return invalid(undefined, 'route must be a JSON object');
+  }
+  const o = input as Obj;
+  if (o.type !== 'http' && o.type !== 'tcp') {
+    return { error: { code: 'validation_error', message: 'type Invalid route type', field: 'type' } };
+  }
+  const service = optString(o, 'service');
+  if (isErr(service)) return service;
+  if (!service) return invalid('service', 'service must not be empty');
+  const id = optString(o, 'id');
+  if (isErr(id)) return id;
+  const parentRef = optString(o, 'parent_ref');
+  if (isErr(parentRef)) return parentRef;
+  const leader = optBool(o, 'leader');
+  if (isErr(leader)) return leader;
+  const drain = optBool(o, 'drain_backends');
+  if (isErr(drain)) return drain;
+  const port = optPort(o);
+  if (isErr(port)) return port;
+
+  const now = goTime(opts.now ?? new Date());
+  const base = {
+    id: id || (opts.newId ?? randomUUID)(),
+    service,
+    leader,
+    created_at: now,
+    updated_at: now,
+    drain_backends: drain,
+  };
+  if (parentRef) Object.assign(base, { parent_ref: parentRef });
+
+  const existingList = [...existing];
+  // Flynn's drain trigger: all live routes of one service share drain_backends.
+  for (const r of existingList) {
+    if (r.service === service && r.drain_backends !== drain) {
+      return invalid('drain_backends', `all routes of service ${service} must have the same drain_backends`);
+    }
+  }
+
+  const httpPorts = opts.httpPorts ?? [80];
+  const httpsPorts = opts.httpsPorts ?? [443];
+  if (o.type === 'tcp') return validateTCP(base, port, existingList, httpPorts, httpsPorts, opts);
+  return validateHTTP(o, base, port, existingList, httpPorts, httpsPorts);
+}
+
+function validateTCP(
+  base: Omit<TCPRoute, 'type' | 'port'>,
+  portIn: number,
+  existing: Route[],
+  httpPorts: readonly number[],
+  httpsPorts: readonly number[],
+  opts: ValidateOptions,
+): ValidateResult {
+  const range = opts.tcpRange ?? DEFAULT_TCP_RANGE;
+  let port = portIn;
+  if (port === 0) {
+    const used = new Set(opts.tcpUsedEver ?? existing.filter((r) => r.type === 'tcp').map((r) => r.port));
+    for (const reserved of [80, 443, ...httpPorts, ...httpsPorts]) used.add(reserved);
+    const p = allocatePort(range, used);
+    if (p === undefined) return conflict(`No free port in the TCP range ${range.start}-${range.end}`, 'port');
+    port = p;
+  }
+  if (port === 80 || port === 443 || httpPorts.includes(port) || httpsPorts.includes(port)) {
+    return conflict('Port reserved for HTTP/HTTPS traffic', 'port');
+  }
+  if (port < 1 || port > 65534) return invalid('port', 'port must be between 1 and 65534');
+  if (!opts.allowTcpOutsideRange && (port < range.start || port > range.end)) {
+    return invalid('port', `port must be within the TCP range ${range.start}-${range.end}`);
+  }
+  if (existing.some((r) => r.type === 'tcp' && r.port === port)) return conflict('Duplicate route');
+  return { route: { type: 'tcp', ...base, port } };
+}
+
+function validateHTTP(
+  o: Obj,
+  base: Omit<HTTPRoute, 'type' | 'port' | 'domain' | 'path' | 'sticky' | 'disable_keep_alives'>,
+  portIn: number,
+  existing: Route[],
+  httpPorts: readonly number[],
+  httpsPorts: readonly number[],
+): ValidateResult {
+  const domainIn = optString(o, 'domain');
+  if (isErr(domainIn)) return domainIn;
+  const domain = normaliseDomain(domainIn ?? '');
+  if (typeof domain !== 'string') return invalid('domain', domain.reason);
+  const sticky = optBool(o, 'sticky');
+  if (isErr(sticky)) return sticky;
+  const dka = optBool(o, 'disable_keep_alives');
+  if (isErr(dka)) return dka;
+  const tlsCert = optString(o, 'tls_cert');
+  if (isErr(tlsCert)) return tlsCert;
+  const tlsKey = optString(o, 'tls_key');
+  if (isErr(tlsKey)) return tlsKey;
+
+  // Port: 0 or a listener port (an HTTPS one only with the deprecated tls_cert, Flynn's quirk);
+  // the default HTTP/HTTPS ports are then stored as 0, the port that serves on both.
+  let port = portIn;
+  if (port !== 0) {
+    const allowed =
+      port >= 1 && port <= 65534 && (httpPorts.includes(port) || (!!tlsCert && httpsPorts.includes(port)));
+    if (!allowed) {
+      return {
+        error: { code: 'validation_error', message: 'Port not reserved for HTTP(S) traffic', field: 'port' },
+      };
+    }
+    if (port === httpPorts[0] || port === httpsPorts[0]) port = 0;
+  }
+
+  let certificate: Certificate | undefined;
+  let certIn: string | undefined;
+  let keyIn: string | undefined;
+  let certId: string | undefined;
+  if (tlsCert || tlsKey) {
+    certIn = tlsCert ?? '';
+    keyIn = tlsKey ?? '';
+  } else if (o.certificate !== undefined && o.certificate !== null) {
+    const c = o.certificate;
+    if (typeof c !== 'object' || Array.isArray(c))
+      return invalid('certificate', 'certificate must be an object');
+    const cert = optString(c as Obj, 'cert');
+    if (isErr(cert)) return cert;
+    const key = optString(c as Obj, 'key');
+    if (isErr(key)) return key;
+    const cid = optString(c as Obj, 'id');
+    if (isErr(cid)) return cid;
+    certIn = cert ?? '';
+    keyIn = key ?? '';
+    certId = cid;
+  }
+  if (certIn !== undefined && keyIn !== undefined) {
+    const checked = checkCertificate(certIn, keyIn, domain);
+    if (isRouteError(checked)) return { error: checked };
+    certificate = {
+      cert: checked.cert,
+      key: checked.key,
+      created_at: base.created_at,
+      updated_at: base.updated_at,
+    };
+    if (certId) certificate.id = certId;
+  }
+
+  const pathIn = optString(o, 'path');
+  if (isErr(pathIn)) return pathIn;
+  const path = normalisePath(pathIn);
+  if (typeof path !== 'string') return invalid('path', path.reason);
+
+  const sameHost = existing.filter(
+    (r): r is HTTPRoute => r.type === 'http' && r.domain === domain && r.port === port,
+  );
+  if (path !== '/' && !sameHost.some((r) => r.path === '/')) {
+    return invalid('path', `default route for domain ${domain} not found`);
+  }
+  if (sameHost.some((r) => r.path === path)) return conflict('Duplicate route');
+
+  const route: HTTPRoute = {
+    type: 'http',
+    ...base,
+    port,
+    domain,
+    sticky,
+    path,
+    disable_keep_alives: dka,
+  };
+  if (certificate) route.certificate = certificate;
+  return { route };
+}
+
+/**
+ * May `route` be deleted? Flynn refuses to delete a `/` route while sub-path routes exist on
+ * its domain (and port): 400 `validation_error` "Route has dependent routes".
+ */
+export function validateDelete(route: Route, existing: RouteSet): RouteError | undefined {
+  if (route.type !== 'http' || route.path !== '/') return undefined;
+  for (const r of existing) {
+    if (r.type === 'http' && r.domain === route.domain && r.port === route.port && r.path !== '/') {
+      return {
+        code: 'validation_error',
+        message: 'Route has dependent routes',
+        reason: `default route for ${route.domain} has dependent routes`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Validate an update (`PUT /routes/:type/:id`) of `current`. As in Flynn, an update cannot
+ * change the domain (a different domain is 404, the route is "not found") nor `drain_backends`
+ * (the stored value is kept), and a TCP update needs a non-zero port. The id and `created_at`
+ * are kept, `updated_at` is the clock. Every create rule then applies against the other routes.
+ * If the claimed key changes, the store transaction deletes the old key and claims the new one.
+ */
+export function validateUpdate(
+  input: unknown,
+  current: Route,
+  existing: RouteSet,
+  opts: ValidateOptions = {},
+): ValidateResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return invalid(undefined, 'route must be a JSON object');
+  }
+  const o: Obj = { ...(input as Obj), type: current.type, id: current.id };
+  if (current.type === 'http') {
+    if (typeof o.domain === 'string' && o.domain !== '' && o.domain.toLowerCase() !== current.domain) {
+      return { error: { code: 'object_not_found', message: 'route not found', field: 'domain' } };
+    }
+    o.domain = current.domain;
+  } else if (o.port === undefined || o.port === null || o.port === 0) {
+    return invalid('port', 'a TCP route update needs a non-zero port');
+  }
+  o.drain_backends = current.drain_backends;
+  const others = [...existing].filter((r) => !(r.id === current.id && r.type === current.type));
+  const res = validateRoute(o, others, opts);
+  if (res.route) {
+    res.route.created_at = current.created_at;
+    if (res.route.type === 'http' && res.route.certificate)
+      res.route.certificate.created_at = current.created_at;
+  }
+  return res;
+}
