@@ -5,6 +5,7 @@ import { type FileHandle, mkdir, open, readdir, rename, unlink } from 'node:fs/p
 import { join } from 'node:path';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
 import { checkU53, encodeBatch, encodeMarker, encodeSegmentHeader, type SnapshotMarker } from './codec.js';
+import { lockDir } from './dir-lock.js';
 import { StorageClosedError, StorageCorruptionError } from './errors.js';
 import { DIR_MODE, FILE_MODE, Io, type StorageFaults } from './io.js';
 import { LogRebuilder } from './replay.js';
@@ -91,6 +92,7 @@ export class FileStorage {
   private failure: Error | null = null;
   private closed = false;
   private records = 0;
+  private unlock: () => Promise<void> = async () => {};
   private bytes = 0;
 
   private constructor(
@@ -127,6 +129,22 @@ export class FileStorage {
     const io = new Io(opts.faults ?? {});
 
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    const unlock = await lockDir(dir);
+    try {
+      return await FileStorage.recover(dir, io, segmentBytes, keepSnapshots, unlock);
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+  }
+
+  private static async recover(
+    dir: string,
+    io: Io,
+    segmentBytes: number,
+    keepSnapshots: number,
+    unlock: () => Promise<void>,
+  ): Promise<{ storage: FileStorage; state: DiskState }> {
     const names = (await readdir(dir)).sort();
     // A temp file is a snapshot write that never reached its rename: it was never acknowledged.
     for (const n of names) if (n.endsWith('.tmp')) await unlink(join(dir, n));
@@ -162,6 +180,7 @@ export class FileStorage {
 
     const state: DiskState = { hardState, snapshot, entries };
     const storage = new FileStorage(dir, io, segmentBytes, keepSnapshots, state, segs, snapNames);
+    storage.unlock = unlock;
     // If replay had to discard the log (it disagreed with the snapshot), say so durably, or entries
     // appended from now on would be judged against that stale log at the next replay.
     const marker = { index: baseIndex, term: baseTerm, reset: !consistent };
@@ -253,6 +272,7 @@ export class FileStorage {
         await this.idle();
       } finally {
         await this.active.fh.close().catch(() => {});
+        await this.unlock();
       }
     }
     if (this.failure) throw this.failure;

@@ -1,4 +1,5 @@
 export type { SnapshotMarker } from './codec.js';
+export { DirLockedError, LOCK_FILE } from './dir-lock.js';
 export { StorageClosedError, StorageCorruptionError } from './errors.js';
 export type { DiskState, FileStorageOptions, StorageStats } from './file-storage.js';
 export { FileStorage } from './file-storage.js';
