@@ -2,21 +2,16 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
+import { createRng } from '@flynn-edge/lincheck';
 import dnsPacket from 'dns-packet';
 import { type DnsDataSource, type DnsInstance, DnsServer, type DnsServerOptions } from '../src/index.js';
 
 const run = promisify(execFile);
 
-/** A deterministic PRNG (mulberry32) for the shuffle. */
+/** A deterministic source of randomness for the shuffle (lincheck's seeded generator). */
 export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 export function id(n: number | string): string {

@@ -1,3 +1,4 @@
+import { createRng } from '@flynn-edge/lincheck';
 import { describe, expect, it } from 'vitest';
 import {
   ChunkedDecoder,
@@ -9,16 +10,10 @@ import {
   rewriteRequestHead,
 } from '../src/index.js';
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
+/** A seeded generator (lincheck's), so failures reproduce. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = createRng(seed);
+  return () => r.next();
 }
 
 /** FUZZ_SEED and FUZZ_MS (per test) override the defaults for longer local runs. */
