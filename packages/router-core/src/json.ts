@@ -39,5 +39,6 @@ export function routeToJSON(r: Route): Record<string, unknown> {
   }
   if (r.drain_backends) out.drain_backends = true;
   if (r.type === 'http' && r.disable_keep_alives) out.disable_keep_alives = true;
+  if (r.type === 'http' && r.https_redirect) out.https_redirect = true;
   return out;
 }

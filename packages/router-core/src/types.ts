@@ -39,6 +39,11 @@ export interface HTTPRoute extends RouteCommon {
   /** Starts and ends with `/`. */
   path: string;
   disable_keep_alives: boolean;
+  /**
+   * Not in Flynn (issues #2310, #3269): answer plain-HTTP requests for this route with a 308
+   * to the same URL on https. Omitted from JSON when false.
+   */
+  https_redirect?: boolean;
 }
 
 export interface TCPRoute extends RouteCommon {

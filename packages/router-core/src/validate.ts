@@ -141,6 +141,14 @@ export function validateRoute(
   if (isErr(drain)) return drain;
   const port = optPort(o);
   if (isErr(port)) return port;
+  if (
+    o.type === 'tcp' &&
+    o.https_redirect !== undefined &&
+    o.https_redirect !== null &&
+    o.https_redirect !== false
+  ) {
+    return invalid('https_redirect', 'https_redirect is only valid for HTTP routes');
+  }
 
   const now = goTime(opts.now ?? new Date());
   const base = {
@@ -211,6 +219,8 @@ function validateHTTP(
   if (isErr(sticky)) return sticky;
   const dka = optBool(o, 'disable_keep_alives');
   if (isErr(dka)) return dka;
+  const httpsRedirect = optBool(o, 'https_redirect');
+  if (isErr(httpsRedirect)) return httpsRedirect;
   const tlsCert = optString(o, 'tls_cert');
   if (isErr(tlsCert)) return tlsCert;
   const tlsKey = optString(o, 'tls_key');
@@ -286,6 +296,7 @@ function validateHTTP(
     disable_keep_alives: dka,
   };
   if (certificate) route.certificate = certificate;
+  if (httpsRedirect) route.https_redirect = true;
   return { route };
 }
 

@@ -1,0 +1,209 @@
+import * as net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
+import { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import type { Route } from '@flynn-edge/router-core';
+import {
+  type ConnectionInfo,
+  createProxyMetrics,
+  HttpProxy,
+  readProxyProtocolV1,
+} from '@flynn-edge/router-proxy';
+import { RouteSync } from '@flynn-edge/router-store';
+import { TcpRouteProxy } from '@flynn-edge/router-tcp';
+import type { Logger } from '@flynn-edge/service-kit';
+import { SniContextCache } from '@flynn-edge/tls';
+import type { Registry } from 'prom-client';
+import type { RouterConfig } from './config.js';
+import { RouteState } from './route-state.js';
+import { ServiceBackends } from './service-backends.js';
+import { terminateTls } from './tls-listener.js';
+
+// The data path of one process: the store watch feeding the route table, backend watches, the
+// HTTP/HTTPS proxy and the TCP routes. In cluster mode every worker runs one; with -workers 0 the
+// primary runs it itself. Listening sockets opened here are shared through the cluster primary.
+
+const START_SYNC_WAIT_MS = 30_000;
+
+export interface DataPlaneStatus {
+  pid: number;
+  /** The route table has been loaded from the store at least once. */
+  synced: boolean;
+  routes: number;
+  /** Store revision the route table reflects. */
+  revision: number;
+  /** When the store watch last showed a sign of life (ms since epoch), 0 if never. */
+  watchAliveAt: number;
+  connections: number;
+}
+
+export interface DataPlaneOptions {
+  config: RouterConfig;
+  /** The default certificate (configured, or generated once by the primary). */
+  defaultCert: { certPem: string; keyPem: string };
+  errorPage?: Buffer;
+  log: Logger;
+  registry: Registry;
+}
+
+export class DataPlane {
+  readonly client: DiscoverdClient;
+  readonly state: RouteState;
+  readonly proxy: HttpProxy;
+  readonly tcp: TcpRouteProxy;
+  private readonly sync: RouteSync;
+  private readonly backends: ServiceBackends;
+  private readonly servers: net.Server[] = [];
+  private readonly sni = new Map<number, SniContextCache>();
+  private synced = false;
+  /** The proxy's HTTP/2 entry point, when it has one: only then is h2 offered in ALPN. */
+  private readonly h2: ((s: TLSSocket, info: ConnectionInfo) => void) | undefined;
+  private readonly cfg: RouterConfig;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DataPlaneOptions) {
+    const cfg = opts.config;
+    this.cfg = cfg;
+    this.log = opts.log;
+    this.client = new DiscoverdClient({ servers: cfg.discoverd, clusterKey: cfg.clusterKey || undefined });
+    this.backends = new ServiceBackends(this.client, {}, opts.log);
+    this.tcp = new TcpRouteProxy({
+      host: cfg.tcpIp,
+      range: cfg.tcpRange,
+      logger: opts.log,
+      metrics: opts.registry,
+    });
+    const defaultPorts = [cfg.httpPorts[0], cfg.httpsPorts[0]].filter((p): p is number => p !== undefined);
+    this.state = new RouteState({ defaultPorts, backends: this.backends, tcp: this.tcp, log: opts.log });
+    this.proxy = new HttpProxy({
+      resolver: this.state,
+      cookieKey: Buffer.from(cfg.cookieKey, 'base64'),
+      error503Page: opts.errorPage,
+      proxyProtocol: cfg.proxyProtocol,
+      hostName: cfg.hostName,
+      maxConnections: cfg.maxConnections,
+      timeouts: { idleMs: cfg.idleTimeoutMs, headerMs: cfg.headerTimeoutMs },
+      logger: opts.log,
+      accessLog: cfg.accessLog ? (entry) => opts.log.info(entry, 'request complete') : undefined,
+      metrics: createProxyMetrics(opts.registry),
+    });
+    const h2 = (this.proxy as { handleHttp2?: (s: TLSSocket, info: ConnectionInfo) => void }).handleHttp2;
+    this.h2 = h2?.bind(this.proxy);
+    this.sync = new RouteSync(
+      this.client.kv,
+      {
+        set: (r: Route) => this.state.set(r),
+        remove: (r: Route) => this.state.remove(r),
+        synced: () => {
+          this.synced = true;
+        },
+      },
+      {
+        log: (msg, err) => opts.log.warn({ err: (err as Error)?.message ?? String(err) }, msg),
+        // A cheap store read every 2 s proves the watch's connection end to end (status relies on it).
+        probeIntervalMs: 2000,
+      },
+    );
+  }
+
+  /** Loads the routes, then listens. Resolves once serving. */
+  async start(): Promise<void> {
+    await this.tcp.start();
+    await this.sync.start();
+    // Serving before the routes are loaded would answer 404 for every route: wait a while for
+    // discoverd, but a router that cannot reach it still comes up (and reports unhealthy).
+    const deadline = Date.now() + START_SYNC_WAIT_MS;
+    while (!this.synced && Date.now() < deadline) await sleep(50);
+    if (!this.synced) this.log.error('route table not loaded from discoverd yet; serving anyway');
+    for (const port of this.cfg.httpPorts) this.servers.push(await this.listen(port, 'http'));
+    for (const port of this.cfg.httpsPorts) {
+      const sni = new SniContextCache({
+        lookup: this.state.sniLookup(port),
+        defaultContext: this.opts.defaultCert,
+        minVersion: this.cfg.legacyTls ? 'TLSv1' : 'TLSv1.2',
+        maxContexts: this.cfg.maxTlsContexts,
+        alpn: this.h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+      });
+      this.sni.set(port, sni);
+      this.servers.push(await this.listen(port, 'https'));
+    }
+  }
+
+  private listen(port: number, scheme: 'http' | 'https'): Promise<net.Server> {
+    const info = { listenerPort: port, scheme } as const;
+    const onConnection =
+      scheme === 'http'
+        ? (sock: net.Socket) => this.proxy.handleConnection(sock, info)
+        : (sock: net.Socket) => this.acceptTls(sock, port);
+    const server = net.createServer({ noDelay: true }, onConnection);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.cfg.listenIp, port, backlog: 4096 }, () => {
+        server.removeListener('error', reject);
+        server.on('error', (err) => this.log.error({ port, err: err.message }, 'listener error'));
+        resolve(server);
+      });
+    });
+  }
+
+  private acceptTls(raw: net.Socket, port: number): void {
+    const sni = this.sni.get(port);
+    if (!sni) {
+      raw.destroy();
+      return;
+    }
+    const secure = (clientAddress?: string) =>
+      terminateTls(raw, {
+        sni,
+        onSecure: (s) => {
+          const info = { listenerPort: port, scheme: 'https' as const, clientAddress };
+          if (s.alpnProtocol === 'h2' && this.h2) this.h2(s, info);
+          else this.proxy.handleConnection(s, info);
+        },
+      });
+    if (!this.cfg.proxyProtocol) {
+      secure();
+      return;
+    }
+    raw.on('error', () => raw.destroy());
+    readProxyProtocolV1(raw).then(
+      ({ source, rest }) => {
+        if (rest.length > 0) raw.unshift(rest);
+        secure(source?.address);
+      },
+      () => raw.destroy(),
+    );
+  }
+
+  /** Take `addr` out of rotation and resolve when this process has no request in flight to it. */
+  async drain(service: string, addr: string): Promise<void> {
+    this.backends.get(service)?.withhold(addr);
+    await this.proxy.whenIdle(addr);
+  }
+
+  status(): DataPlaneStatus {
+    return {
+      pid: process.pid,
+      synced: this.synced,
+      routes: this.state.size,
+      revision: this.sync.revision,
+      watchAliveAt: this.sync.lastAliveAt,
+      connections: this.proxy.openConnections,
+    };
+  }
+
+  /** Stop accepting, finish requests in flight, close idle keep-alive connections, release watches. */
+  async close(graceMs = 30_000): Promise<void> {
+    // server.close() calls back only once every connection is gone, so start it, then close them.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await this.proxy.close();
+    await closed;
+    this.sync.stop();
+    // Spliced TCP connections get a grace period to finish on their own.
+    const deadline = Date.now() + graceMs;
+    while (this.tcp.activeConnections() > 0 && Date.now() < deadline) await sleep(100);
+    await this.tcp.close();
+    this.backends.close();
+    await this.client.close();
+  }
+}

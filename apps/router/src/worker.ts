@@ -1,0 +1,72 @@
+import { createLogger } from '@flynn-edge/service-kit';
+import { AggregatorRegistry, Registry } from 'prom-client';
+import { DataPlane } from './data-plane.js';
+import type { PrimaryMessage, WorkerInit, WorkerMessage } from './ipc.js';
+
+// A cluster worker: waits for its configuration, runs a DataPlane, reports its status every
+// second, and answers drain and shutdown requests from the primary.
+
+const STATUS_INTERVAL_MS = 1000;
+
+function send(m: WorkerMessage): void {
+  if (process.connected) process.send?.(m);
+}
+
+export function runWorker(): void {
+  const log = createLogger({ component: 'router' }).child({ role: 'worker' });
+  let plane: DataPlane | undefined;
+  let stopping = false;
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      await plane?.close();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'error while stopping');
+    }
+    process.exit(0);
+  };
+
+  const start = async (init: WorkerInit) => {
+    const registry = new Registry();
+    // prom-client answers the primary's metric requests from the registries named here; its
+    // worker-side listener is installed only by constructing an AggregatorRegistry.
+    AggregatorRegistry.setRegistries([registry]);
+    new AggregatorRegistry();
+    plane = new DataPlane({
+      config: init.config,
+      defaultCert: init.defaultCert,
+      errorPage: init.errorPage ? Buffer.from(init.errorPage, 'base64') : undefined,
+      log,
+      registry,
+    });
+    await plane.start();
+    send({ type: 'ready', status: plane.status() });
+    setInterval(() => {
+      if (plane && !stopping) send({ type: 'status', status: plane.status() });
+    }, STATUS_INTERVAL_MS).unref();
+  };
+
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type === 'init') {
+      start(m.init).catch((err: Error) => {
+        log.error({ err: err.message }, 'worker failed to start');
+        send({ type: 'fatal', message: err.message });
+        process.exit(1);
+      });
+    } else if (m.type === 'drain') {
+      const done = () => send({ type: 'drained', id: m.id });
+      if (!plane) done();
+      else plane.drain(m.service, m.addr).then(done, done);
+    } else if (m.type === 'shutdown') {
+      void stop();
+    }
+  });
+  send({ type: 'hello' });
+  // The primary handles signals; a worker orphaned by a dead primary stops on its own.
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+  process.on('disconnect', () => void stop());
+}
