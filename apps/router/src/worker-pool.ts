@@ -70,7 +70,9 @@ export class WorkerPool implements DataPlaneHandle {
         clearTimeout(timer);
         this.members.delete(worker.id);
         for (const id of [...this.drains.keys()]) this.settleDrain(id, worker.id);
-        if (member.retiring || this.closing) return;
+        // Exit code 0 is a worker that stopped on purpose (a SIGTERM to the whole process group,
+        // as systemd and timeout(1) send): the primary is going down too.
+        if (member.retiring || this.closing || code === 0) return;
         this.log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a replacement');
         reject(new Error(`worker exited (${signal ?? code}) before it was ready`));
         setTimeout(() => {

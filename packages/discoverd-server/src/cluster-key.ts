@@ -1,5 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { HttpError } from '@flynn-edge/service-kit';
+import { HttpError, presentedKey, SecretKey } from '@flynn-edge/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 // The cluster key (design.md, "Security"): when one is set, every request to the cluster store
@@ -9,8 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 //
 // The key travels in the Authorization header only, never in the URL (URLs end up in logs and
 // in the Location of a 307): `Bearer <key>`, or HTTP basic auth with the key as the password
-// (any user name). Comparison is constant-time over SHA-256 digests, so neither the content nor
-// the length of the key leaks through timing.
+// (any user name), compared in constant time (service-kit's SecretKey).
 
 export const CLUSTER_KEY_MISSING =
   'discoverd: this request needs the cluster key (Authorization: Bearer <key>)';
@@ -18,10 +16,6 @@ export const CLUSTER_KEY_WRONG = 'discoverd: invalid cluster key';
 
 /** The challenge sent with every 401 (RFC 6750); no realm-specific parameters. */
 const CHALLENGE = 'Bearer realm="discoverd"';
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
 
 /** True for the paths the key guards, given a route pattern or a decoded request path. */
 export function isGuardedPath(method: string, path: string): boolean {
@@ -50,38 +44,12 @@ export function needsClusterKey(req: Pick<FastifyRequest, 'method' | 'url' | 'ro
   return isGuardedPath(req.method, path.replace(/\/{2,}/g, '/'));
 }
 
-/** The key a request presents: a bearer token, or the password of basic auth. */
-export function presentedKey(authorization: string | undefined): string | undefined {
-  if (!authorization) return undefined;
-  const m = /^\s*(\S+)\s+(.*?)\s*$/.exec(authorization);
-  if (!m) return undefined;
-  const scheme = m[1]!.toLowerCase();
-  const value = m[2]!;
-  if (scheme === 'bearer') return value === '' ? undefined : value;
-  if (scheme === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) return undefined;
-    const password = decoded.slice(colon + 1);
-    return password === '' ? undefined : password;
-  }
-  return undefined;
-}
+export { presentedKey };
 
-export class ClusterKey {
-  private readonly expected: Buffer;
-
+export class ClusterKey extends SecretKey {
   constructor(key: string) {
     if (key === '') throw new Error('the cluster key must not be empty');
-    this.expected = digest(key);
-  }
-
-  /** Constant-time check of a presented key (both sides are 32-byte digests). */
-  matches(candidate: string | undefined): boolean {
-    const got = digest(candidate ?? '');
-    // Always run the comparison, even without a candidate, so timing does not tell them apart.
-    const equal = timingSafeEqual(got, this.expected);
-    return candidate !== undefined && equal;
+    super(key);
   }
 
   /**

@@ -1,6 +1,5 @@
-import { ClusterKey, presentedKey } from '@flynn-edge/discoverd-server';
 import { certificateToJSON, type Route, routeToJSON } from '@flynn-edge/router-core';
-import { HttpError, openSse, sendError, sendJson } from '@flynn-edge/service-kit';
+import { HttpError, openSse, presentedKey, SecretKey, sendError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRouteNotFound } from './errors.js';
 import { type RouterEvents, streamEventToJSON } from './events.js';
@@ -42,7 +41,7 @@ export async function routeApiPlugin(app: FastifyInstance, opts: RouteApiOptions
   const { store, events } = opts;
   if (opts.clusterKey) {
     // The same check as discoverd's cluster key (constant-time, bearer or basic password).
-    const key = new ClusterKey(opts.clusterKey);
+    const key = new SecretKey(opts.clusterKey);
     app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       const presented = presentedKey(req.headers.authorization);
       if (key.matches(presented)) return;

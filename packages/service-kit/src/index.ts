@@ -4,5 +4,6 @@ export * from './http.js';
 export * from './logger.js';
 export * from './main-module.js';
 export * from './metrics.js';
+export * from './secret-key.js';
 export * from './shutdown.js';
 export * from './sse.js';
