@@ -27,6 +27,8 @@ export interface TestClusterOptions {
   firstHost?: number;
   routerEnv?: Record<string, string>;
   routerArgs?: string[];
+  /** Port base (default: random below the ephemeral range); ports base+10… are the routers'. */
+  base?: number;
 }
 
 export class TestCluster {
@@ -38,8 +40,7 @@ export class TestCluster {
   private readonly backends: Backend[] = [];
 
   constructor(opts: TestClusterOptions = {}) {
-    // Below the ephemeral range (32768+), where outgoing connections could hold a port.
-    this.base = 20_000 + Math.floor(Math.random() * 120) * 100;
+    this.base = opts.base ?? randomBase();
     this.discoverd = new DiscoverdProcessCluster({
       size: 1,
       port: this.base,
@@ -122,6 +123,11 @@ export class TestCluster {
     await Promise.all(this.routers.map((r) => r.close()));
     await this.discoverd.close();
   }
+}
+
+/** A port base below the ephemeral range (32768+), where outgoing connections could hold a port. */
+export function randomBase(): number {
+  return 20_000 + Math.floor(Math.random() * 120) * 100;
 }
 
 export class Backend {
