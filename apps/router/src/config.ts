@@ -108,6 +108,13 @@ export function checkCookieKey(v: string | undefined): string {
   return raw.toString('base64');
 }
 
+/** The host name travels in a header (Flynn-Router-Host): printable ASCII only. */
+function checkHostName(v: string): string {
+  if (!/^[\x21-\x7e]+$/.test(v))
+    throw new ConfigError(`-host-name must be printable ASCII without spaces: ${JSON.stringify(v)}`);
+  return v;
+}
+
 function defaultCertificate(flags: RouterFlags, env: NodeJS.ProcessEnv): RouterConfig['defaultCert'] {
   if (flags.tlsCert || flags.tlsKey) {
     if (!flags.tlsCert || !flags.tlsKey) throw new ConfigError('-tls-cert and -tls-key go together');
@@ -157,7 +164,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number)
     legacyTls: truthy(env.LEGACY_TLS),
     defaultCert: defaultCertificate(flags, env),
     error503PageUrl: env.ERROR_503_PAGE_URL ?? '',
-    hostName: flags.hostName || hostname(),
+    hostName: checkHostName(flags.hostName || hostname()),
     accessLog: flags.accessLog,
     debug: truthy(env.DEBUG),
     maxConnections: flags.maxConns,

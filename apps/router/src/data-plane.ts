@@ -1,14 +1,8 @@
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TLSSocket } from 'node:tls';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import type { Route } from '@flynn-edge/router-core';
-import {
-  type ConnectionInfo,
-  createProxyMetrics,
-  HttpProxy,
-  readProxyProtocolV1,
-} from '@flynn-edge/router-proxy';
+import { createProxyMetrics, HttpProxy, readProxyProtocolV1 } from '@flynn-edge/router-proxy';
 import { RouteSync } from '@flynn-edge/router-store';
 import { TcpRouteProxy } from '@flynn-edge/router-tcp';
 import type { Logger } from '@flynn-edge/service-kit';
@@ -17,7 +11,7 @@ import type { Registry } from 'prom-client';
 import type { RouterConfig } from './config.js';
 import { RouteState } from './route-state.js';
 import { ServiceBackends } from './service-backends.js';
-import { terminateTls } from './tls-listener.js';
+import { TlsTerminator } from './tls-listener.js';
 
 // The data path of one process: the store watch feeding the route table, backend watches, the
 // HTTP/HTTPS proxy and the TCP routes. In cluster mode every worker runs one; with -workers 0 the
@@ -54,10 +48,8 @@ export class DataPlane {
   private readonly sync: RouteSync;
   private readonly backends: ServiceBackends;
   private readonly servers: net.Server[] = [];
-  private readonly sni = new Map<number, SniContextCache>();
+  private readonly tls = new Map<number, TlsTerminator>();
   private synced = false;
-  /** The proxy's HTTP/2 entry point, when it has one: only then is h2 offered in ALPN. */
-  private readonly h2: ((s: TLSSocket, info: ConnectionInfo) => void) | undefined;
   private readonly cfg: RouterConfig;
   private readonly log: Logger;
 
@@ -87,8 +79,6 @@ export class DataPlane {
       accessLog: cfg.accessLog ? (entry) => opts.log.info(entry, 'request complete') : undefined,
       metrics: createProxyMetrics(opts.registry),
     });
-    const h2 = (this.proxy as { handleHttp2?: (s: TLSSocket, info: ConnectionInfo) => void }).handleHttp2;
-    this.h2 = h2?.bind(this.proxy);
     this.sync = new RouteSync(
       this.client.kv,
       {
@@ -122,9 +112,18 @@ export class DataPlane {
         defaultContext: this.opts.defaultCert,
         minVersion: this.cfg.legacyTls ? 'TLSv1' : 'TLSv1.2',
         maxContexts: this.cfg.maxTlsContexts,
-        alpn: this.h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
       });
-      this.sni.set(port, sni);
+      this.tls.set(
+        port,
+        new TlsTerminator({
+          sni,
+          onSecure: (s, clientAddress) => {
+            const info = { listenerPort: port, scheme: 'https' as const, clientAddress };
+            if (s.alpnProtocol === 'h2') this.proxy.handleHttp2(s, info);
+            else this.proxy.handleConnection(s, info);
+          },
+        }),
+      );
       this.servers.push(await this.listen(port, 'https'));
     }
   }
@@ -135,7 +134,8 @@ export class DataPlane {
       scheme === 'http'
         ? (sock: net.Socket) => this.proxy.handleConnection(sock, info)
         : (sock: net.Socket) => this.acceptTls(sock, port);
-    const server = net.createServer({ noDelay: true }, onConnection);
+    // allowHalfOpen: a client's FIN must not end the response still on its way (the proxy wants it).
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.cfg.listenIp, port, backlog: 4096 }, () => {
@@ -147,29 +147,20 @@ export class DataPlane {
   }
 
   private acceptTls(raw: net.Socket, port: number): void {
-    const sni = this.sni.get(port);
-    if (!sni) {
+    const tlsTerm = this.tls.get(port);
+    if (!tlsTerm) {
       raw.destroy();
       return;
     }
-    const secure = (clientAddress?: string) =>
-      terminateTls(raw, {
-        sni,
-        onSecure: (s) => {
-          const info = { listenerPort: port, scheme: 'https' as const, clientAddress };
-          if (s.alpnProtocol === 'h2' && this.h2) this.h2(s, info);
-          else this.proxy.handleConnection(s, info);
-        },
-      });
     if (!this.cfg.proxyProtocol) {
-      secure();
+      tlsTerm.accept(raw);
       return;
     }
     raw.on('error', () => raw.destroy());
-    readProxyProtocolV1(raw).then(
+    readProxyProtocolV1(raw, this.cfg.headerTimeoutMs).then(
       ({ source, rest }) => {
         if (rest.length > 0) raw.unshift(rest);
-        secure(source?.address);
+        tlsTerm.accept(raw, source?.address);
       },
       () => raw.destroy(),
     );
@@ -196,7 +187,8 @@ export class DataPlane {
   async close(graceMs = 30_000): Promise<void> {
     // server.close() calls back only once every connection is gone, so start it, then close them.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    await this.proxy.close();
+    // Websocket tunnels would hold the close forever: they get the grace period, then end.
+    await this.proxy.close(graceMs);
     await closed;
     this.sync.stop();
     // Spliced TCP connections get a grace period to finish on their own.

@@ -23,7 +23,7 @@ export interface TestClusterOptions {
   routers?: number;
   workers?: number;
   clusterKey?: string;
-  /** First host octet for the routers (default 1: 127.0.0.1, .2, …). */
+  /** First host octet for discoverd and the routers (default 41: 127.0.0.41, .42, …). */
   firstHost?: number;
   routerEnv?: Record<string, string>;
   routerArgs?: string[];
@@ -41,15 +41,17 @@ export class TestCluster {
 
   constructor(opts: TestClusterOptions = {}) {
     this.base = opts.base ?? randomBase();
+    const first = opts.firstHost ?? 41;
+    // discoverd shares the routers' first address: each test file owns its addresses outright.
     this.discoverd = new DiscoverdProcessCluster({
       size: 1,
+      firstHost: first,
       port: this.base,
       dnsPort: this.base + 1,
       dir: this.dir,
       ...(opts.clusterKey ? { env: { CLUSTER_KEY: opts.clusterKey } } : {}),
     });
     const n = opts.routers ?? 1;
-    const first = opts.firstHost ?? 1;
     for (let i = 0; i < n; i++) {
       const ip = `127.0.0.${first + i}`;
       this.routers.push(

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { connect as connectH2 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { SseReader, waitFor } from '@flynn-edge/testkit';
@@ -6,10 +7,10 @@ import { generateSelfSigned } from '@flynn-edge/tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Answer, get, TestCluster } from './helpers.js';
 
-// Two router processes (127.0.0.1 and .2) against a real discoverd, with real backends
+// Two router processes (127.0.0.41 and .42) against a real discoverd, with real backends
 // registered in it. Build first: the processes run the built dist/.
 
-const cluster = new TestCluster({ routers: 2, workers: 1, clusterKey: 'router-test-key' });
+const cluster = new TestCluster({ routers: 2, workers: 1, clusterKey: 'router-test-key', firstHost: 41 });
 
 beforeAll(async () => {
   await cluster.start();
@@ -32,8 +33,9 @@ async function served(host: string, i: number, path = '/'): Promise<Answer> {
 
 function handshake(port: number, servername?: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () =>
-      resolve(s),
+    const s = tlsConnect(
+      { host: cluster.routers[0].opts.ip, port, servername, rejectUnauthorized: false },
+      () => resolve(s),
     );
     s.once('error', reject);
   });
@@ -106,7 +108,7 @@ describe('router processes against a real discoverd', { timeout: 30_000 }, () =>
     expect(r.status).toBe(200);
     const port = r.body.port as number;
     expect(port).toBeGreaterThanOrEqual(cluster.base + 50);
-    for (const ip of ['127.0.0.1', '127.0.0.2']) {
+    for (const ip of cluster.routers.map((r) => r.opts.ip)) {
       const text = await waitFor(async () => {
         const res = await fetch(`http://${ip}:${port}/`, { signal: AbortSignal.timeout(2000) });
         return res.status === 200 && (await res.text());
@@ -121,7 +123,7 @@ describe('router processes against a real discoverd', { timeout: 30_000 }, () =>
     await waitFor(
       () =>
         new Promise<boolean>((resolve) => {
-          const s = netConnect(port, '127.0.0.1');
+          const s = netConnect(port, cluster.routers[0].opts.ip);
           s.on('error', () => resolve(true));
           s.on('close', () => resolve(true));
           s.setTimeout(1000, () => {
@@ -177,6 +179,38 @@ describe('router processes against a real discoverd', { timeout: 30_000 }, () =>
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('validation_error');
     expect((await handshake(port, 'secure.test')).getPeerX509Certificate()?.fingerprint256).toBe(want);
+  });
+
+  it('speaks HTTP/2 over TLS when the client offers h2', async () => {
+    await cluster.backend('h2-svc', (req, res) =>
+      res.end(`h2 ok ${req.httpVersion} ${req.headers['x-forwarded-proto']}`),
+    );
+    expect(
+      (await cluster.api('POST', '/routes', { type: 'http', service: 'h2-svc', domain: 'h2.test' })).status,
+    ).toBe(200);
+    await served('h2.test', 0);
+    const port = cluster.routers[0].opts.httpsPort;
+    const session = connectH2(`https://${cluster.routers[0].opts.ip}:${port}`, {
+      servername: 'h2.test',
+      rejectUnauthorized: false,
+    });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = session.request({ ':path': '/', ':authority': 'h2.test' });
+        let out = '';
+        req.setEncoding('utf8');
+        req.on('data', (d) => {
+          out += d;
+        });
+        req.on('end', () => resolve(out));
+        req.on('error', reject);
+      });
+      expect(session.alpnProtocol).toBe('h2');
+      // Downgraded to HTTP/1.1 towards the backend, as Flynn's router does.
+      expect(body).toBe('h2 ok 1.1 https');
+    } finally {
+      session.close();
+    }
   });
 
   it('streams route events and exposes metrics aggregated from the workers', async () => {
