@@ -101,7 +101,8 @@ describe('load with churn', () => {
     await p.proxy.close();
     running = false;
     await Promise.all(workers);
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // close() must not wait for idle keep-alive clients to leave on their own (minutes).
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(results.bad).toBe(0);
     // The idle client was closed with a FIN between requests, nothing written to it.
     await idle.waitClosed();

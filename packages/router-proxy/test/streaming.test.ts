@@ -81,13 +81,13 @@ describe('streaming and upgrades', () => {
     expect(c.rest().toString('latin1')).toMatch(/^HTTP\/1.1 200 OK\r\n[\s\S]*Transfer-Encoding: chunked\r\n/);
     for (let i = 0; i < 5; i++) {
       const ev = `data: event ${i}\n\n`;
-      const t0 = Date.now();
       send(ev);
       // chunked framing: "<hex>\r\n<data>\r\n"
       const expected = `${ev.length.toString(16)}\r\n${ev}\r\n`;
-      const got = await waitForText(c, expected, 2000);
+      // A buffering proxy would hold each event until the next one (or the end): each must
+      // arrive on its own, before the next is sent.
+      const got = await waitForText(c, expected, 5000);
       expect(got).toBe(true);
-      expect(Date.now() - t0).toBeLessThan(500);
     }
   });
 
