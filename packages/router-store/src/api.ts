@@ -1,5 +1,5 @@
 import { certificateToJSON, type Route, routeToJSON } from '@flynn-edge/router-core';
-import { HttpError, openSse, presentedKey, SecretKey, sendError, sendJson } from '@flynn-edge/service-kit';
+import { HttpError, openSse, secretKeyHook, sendError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRouteNotFound } from './errors.js';
 import { type RouterEvents, streamEventToJSON } from './events.js';
@@ -41,13 +41,15 @@ export async function routeApiPlugin(app: FastifyInstance, opts: RouteApiOptions
   const { store, events } = opts;
   if (opts.clusterKey) {
     // The same check as discoverd's cluster key (constant-time, bearer or basic password).
-    const key = new SecretKey(opts.clusterKey);
-    app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      const presented = presentedKey(req.headers.authorization);
-      if (key.matches(presented)) return;
-      reply.header('www-authenticate', 'Bearer realm="router"');
-      throw new HttpError('unauthorized', presented === undefined ? ROUTER_KEY_MISSING : ROUTER_KEY_WRONG);
-    });
+    app.addHook(
+      'onRequest',
+      secretKeyHook({
+        key: opts.clusterKey,
+        realm: 'router',
+        missing: ROUTER_KEY_MISSING,
+        wrong: ROUTER_KEY_WRONG,
+      }),
+    );
   }
 
   app.post('/routes', { config: { decodeJson: 'lenient' } }, (req, reply) =>

@@ -89,6 +89,12 @@ function unchanged(e: KvEntry | null, key: string): KvTxnCompare {
 /** A plan's reads straddled another writer's commit: plan again. */
 class Raced extends Error {}
 
+/** The reads a write's plan makes: stale on a first attempt, linearizable on the retries. */
+interface Reader {
+  get(key: string): Promise<KvEntry | null>;
+  listAll(prefix: string): Promise<{ entries: KvEntry[] }>;
+}
+
 function fail(e: RouteError): never {
   throw routeHttpError(e);
 }
@@ -137,13 +143,18 @@ export class RouteStore {
    * Runs plan → txn until a transaction commits; a plan throws the client's error, or Raced when
    * its own reads disagree because a writer got in between them.
    */
-  private async commit<T>(what: string, plan: () => Promise<Plan<T>>): Promise<T> {
+  private async commit<T>(what: string, plan: (kv: Reader) => Promise<Plan<T>>): Promise<T> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      // The first attempt reads without a ReadIndex round trip. Every decision it takes is
+      // re-checked by the transaction's compares, so a stale read can only make the commit fail,
+      // and a refusal based on one is re-checked with linearizable reads before the client sees it.
+      const stale = attempt === 0;
       let p: Plan<T>;
       try {
-        p = await plan();
+        p = await plan(stale ? this.staleReader : this.freshReader);
       } catch (err) {
         if (err instanceof Raced) continue;
+        if (stale && err instanceof HttpError) continue;
         throw err;
       }
       const r = await this.kv.txn({ compare: p.compare, success: p.success });
@@ -152,37 +163,57 @@ export class RouteStore {
     throw contended(what);
   }
 
+  private readonly freshReader: Reader = {
+    get: (key) => this.kv.get(key),
+    listAll: (prefix) => this.kv.listAll(prefix),
+  };
+
+  private readonly staleReader: Reader = {
+    get: (key) => this.kv.get(key, { stale: true }),
+    listAll: (prefix) => this.kv.listAll(prefix, { stale: true }),
+  };
+
   // ---- reads ----
 
-  private async usedPorts(): Promise<Set<number>> {
-    const l = await this.kv.listAll(usedPortKey(0).slice(0, -1));
+  private async usedPorts(kv: Reader): Promise<Set<number>> {
+    const l = await kv.listAll(usedPortKey(0).slice(0, -1));
     return new Set(l.entries.map((e) => Number(e.key.slice(e.key.lastIndexOf('/') + 1))));
   }
 
-  private async serviceRecord(service: string): Promise<{ entry: KvEntry | null; rec?: ServiceRecord }> {
-    const entry = await this.kv.get(serviceKey(service));
+  private async serviceRecord(
+    kv: Reader,
+    service: string,
+  ): Promise<{ entry: KvEntry | null; rec?: ServiceRecord }> {
+    const entry = await kv.get(serviceKey(service));
     return { entry, rec: entry ? (JSON.parse(entry.value) as ServiceRecord) : undefined };
   }
 
   /** The route stored under an id, with its entry; 404 when missing or of another type. */
-  private async current(type: string, id: string): Promise<{ route: Route; entry: KvEntry; index: KvEntry }> {
+  private async current(
+    type: string,
+    id: string,
+    kv: Reader = this.freshReader,
+  ): Promise<{ route: Route; entry: KvEntry; index: KvEntry }> {
     if (type !== 'http' && type !== 'tcp') throw routeNotFound();
-    const index = await this.kv.get(routeIdKey(type, id));
+    const index = await kv.get(routeIdKey(type, id));
     if (!index) throw routeNotFound();
-    const entry = await this.kv.get(index.value);
+    const entry = await kv.get(index.value);
     const route = entry ? parseRoute(entry.value) : undefined;
     if (!entry || !route || route.type !== type) throw routeNotFound();
     return { route, entry, index };
   }
 
   /** The live routes a validation of `route` must see: same domain:port (HTTP) or port (TCP). */
-  private async neighbours(route: Route): Promise<{ routes: Route[]; entries: Map<string, KvEntry> }> {
+  private async neighbours(
+    kv: Reader,
+    route: Route,
+  ): Promise<{ routes: Route[]; entries: Map<string, KvEntry> }> {
     const entries = new Map<string, KvEntry>();
     if (route.type === 'http') {
-      const l = await this.kv.listAll(httpDomainPrefix(route.domain, route.port));
+      const l = await kv.listAll(httpDomainPrefix(route.domain, route.port));
       for (const e of l.entries) entries.set(e.key, e);
     } else {
-      const e = await this.kv.get(tcpRouteKey(route.port));
+      const e = await kv.get(tcpRouteKey(route.port));
       if (e) entries.set(e.key, e);
     }
     const routes: Route[] = [];
@@ -208,12 +239,12 @@ export class RouteStore {
    * Compares and ops that attach a route's certificate: reuse the certificate with the same
    * chain digest (Flynn's unique cert_sha256) or create it. Sets the route's certificate id.
    */
-  private async certificateOps(route: HTTPRoute, plan: Plan<unknown>): Promise<void> {
+  private async certificateOps(kv: Reader, route: HTTPRoute, plan: Plan<unknown>): Promise<void> {
     const c = route.certificate;
     if (!c?.cert || !c.key) return;
     const sha = sha256(c.cert);
-    const shaEntry = await this.kv.get(certificateShaKey(sha));
-    const existing = shaEntry ? await this.kv.get(certificateKey(shaEntry.value)) : null;
+    const shaEntry = await kv.get(certificateShaKey(sha));
+    const existing = shaEntry ? await kv.get(certificateKey(shaEntry.value)) : null;
     if (shaEntry && existing) {
       const stored = JSON.parse(existing.value) as StoredCertificate;
       plan.compare.push(unchanged(shaEntry, shaEntry.key), unchanged(existing, existing.key));
@@ -267,22 +298,22 @@ export class RouteStore {
   // ---- routes ----
 
   async createRoute(input: unknown): Promise<Route> {
-    return this.commit('route create', async () => {
+    return this.commit('route create', async (kv) => {
       const now = this.now();
       const submittedId =
         typeof input === 'object' && input !== null && typeof (input as Obj).id === 'string'
           ? ((input as Obj).id as string)
           : '';
       const id = submittedId || this.opts.newId?.() || randomUUID();
-      const used = isTcpPortZero(input) ? await this.usedPorts() : undefined;
+      const used = isTcpPortZero(input) ? await this.usedPorts(kv) : undefined;
       const vopts = this.validateOptions(now, id, used);
       // First pass: shape, normalisation and the port; it tells which keys to read.
       const first = validateRoute(asRoot(input), [], vopts);
       if (first.error) fail(first.error);
       const [nb, svc, idEntry] = await Promise.all([
-        this.neighbours(first.route),
-        this.serviceRecord(first.route.service),
-        this.kv.get(routeIdKey(first.route.type, id)),
+        this.neighbours(kv, first.route),
+        this.serviceRecord(kv, first.route.service),
+        kv.get(routeIdKey(first.route.type, id)),
       ]);
       const res = validateRoute(input, nb.routes, vopts);
       // port 0 picked a port that was free when the markers were read, taken when its key was.
@@ -307,7 +338,7 @@ export class RouteStore {
         if (used) plan.compare.push({ key: usedPortKey(route.port), op: 'absent' });
         plan.success.push({ op: 'put', key: usedPortKey(route.port), value: '' });
       } else {
-        await this.certificateOps(route, plan);
+        await this.certificateOps(kv, route, plan);
       }
       plan.success.push(
         { op: 'put', key: key!, value: JSON.stringify(route) },
@@ -318,17 +349,17 @@ export class RouteStore {
   }
 
   async updateRoute(type: string, id: string, input: unknown): Promise<Route> {
-    return this.commit('route update', async () => {
-      const cur = await this.current(type, id);
+    return this.commit('route update', async (kv) => {
+      const cur = await this.current(type, id, kv);
       const now = this.now();
       const vopts = this.validateOptions(now, id);
       const first = validateUpdate(asRoot(input), cur.route, [], vopts);
       if (first.error) fail(first.error);
       const serviceChanged = first.route.service !== cur.route.service;
       const [nb, newSvc, oldSvc] = await Promise.all([
-        this.neighbours(first.route),
-        this.serviceRecord(first.route.service),
-        serviceChanged ? this.serviceRecord(cur.route.service) : undefined,
+        this.neighbours(kv, first.route),
+        this.serviceRecord(kv, first.route.service),
+        serviceChanged ? this.serviceRecord(kv, cur.route.service) : undefined,
       ]);
       const res = validateUpdate(input, cur.route, nb.routes, vopts);
       if (res.error) fail(res.error);
@@ -343,7 +374,7 @@ export class RouteStore {
       if (newKey !== oldKey) {
         // Moving a `/` route away from its domain:port must not strand its sub-paths.
         if (cur.route.type === 'http' && cur.route.path === '/') {
-          const old = await this.neighbours(cur.route);
+          const old = await this.neighbours(kv, cur.route);
           const dep = validateDelete(cur.route, old.routes);
           if (dep) fail(dep);
         }
@@ -371,7 +402,7 @@ export class RouteStore {
       if (cur.route.type === 'http' && cur.route.certificate?.id) {
         plan.success.push({ op: 'delete', key: certificateRouteKey(cur.route.certificate.id, id) });
       }
-      if (route.type === 'http') await this.certificateOps(route, plan);
+      if (route.type === 'http') await this.certificateOps(kv, route, plan);
       plan.success.push(
         { op: 'put', key: newKey!, value: JSON.stringify(route) },
         { op: 'put', key: cur.index.key, value: newKey! },
@@ -394,20 +425,20 @@ export class RouteStore {
   }
 
   async deleteRoute(type: string, id: string): Promise<void> {
-    await this.commit('route delete', async () => {
-      const cur = await this.current(type, id);
+    await this.commit('route delete', async (kv) => {
+      const cur = await this.current(type, id, kv);
       let entry = cur.entry;
       if (cur.route.type === 'http' && cur.route.path === '/') {
         // The listing holds the `/` route and its sub-paths at one revision; committing against
         // that `/` mod_revision fails if a sub-path create (which re-puts `/`) got in between.
-        const nb = await this.neighbours(cur.route);
+        const nb = await this.neighbours(kv, cur.route);
         const dep = validateDelete(cur.route, nb.routes);
         if (dep) fail(dep);
         const seen = nb.entries.get(entry.key);
         if (!seen) throw routeNotFound();
         entry = seen;
       }
-      const svc = await this.serviceRecord(cur.route.service);
+      const svc = await this.serviceRecord(kv, cur.route.service);
       const plan: Plan<undefined> = { compare: [], success: [], result: undefined };
       plan.compare.push(
         { key: entry.key, op: '=', mod_revision: entry.mod_revision },
@@ -464,10 +495,10 @@ export class RouteStore {
     const checked = checkCertificate(cert, key);
     if (isRouteError(checked)) fail(checked);
     const sha = sha256(checked.cert);
-    return this.commit('certificate create', async () => {
-      const shaEntry = await this.kv.get(certificateShaKey(sha));
+    return this.commit('certificate create', async (kv) => {
+      const shaEntry = await kv.get(certificateShaKey(sha));
       if (shaEntry) {
-        const existing = await this.kv.get(certificateKey(shaEntry.value));
+        const existing = await kv.get(certificateKey(shaEntry.value));
         if (existing) {
           const s = JSON.parse(existing.value) as StoredCertificate;
           const result = this.toCertificate(s, await this.certRouteIds(s.id));
@@ -532,12 +563,12 @@ export class RouteStore {
    * certificate. Their stored values lose the certificate in the same transaction.
    */
   async deleteCertificate(id: string): Promise<void> {
-    await this.commit('certificate delete', async () => {
-      const e = await this.kv.get(certificateKey(id));
+    await this.commit('certificate delete', async (kv) => {
+      const e = await kv.get(certificateKey(id));
       if (!e) throw certificateNotFound();
       const s = JSON.parse(e.value) as StoredCertificate;
       const ids = await this.certRouteIds(id);
-      const users = await Promise.all(ids.map((rid) => this.current('http', rid).catch(() => undefined)));
+      const users = await Promise.all(ids.map((rid) => this.current('http', rid, kv).catch(() => undefined)));
       const compare: KvTxnCompare[] = [{ key: e.key, op: '=', mod_revision: e.mod_revision }];
       const success: KvTxnOp[] = [
         { op: 'delete', key: e.key },

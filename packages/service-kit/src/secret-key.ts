@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { HttpError } from './errors.js';
 
 // A shared secret a request presents (the cluster key, the status AUTH_KEY): read from the
 // Authorization header, as `Bearer <key>` or as the password of basic auth (any user name), and
@@ -42,4 +43,30 @@ export class SecretKey {
     const equal = timingSafeEqual(got, this.expected);
     return candidate !== undefined && equal;
   }
+}
+
+export interface SecretKeyHookOptions {
+  key: string;
+  /** For the `WWW-Authenticate: Bearer realm="…"` challenge. */
+  realm: string;
+  /** 401 messages for a request without a key and with a wrong one. */
+  missing: string;
+  wrong: string;
+}
+
+/**
+ * A fastify onRequest hook for an encapsulated plugin whose every route needs the key: anything
+ * else gets 401 `unauthorized` in Flynn's envelope, with a Bearer challenge.
+ */
+export function secretKeyHook(opts: SecretKeyHookOptions) {
+  const key = new SecretKey(opts.key);
+  return async (
+    req: { headers: { authorization?: string } },
+    reply: { header(name: string, value: string): unknown },
+  ): Promise<void> => {
+    const presented = presentedKey(req.headers.authorization);
+    if (key.matches(presented)) return;
+    reply.header('www-authenticate', `Bearer realm="${opts.realm}"`);
+    throw new HttpError('unauthorized', presented === undefined ? opts.missing : opts.wrong);
+  };
 }
