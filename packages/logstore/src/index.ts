@@ -1,0 +1,5 @@
+export * from './files.js';
+export * from './scan.js';
+export * from './shipper.js';
+export * from './store.js';
+export * from './writer.js';

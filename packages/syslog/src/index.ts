@@ -1,0 +1,3 @@
+export * from './cursor.js';
+export * from './frame.js';
+export * from './message.js';
