@@ -1,9 +1,16 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { collectDebugInfo } from './commands/debug-info.js';
 import { demoteCommand } from './commands/demote.js';
+import { listCommand } from './commands/list.js';
+import { logCommand } from './commands/log.js';
 import { promoteCommand } from './commands/promote.js';
+import { psCommand } from './commands/ps.js';
 import { raftCommand } from './commands/raft.js';
+import { volumeCreate, volumeDelete, volumeList, volumeSnapshot } from './commands/volume.js';
 import { discoverdUrls, hostPort } from './discoverd-http.js';
-import { CliError, PROG, printError } from './output.js';
+import { CliError, PROG, printError, println } from './output.js';
+
+const VERSION = '0.1.0';
 
 // flynn-host: commander wiring only. Exit codes: 0 done, 1 the operation failed (network, server
 // answer), 2 bad usage.
@@ -21,6 +28,12 @@ function parseAddr(value: string): string {
   }
 }
 
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('want a non-negative integer');
+  return n;
+}
+
 function parseServers(value: string): string[] {
   try {
     return discoverdUrls(value);
@@ -36,7 +49,9 @@ function globals(cmd: Command): { servers: string[]; clusterKey?: string } {
 
 export function buildProgram(): Command {
   const program = new Command(PROG)
-    .description('Operator commands for a flynn-edge cluster: discoverd Raft membership.')
+    .description(
+      'Operator commands for a flynn-edge cluster: the host daemon, jobs, discoverd Raft membership.',
+    )
     .addOption(
       new Option(
         '--discoverd <list>',
@@ -84,13 +99,116 @@ export function buildProgram(): Command {
       await raftCommand({ json: opts.json === true, ...globals(cmd) });
     });
 
+  program
+    .command('ps')
+    .description('list the jobs of every host (starting and running ones; -a for all)')
+    .option('-a, --all', 'also finished jobs (done, crashed, failed)')
+    .option('-q, --quiet', 'print job ids only')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { all?: boolean; quiet?: boolean; json?: boolean }, cmd: Command) => {
+      await psCommand({ ...opts, ...globals(cmd) });
+    });
+
+  program
+    .command('log')
+    .description("print a job's log from its host's files; with -f, follow it until the job ends")
+    .argument('<job-id>', 'the job id (<host id>-<uuid>)')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('-n, --lines <n>', 'only the last N lines', parseCount)
+    .option('--init', "include the init log (the daemon's notes on the job)")
+    .option('--split-stderr', "send the job's stderr to stderr")
+    .action(
+      async (
+        jobId: string,
+        opts: { follow?: boolean; lines?: number; init?: boolean; splitStderr?: boolean },
+        cmd: Command,
+      ) => {
+        await logCommand({ jobId, ...opts, ...globals(cmd) });
+      },
+    );
+
+  program
+    .command('list')
+    .description('list the hosts registered in discoverd with their Raft role (peer, peer (leader), proxy)')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await listCommand({ json: opts.json === true, ...globals(cmd) });
+    });
+
+  const volume = program
+    .command('volume')
+    .description("manage a host's ZFS volumes (--host ADDR, default 127.0.0.1:1113)");
+  const volumeOpts = (c: Command) =>
+    c
+      .option('--host <addr>', "host:port of the host's API (default $FLYNN_HOST_ADDR or 127.0.0.1:1113)")
+      .option('--json', 'print JSON');
+  volumeOpts(volume.command('list').description('list the volumes')).action(async (opts, cmd: Command) => {
+    await volumeList({ ...opts, clusterKey: globals(cmd).clusterKey });
+  });
+  volumeOpts(volume.command('create').description('create a data volume; prints its id'))
+    .option('--provider <id>', 'storage provider', 'default')
+    .action(async (opts, cmd: Command) => {
+      await volumeCreate({ ...opts, clusterKey: globals(cmd).clusterKey });
+    });
+  volumeOpts(
+    volume.command('delete').description('destroy volumes').argument('<ids...>', 'volume ids'),
+  ).action(async (ids: string[], opts, cmd: Command) => {
+    await volumeDelete(ids, { ...opts, clusterKey: globals(cmd).clusterKey });
+  });
+  volumeOpts(
+    volume
+      .command('snapshot')
+      .description('snapshot a volume; prints the snapshot id')
+      .argument('<id>', 'volume id'),
+  ).action(async (id: string, opts, cmd: Command) => {
+    await volumeSnapshot(id, { ...opts, clusterKey: globals(cmd).clusterKey });
+  });
+
+  program
+    .command('collect-debug-info')
+    .description(
+      'gather logs, jobs and system state into a gzip tarball and print its path (no upload: this cluster has no internet)',
+    )
+    .option('--tarball', 'write a tarball (always: there is no gist upload)')
+    .option('--include-env', 'include the environment variables')
+    .option('--log-dir <dir>', "the hosts' log directory", '/var/log/flynn')
+    .option('--filename <path>', 'where to write the tarball (default: a new temp dir)')
+    .action(async (opts: { includeEnv?: boolean; logDir: string; filename?: string }, cmd: Command) => {
+      await collectDebugInfo({ ...opts, ...globals(cmd), version: VERSION });
+    });
+
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => println(VERSION));
+
+  program
+    .command('daemon')
+    .description('run the flynn-host daemon (Go-style flags: flynn-host daemon -help)')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .helpOption(false)
+    .action(async (_opts: unknown, cmd: Command) => {
+      await startDaemon(cmd.args);
+    });
+
   // Subcommands inherit exitOverride, the output settings and the help hint: they are created
   // after those are set.
   return program;
 }
 
+/** The daemon takes Go-style flags (-id x), which commander would misread: hand them over whole. */
+async function startDaemon(args: string[]): Promise<void> {
+  const { runDaemon } = await import('@flynn-edge/host');
+  await runDaemon(args);
+}
+
 export async function run(argv: string[]): Promise<number> {
   try {
+    if (argv[0] === 'daemon') {
+      await startDaemon(argv.slice(1));
+      return 0;
+    }
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 // Runs the built CLI as an operator would: `node bin/flynn-host.js ...` in a child process.
 
 const BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url));
+const FLYNN_BIN = fileURLToPath(new URL('../bin/flynn.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 export interface CliResult {
@@ -13,7 +14,12 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** `flynn ARGS…` (the app commands). */
+export function runFlynn(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, env, FLYNN_BIN);
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}, bin = BIN): Promise<CliResult> {
   if (!existsSync(DIST)) {
     throw new Error('apps/cli is not built: run `npx turbo run build` in the repository root first');
   }
@@ -22,7 +28,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
   delete base.DISCOVERD;
   delete base.CLUSTER_KEY;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [bin, ...args], {
       env: { ...base, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,63 @@
+import { getJson } from '../discoverd-http.js';
+import { listHosts } from '../hosts.js';
+import { CliError, formatTable, note, printJson, println } from '../output.js';
+
+// `flynn-host ps [-a] [-q] [--json]`: the jobs of every host (GET /host/jobs on each), newest
+// first; without -a only starting and running ones. Flynn's columns.
+
+interface Job {
+  id: string;
+  state: string;
+  createdAt: string;
+  app: { id: string; name: string };
+  processType: string;
+  error?: string;
+}
+
+export interface PsOptions {
+  servers: string[];
+  clusterKey?: string;
+  all?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  now?: number;
+}
+
+/** "N minutes ago", as Flynn's ps printed ages (go-humanize). */
+export function ago(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  const unit = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'} ago`;
+  if (s < 60) return unit(s, 'second');
+  if (s < 3600) return unit(Math.floor(s / 60), 'minute');
+  if (s < 86400) return unit(Math.floor(s / 3600), 'hour');
+  return unit(Math.floor(s / 86400), 'day');
+}
+
+export async function psCommand(opts: PsOptions): Promise<void> {
+  const hosts = await listHosts(opts.servers, opts.clusterKey);
+  const jobs: Job[] = [];
+  for (const h of hosts) {
+    try {
+      const { value } = await getJson<Job[]>(`${h.url}/host/jobs`, { clusterKey: opts.clusterKey });
+      jobs.push(...value);
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      note(`host ${h.id}: ${err.message}`);
+    }
+  }
+  const shown = jobs
+    .filter((j) => opts.all || j.state === 'starting' || j.state === 'running')
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  if (opts.json) return printJson(shown);
+  if (opts.quiet) {
+    for (const j of shown) println(j.id);
+    return;
+  }
+  const now = opts.now ?? Date.now();
+  println(
+    formatTable(
+      ['ID', 'STATE', 'CREATED', 'CONTROLLER APP', 'CONTROLLER TYPE', 'ERROR'],
+      shown.map((j) => [j.id, j.state, ago(j.createdAt, now), j.app.name, j.processType, j.error ?? '']),
+    ),
+  );
+}

@@ -1,0 +1,45 @@
+import { getJson } from './discoverd-http.js';
+import { CliError } from './output.js';
+
+// The hosts of the cluster, as the flynn-host daemons registered themselves in discoverd
+// (service `flynn-host`, meta `id`), and a job id's host (Flynn: `<host id>-<uuid>`).
+
+export interface HostRef {
+  id: string;
+  /** host:port of its API */
+  addr: string;
+  url: string;
+}
+
+interface Instance {
+  addr: string;
+  meta?: Record<string, string>;
+}
+
+export async function listHosts(servers: string[], clusterKey?: string): Promise<HostRef[]> {
+  const failures: string[] = [];
+  for (const server of servers) {
+    try {
+      const { value } = await getJson<Instance[]>(`${server}/services/flynn-host/instances`, { clusterKey });
+      return value
+        .map((i) => ({ id: i.meta?.id ?? i.addr, addr: i.addr, url: `http://${i.addr}` }))
+        .sort((a, b) => a.id.localeCompare(b.id));
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      // discoverd answers 404 when the service has no instance.
+      if (/ 404/.test(err.message)) return [];
+      failures.push(err.message);
+    }
+  }
+  throw new CliError(`no discoverd server answered: ${failures.join('; ')}`);
+}
+
+/** The host a job runs on, from its id's prefix. */
+export async function hostOfJob(jobId: string, servers: string[], clusterKey?: string): Promise<HostRef> {
+  const dash = jobId.indexOf('-');
+  if (dash <= 0) throw new CliError(`invalid job id ${JSON.stringify(jobId)} (want <host id>-<uuid>)`, 2);
+  const hostId = jobId.slice(0, dash);
+  const host = (await listHosts(servers, clusterKey)).find((h) => h.id === hostId);
+  if (!host) throw new CliError(`no host ${JSON.stringify(hostId)} is registered in discoverd`);
+  return host;
+}

@@ -1,0 +1,154 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, runFlynn } from './run-cli.js';
+
+// End to end on 127.0.0.51-53: one discoverd, a flynn-host daemon on each of three addresses
+// (own state and log dirs, no volumes), and a logaggregator. A job writes numbered lines;
+// `flynn-host log` (from the host's files) and `flynn -a APP log` (from the aggregator) both
+// see every line, in order. `ps` and `list` see the hosts and the job.
+
+const HOSTS = ['127.0.0.51', '127.0.0.52', '127.0.0.53'];
+const BASE = 23_000 + Math.floor(Math.random() * 50) * 20;
+const API_PORT = BASE + 13;
+const HOST_BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url));
+const AGG_BIN = fileURLToPath(new URL('../../logaggregator/bin/logaggregator.js', import.meta.url));
+
+const dir = mkdtempSync(join(tmpdir(), 'hosts-e2e-'));
+const discoverd = new DiscoverdProcessCluster({ size: 1, port: BASE, dnsPort: BASE + 1, dir, firstHost: 51 });
+const DISCOVERD = discoverd.addrs.join(',');
+const env = { DISCOVERD };
+const daemons = HOSTS.map(
+  (ip, i) =>
+    new ManagedProcess({
+      name: `host-${i + 1}`,
+      command: process.execPath,
+      args: [
+        HOST_BIN,
+        'daemon',
+        '-id',
+        `host${i + 1}`,
+        '-external-ip',
+        ip,
+        '-api-port',
+        String(API_PORT),
+        '-state',
+        join(dir, `host${i + 1}`, 'state'),
+        '-log-dir',
+        join(dir, `host${i + 1}`, 'logs'),
+        '-job-port-range',
+        `${BASE + 100 + i * 100}-${BASE + 199 + i * 100}`,
+        '-no-volumes',
+      ],
+      env,
+      logFile: join(dir, `host${i + 1}.out`),
+    }),
+);
+const aggregator = new ManagedProcess({
+  name: 'logaggregator',
+  command: process.execPath,
+  args: [AGG_BIN, '-syslog-addr', `${HOSTS[0]}:${BASE + 14}`, '-api-addr', `${HOSTS[0]}:${BASE + 15}`],
+  env,
+  logFile: join(dir, 'logaggregator.out'),
+});
+
+beforeAll(async () => {
+  discoverd.start();
+  await discoverd.leader(20_000);
+  for (const d of daemons) d.start();
+  aggregator.start();
+  await waitFor(async () => (await runCli(['list', '--json'], env)).stdout.includes('host3'), {
+    timeoutMs: 30_000,
+    what: 'three hosts registered',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await aggregator.close();
+  await Promise.all(daemons.map((d) => d.close()));
+  await discoverd.close();
+});
+
+async function runJob(hostIp: string, body: unknown, id: string): Promise<Response> {
+  return fetch(`http://${hostIp}:${API_PORT}/host/jobs/${id}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () => {
+  it('lists every host with its Raft role', async () => {
+    const r = await runCli(['list', '--json'], env);
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as { id: string; raft: string }[];
+    expect(rows.map((x) => x.id)).toEqual(['host1', 'host2', 'host3']);
+    // discoverd runs on 127.0.0.51 only: host1 is the peer (and leader), the others proxies.
+    expect(rows.map((x) => x.raft)).toEqual(['peer (leader)', 'proxy', 'proxy']);
+  });
+
+  it('sees every line of a job, in order, through flynn-host log and flynn log', async () => {
+    const appId = randomUUID();
+    const jobId = `host2-${randomUUID()}`;
+    const N = 200;
+    const script = `for (let i = 0; i < ${N}; i++) console.log('line ' + i); console.error('done');`;
+    const res = await runJob(
+      HOSTS[1],
+      {
+        app: { id: appId, name: 'e2e-app' },
+        processType: 'worker',
+        cmd: process.execPath,
+        args: ['-e', script],
+      },
+      jobId,
+    );
+    expect(res.status).toBe(200);
+    const want = Array.from({ length: N }, (_, i) => `line ${i}`);
+
+    // From the host's files: -f ends once the job has finished.
+    const hostLog = await runCli(['log', '-f', jobId], env);
+    expect(hostLog.code, hostLog.stderr).toBe(0);
+    expect(hostLog.stdout.split('\n').filter((l) => l.startsWith('line '))).toEqual(want);
+    expect(hostLog.stdout).toContain('done');
+
+    // From the aggregator, by app name (the daemon recorded apps/e2e-app in the cluster store).
+    const agg = await waitFor(
+      async () => {
+        const r = await runFlynn(['-a', 'e2e-app', 'log', '-r', '-n', '1000'], env);
+        const lines = r.stdout.split('\n').filter((l) => l.startsWith('line '));
+        return lines.length === N && lines;
+      },
+      { timeoutMs: 20_000, what: 'every line at the aggregator' },
+    );
+    expect(agg).toEqual(want);
+
+    const ps = await runCli(['ps', '-a', '--json'], env);
+    const jobs = JSON.parse(ps.stdout) as { id: string; state: string }[];
+    expect(jobs.find((j) => j.id === jobId)?.state).toBe('done');
+    const q = await runCli(['ps', '-q'], env);
+    expect(q.stdout).not.toContain(jobId);
+
+    // The debug tarball holds the daemon's log, the job table and the job's own log.
+    const tarball = join(dir, 'debug.tar.gz');
+    const dbg = await runCli(
+      ['collect-debug-info', '--log-dir', join(dir, 'host2', 'logs'), '--filename', tarball],
+      env,
+    );
+    expect(dbg.code, dbg.stderr).toBe(0);
+    expect(dbg.stdout.trim()).toBe(tarball);
+    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    expect(listing).toEqual(
+      expect.arrayContaining(['0-debug-output.log', 'flynn-host.log', '1-jobs.log', 'raft.json']),
+    );
+    const jobLog = listing.find((n) => n.includes(jobId));
+    expect(jobLog).toBeDefined();
+    const content = execFileSync('tar', ['-xzOf', tarball, jobLog!], { encoding: 'utf8' });
+    expect(content).toContain('line 199');
+  });
+});

@@ -1,0 +1,195 @@
+import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
+import { type Job, JobManager } from '@flynn-edge/host-jobs';
+import {
+  createHttpServer,
+  createMetrics,
+  type HttpServer,
+  type Logger,
+  type Metrics,
+  secretKeyHook,
+  sendJson,
+} from '@flynn-edge/service-kit';
+import type { FastifyInstance } from 'fastify';
+import type { DaemonConfig } from './config.js';
+import { jobsApiPlugin } from './jobs-api.js';
+import { logApiPlugin } from './log-api.js';
+import { HostLogs } from './logs.js';
+
+// The flynn-host daemon: one per host, the only component that is not itself a job. It runs the
+// jobs, keeps their logs, owns the host's storage, and serves the host API (:1113). It registers
+// as `flynn-host` in discoverd (meta: its id), so `flynn-host list` and the status service find it.
+
+export const HOST_VERSION = '0.1.0';
+
+export interface HostStatus {
+  id: string;
+  addrs: string[];
+  version: string;
+  url: string;
+  discoverd: string[];
+  network: { external_ip: string };
+  log_dir: string;
+  jobs: Record<Job['state'], number>;
+}
+
+export class HostDaemon {
+  readonly client: DiscoverdClient;
+  readonly jobs: JobManager;
+  readonly logs: HostLogs;
+  readonly api: HttpServer;
+  readonly metrics: Metrics;
+  private heartbeater: Heartbeater | undefined;
+  private registering: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly config: DaemonConfig,
+    private readonly log: Logger,
+  ) {
+    this.client = new DiscoverdClient({
+      servers: config.discoverd,
+      clusterKey: config.clusterKey || undefined,
+    });
+    this.jobs = new JobManager({
+      hostId: config.id,
+      stateDir: config.stateDir,
+      discoverd: this.client,
+      registerHost: config.externalIp,
+      portRange: { min: config.jobPorts.start, max: config.jobPorts.end },
+      portCheckHost: config.externalIp,
+      // Every job can find discoverd and knows its host's address (Flynn set both).
+      baseEnv: {
+        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+        DISCOVERD: config.discoverd.join(','),
+        EXTERNAL_IP: config.externalIp,
+      },
+    });
+    this.jobs.on('warning', (err) => log.warn({ err: err.message }, 'job manager'));
+    this.logs = new HostLogs({
+      dir: config.logDir,
+      hostId: config.id,
+      maxBytes: config.logMaxSize,
+      jobs: this.jobs,
+      client: this.client,
+      log,
+    });
+    this.metrics = createMetrics('host');
+    const jobsGauge = this.metrics.gauge(
+      'flynn_host_jobs',
+      'Jobs on this host by state',
+      ['state'] as const,
+      {
+        collect: () => {
+          for (const [state, n] of Object.entries(this.jobCounts())) jobsGauge.set({ state }, n);
+        },
+      },
+    );
+    this.api = createHttpServer({
+      component: 'host',
+      logger: log,
+      metrics: this.metrics,
+      version: HOST_VERSION,
+    });
+    this.api.register(async (app: FastifyInstance) => {
+      if (config.clusterKey) {
+        app.addHook(
+          'onRequest',
+          secretKeyHook({
+            key: config.clusterKey,
+            realm: 'flynn-host',
+            missing: 'flynn-host: this request needs the cluster key (Authorization: Bearer <key>)',
+            wrong: 'flynn-host: invalid cluster key',
+          }),
+        );
+      }
+      app.get('/host/status', async (_req, reply) => sendJson(reply, 200, this.status()));
+      await app.register(jobsApiPlugin, {
+        jobs: this.jobs,
+        beforeRun: (spec) => this.ensureAppRecord(spec.app),
+      });
+      await app.register(logApiPlugin, { jobs: this.jobs, store: this.logs.store });
+    });
+  }
+
+  private jobCounts(): Record<Job['state'], number> {
+    const counts: Record<Job['state'], number> = { starting: 0, running: 0, done: 0, crashed: 0, failed: 0 };
+    for (const j of this.jobs.list()) counts[j.state]++;
+    return counts;
+  }
+
+  /**
+   * The app record `apps/<name>` → {id, name, env} in the cluster store (design.md, app
+   * identity): a job started for an app without one creates it, so `flynn -a NAME` resolves.
+   * Best effort: a job is not refused because discoverd is away.
+   */
+  private async ensureAppRecord(app: { id: string; name: string } | undefined): Promise<void> {
+    if (!app?.id || !app.name) return;
+    try {
+      if (await this.client.kv.get(`apps/${app.name}`, { stale: true })) return;
+      await this.client.kv.put(`apps/${app.name}`, JSON.stringify({ id: app.id, name: app.name, env: {} }), {
+        prevRevision: 0,
+      });
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      if (e.code !== 'precondition_failed' && e.code !== 'object_exists') {
+        this.log.warn({ app: app.name, err: e.message }, 'cannot record the app in the cluster store');
+      }
+    }
+  }
+
+  get url(): string {
+    return `http://${this.config.externalIp}:${this.config.apiPort}`;
+  }
+
+  status(): HostStatus {
+    return {
+      id: this.config.id,
+      addrs: [`${this.config.externalIp}:${this.config.apiPort}`],
+      version: HOST_VERSION,
+      url: this.url,
+      discoverd: this.client.servers.slice(),
+      network: { external_ip: this.config.externalIp },
+      log_dir: this.config.logDir,
+      jobs: this.jobCounts(),
+    };
+  }
+
+  async start(): Promise<void> {
+    // Lines of re-adopted jobs start flowing in jobs.start(): the log store is listening already.
+    await this.jobs.start();
+    this.logs.start();
+    await this.api.listen({ host: this.config.externalIp, port: this.config.apiPort });
+    // discoverd may itself be a job of this daemon: register in the background, retrying.
+    this.registering = this.register();
+  }
+
+  private async register(): Promise<void> {
+    const addr = `${this.config.externalIp}:${this.config.apiPort}`;
+    for (let delay = 500; !this.closed; delay = Math.min(delay * 2, 5000)) {
+      try {
+        this.heartbeater = await this.client.addServiceAndRegister('flynn-host', addr, {
+          meta: { id: this.config.id },
+          onError: (err) => this.log.warn({ err: err.message }, 'flynn-host heartbeat failed'),
+        });
+        this.log.info({ addr }, 'registered as flynn-host');
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'cannot register in discoverd yet');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Stop serving; jobs keep running (a new daemon re-adopts them). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.heartbeater?.close();
+    await this.registering;
+    const closing = this.api.close();
+    this.api.server.closeAllConnections();
+    await closing;
+    await this.jobs.close();
+    await this.logs.close();
+    await this.client.close();
+  }
+}

@@ -1,0 +1,75 @@
+import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import type { JobManager, LineEvent } from '@flynn-edge/host-jobs';
+import { type AggregatorInstance, LogShipper, LogStore } from '@flynn-edge/logstore';
+import type { Logger } from '@flynn-edge/service-kit';
+
+// A host's logs: every job line becomes a syslog message in `<log-dir>/<app id>.log` (Flynn's
+// format, rotated with one old file kept), and is shipped to every logaggregator in discoverd.
+
+const STREAM_MSGID = { stdout: 'ID1', stderr: 'ID2', init: 'ID3' } as const;
+
+export interface HostLogsOptions {
+  dir: string;
+  hostId: string;
+  maxBytes: number;
+  jobs: JobManager;
+  client: DiscoverdClient;
+  log: Logger;
+}
+
+/** PROCID of a job's messages: `<type>.<job id>`, or the job id when it has no type. */
+export function procIdOf(processType: string | undefined, jobId: string): string {
+  return processType ? `${processType}.${jobId}` : jobId;
+}
+
+export class HostLogs {
+  readonly store: LogStore;
+  readonly shipper: LogShipper;
+
+  constructor(private readonly opts: HostLogsOptions) {
+    this.store = new LogStore({
+      dir: opts.dir,
+      hostId: opts.hostId,
+      maxBytes: opts.maxBytes,
+      ignore: ['flynn-host'],
+      onError: (err, appId) => opts.log.warn({ err: err.message, app: appId }, 'log write failed'),
+    });
+    opts.jobs.on('line', (ev) => this.write(ev));
+    this.shipper = new LogShipper({
+      store: this.store,
+      listAggregators: () => this.aggregators(),
+      onError: (err, inst) => opts.log.debug?.({ err: err.message, sink: inst.syslogAddr }, 'log shipping'),
+    });
+  }
+
+  private write(ev: LineEvent): void {
+    const job = this.opts.jobs.get(ev.job);
+    if (!job) return;
+    try {
+      this.store.write(job.app.id, {
+        procId: procIdOf(job.processType, job.id),
+        msgId: STREAM_MSGID[ev.stream],
+        msg: ev.line,
+      });
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message, job: job.id }, 'cannot log a job line');
+    }
+  }
+
+  /** Aggregators registered in discoverd: the syslog address, the API from meta `api_addr`. */
+  private async aggregators(): Promise<AggregatorInstance[]> {
+    const insts = await this.opts.client.instances('logaggregator');
+    return insts.flatMap((i) =>
+      i.meta?.api_addr ? [{ syslogAddr: i.addr, apiUrl: `http://${i.meta.api_addr}` }] : [],
+    );
+  }
+
+  start(): void {
+    this.shipper.start();
+  }
+
+  async close(): Promise<void> {
+    await this.shipper.stop();
+    await this.store.close();
+  }
+}

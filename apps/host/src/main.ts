@@ -1,0 +1,53 @@
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createLogger,
+  FlagError,
+  flagUsage,
+  installSignalHandlers,
+  onShutdown,
+  runMain,
+} from '@flynn-edge/service-kit';
+import { DaemonConfigError, daemonFlags, loadDaemonConfig } from './config.js';
+import { HostDaemon } from './daemon.js';
+
+// `flynn-host daemon`: flags → HostDaemon. SIGTERM stops the daemon, not its jobs: the next
+// daemon on the same state directory re-adopts them.
+
+export async function runDaemon(argv: string[]): Promise<void> {
+  let config: ReturnType<typeof loadDaemonConfig>;
+  try {
+    config = loadDaemonConfig(argv, process.env);
+  } catch (err) {
+    if (err instanceof FlagError || err instanceof DaemonConfigError) {
+      process.stderr.write(
+        `flynn-host daemon: ${err.message}\n${err instanceof FlagError ? flagUsage(daemonFlags, 'flynn-host daemon') : ''}`,
+      );
+      process.exit(2);
+    }
+    throw err;
+  }
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  mkdirSync(config.logDir, { recursive: true });
+  // The daemon's own log goes to <log-dir>/flynn-host.log as well as stdout (Flynn, §4.1).
+  const file = createWriteStream(join(config.logDir, 'flynn-host.log'), { flags: 'a' });
+  const log = createLogger({
+    component: 'flynn-host',
+    host: config.id,
+    destination: {
+      write(line: string) {
+        process.stdout.write(line);
+        file.write(line);
+      },
+    },
+  });
+  const daemon = new HostDaemon(config, log);
+  await daemon.start();
+  log.info({ api: daemon.url, state: config.stateDir, logs: config.logDir }, 'flynn-host serving');
+  onShutdown(() => daemon.close(), { name: 'flynn-host' });
+  installSignalHandlers({ logger: log });
+}
+
+export function main(): void {
+  runMain(() => runDaemon(process.argv.slice(2)));
+}

@@ -1,0 +1,100 @@
+import type { HealthCheckSpec } from './health.js';
+
+export type JobState = 'starting' | 'running' | 'done' | 'crashed' | 'failed';
+export type RestartPolicy = 'never' | 'on-failure' | 'always';
+export type LineStream = 'stdout' | 'stderr' | 'init';
+
+export interface JobApp {
+  id: string;
+  name: string;
+}
+
+/** What `run` takes. */
+export interface JobSpec {
+  /** Default `<hostId>-<uuid>`. */
+  id?: string;
+  app: JobApp;
+  processType?: string;
+  cmd: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** How many ports to allocate (default 0). */
+  ports?: number;
+  health?: HealthCheckSpec;
+  /** Default `never`. */
+  restart?: RestartPolicy;
+  /** discoverd service to register the job's first port under. */
+  service?: string;
+  /** Extra meta for the discoverd instance and the listing. */
+  meta?: Record<string, string>;
+}
+
+/** A job as listed (a copy; changing it changes nothing). */
+export interface Job {
+  id: string;
+  app: JobApp;
+  processType: string;
+  cmd: string;
+  args: string[];
+  /** The spec's env (the FLYNN_* and PORT variables are added at spawn). */
+  env: Record<string, string>;
+  cwd?: string;
+  ports: number[];
+  health?: HealthCheckSpec;
+  restart: RestartPolicy;
+  service?: string;
+  meta?: Record<string, string>;
+  state: JobState;
+  pid?: number;
+  /** /proc/<pid>/stat start time (clock ticks after boot): pid + this names the process. */
+  procStartTime?: number;
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** Exit code; null when killed by a signal or when it is unknown. */
+  exitStatus?: number | null;
+  signal?: string | null;
+  error?: string;
+  /** Times the restart policy started the job again. */
+  restarts: number;
+  /** When the next restart is due (crashed jobs under a restart policy). */
+  restartAt?: string;
+  /** A stop was asked for. */
+  stopRequested: boolean;
+  /** Registered in discoverd now. */
+  registered: boolean;
+  /** This manager is the process's parent (false for re-adopted jobs). */
+  child: boolean;
+}
+
+export interface LineEvent {
+  job: string;
+  stream: LineStream;
+  line: Buffer;
+  /**
+   * stdout/stderr: byte offset of the line in the job's spool for that stream. Offsets only grow
+   * for a job (restarts append to the same spool), so a consumer that must survive a daemon crash
+   * without repeats can drop lines at or below the last offset it stored. Absent on init lines.
+   */
+  offset?: number;
+}
+
+export class JobSpecError extends Error {
+  readonly code = 'validation_error';
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'JobSpecError';
+  }
+}
+
+export class JobNotFoundError extends Error {
+  readonly code = 'object_not_found';
+  constructor(readonly id: string) {
+    super(`job ${JSON.stringify(id)} not found`);
+    this.name = 'JobNotFoundError';
+  }
+}

@@ -1,0 +1,106 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JobManager, type JobManagerOptions } from '../src/manager.js';
+import { isSameProcessAlive, readProcStat } from '../src/procfs.js';
+import type { Job, JobSpec, LineEvent } from '../src/types.js';
+
+// Shared pieces of the host-jobs tests: temp state dirs, managers that are closed after each
+// file, `node -e` jobs, and a recorder of the line and state events.
+
+export const HOST = 'host1';
+export const APP = { id: 'app-0001', name: 'demo' };
+
+const dirs: string[] = [];
+const managers: JobManager[] = [];
+const pids = new Map<number, number | undefined>();
+
+export function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'host-jobs-'));
+  dirs.push(d);
+  return d;
+}
+
+/** A random port range of `size` ports in 20000–29999, so parallel files rarely meet. */
+export function testRange(size = 200): { min: number; max: number } {
+  const min = 20_000 + Math.floor(Math.random() * (10_000 - size));
+  return { min, max: min + size - 1 };
+}
+
+export interface Recorder {
+  lines: LineEvent[];
+  states: Job[];
+  text(job: string, stream?: LineEvent['stream']): string[];
+}
+
+export function record(m: JobManager, into?: Recorder): Recorder {
+  const r: Recorder = into ?? {
+    lines: [],
+    states: [],
+    text(job, stream) {
+      return this.lines
+        .filter((l) => l.job === job && (stream === undefined || l.stream === stream))
+        .map((l) => l.line.toString('utf8'));
+    },
+  };
+  m.on('line', (ev) => r.lines.push(ev));
+  m.on('state', (j) => r.states.push(j));
+  return r;
+}
+
+export async function manager(
+  opts: Partial<JobManagerOptions> = {},
+  rec?: Recorder,
+): Promise<{ m: JobManager; rec: Recorder }> {
+  const m = new JobManager({
+    hostId: HOST,
+    stateDir: opts.stateDir ?? tempDir(),
+    portRange: testRange(),
+    tailIntervalMs: 20,
+    adoptPollMs: 50,
+    defaultGraceMs: 5000,
+    restartBackoff: { initialMs: 50, maxMs: 200, resetAfterMs: 10_000 },
+    ...opts,
+  });
+  managers.push(m);
+  const r = record(m, rec);
+  m.on('state', (j) => {
+    if (j.pid) pids.set(j.pid, j.procStartTime);
+  });
+  await m.start();
+  return { m, rec: r };
+}
+
+/** A job running `node -e script`. */
+export function nodeJob(script: string, extra: Partial<JobSpec> = {}): JobSpec {
+  return { app: APP, processType: 'web', cmd: process.execPath, args: ['-e', script], ...extra };
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Closes every manager, SIGKILLs the process groups of every job pid seen, removes temp dirs. */
+export async function cleanup(): Promise<void> {
+  await Promise.all(managers.splice(0).map((m) => m.close().catch(() => {})));
+  for (const [pid, start] of pids) {
+    // Only while the pid still names the job we started (never a reused pid).
+    if (!isSameProcessAlive(pid, start)) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  pids.clear();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export function trackPid(pid: number, start?: number): void {
+  pids.set(pid, start ?? readProcStat(pid)?.startTime);
+}
