@@ -1,6 +1,6 @@
 import { certificateToJSON, type Route, routeToJSON } from '@flynn-edge/router-core';
-import { HttpError, openSse, secretKeyHook, sendError, sendJson } from '@flynn-edge/service-kit';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { openSse, secretKeyHook, sendError, sendJson } from '@flynn-edge/service-kit';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isRouteNotFound } from './errors.js';
 import { type RouterEvents, streamEventToJSON } from './events.js';
 import type { RouteStore } from './store.js';
