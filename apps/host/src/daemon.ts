@@ -9,6 +9,12 @@ import {
   secretKeyHook,
   sendJson,
 } from '@flynn-edge/service-kit';
+import {
+  httpFetchSnapshot,
+  tryOpenVolumeManager,
+  type VolumeManager,
+  volumeApiPlugin,
+} from '@flynn-edge/zfs';
 import type { FastifyInstance } from 'fastify';
 import type { DaemonConfig } from './config.js';
 import { jobsApiPlugin } from './jobs-api.js';
@@ -39,6 +45,8 @@ export class HostDaemon {
   readonly api: HttpServer;
   readonly metrics: Metrics;
   private heartbeater: Heartbeater | undefined;
+  private volumes: VolumeManager | undefined;
+  private volumesDisabled = 'volumes are disabled (-no-volumes)';
   private registering: Promise<void> | undefined;
   private closed = false;
 
@@ -90,6 +98,7 @@ export class HostDaemon {
       metrics: this.metrics,
       version: HOST_VERSION,
     });
+    const daemon = this;
     this.api.register(async (app: FastifyInstance) => {
       if (config.clusterKey) {
         app.addHook(
@@ -105,9 +114,21 @@ export class HostDaemon {
       app.get('/host/status', async (_req, reply) => sendJson(reply, 200, this.status()));
       await app.register(jobsApiPlugin, {
         jobs: this.jobs,
-        beforeRun: (spec) => this.ensureAppRecord(spec.app),
+        // In the background: discoverd itself may be the job about to start.
+        beforeRun: async (spec) => {
+          void this.ensureAppRecord(spec.app);
+        },
       });
       await app.register(logApiPlugin, { jobs: this.jobs, store: this.logs.store });
+      await app.register(volumeApiPlugin, {
+        get manager() {
+          return daemon.volumes;
+        },
+        get unavailableReason() {
+          return daemon.volumesDisabled;
+        },
+        fetchSnapshot: httpFetchSnapshot((hostId) => this.hostUrl(hostId)),
+      });
     });
   }
 
@@ -124,15 +145,23 @@ export class HostDaemon {
    */
   private async ensureAppRecord(app: { id: string; name: string } | undefined): Promise<void> {
     if (!app?.id || !app.name) return;
-    try {
-      if (await this.client.kv.get(`apps/${app.name}`, { stale: true })) return;
-      await this.client.kv.put(`apps/${app.name}`, JSON.stringify({ id: app.id, name: app.name, env: {} }), {
-        prevRevision: 0,
-      });
-    } catch (err) {
-      const e = err as { code?: string; message: string };
-      if (e.code !== 'precondition_failed' && e.code !== 'object_exists') {
-        this.log.warn({ app: app.name, err: e.message }, 'cannot record the app in the cluster store');
+    for (let attempt = 0; attempt < 60 && !this.closed; attempt++) {
+      try {
+        if (await this.client.kv.get(`apps/${app.name}`, { stale: true })) return;
+        await this.client.kv.put(
+          `apps/${app.name}`,
+          JSON.stringify({ id: app.id, name: app.name, env: {} }),
+          {
+            prevRevision: 0,
+          },
+        );
+        return;
+      } catch (err) {
+        const e = err as { code?: string; message: string };
+        if (e.code === 'precondition_failed' || e.code === 'object_exists') return;
+        if (attempt === 0)
+          this.log.warn({ app: app.name, err: e.message }, 'cannot record the app yet; retrying');
+        await new Promise((r) => setTimeout(r, 2000));
       }
     }
   }
@@ -154,7 +183,33 @@ export class HostDaemon {
     };
   }
 
+  /** The API of another host, from its flynn-host registration. */
+  private async hostUrl(hostId: string): Promise<string> {
+    const hosts = await this.client.instances('flynn-host');
+    const h = hosts.find((i) => i.meta?.id === hostId);
+    if (!h) throw new Error(`no host ${JSON.stringify(hostId)} is registered in discoverd`);
+    return `http://${h.addr}`;
+  }
+
+  /** Volumes need ZFS (a pool, or root and zfs-fuse to make one); without it they are disabled. */
+  private async openVolumes(): Promise<void> {
+    if (!this.config.volumes) return;
+    const r = await tryOpenVolumeManager({
+      volPath: this.config.volPath,
+      poolName: this.config.zpoolName,
+      warn: (m) => this.log.warn(m),
+    });
+    if (r.manager) {
+      this.volumes = r.manager;
+      this.log.info({ pool: this.config.zpoolName }, 'volumes enabled');
+    } else {
+      this.volumesDisabled = `volumes are disabled: ${r.error.message}`;
+      this.log.warn({ err: r.error.message }, 'volumes are disabled (ZFS is not usable here)');
+    }
+  }
+
   async start(): Promise<void> {
+    await this.openVolumes();
     // Lines of re-adopted jobs start flowing in jobs.start(): the log store is listening already.
     await this.jobs.start();
     this.logs.start();

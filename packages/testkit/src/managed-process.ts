@@ -12,6 +12,11 @@ export interface ProcessSpec {
   cwd?: string;
   /** Append stdout and stderr here; when absent, output is discarded. */
   logFile?: string;
+  /**
+   * Own process group: a Ctrl-C at the terminal (SIGINT to the whole foreground group) does not
+   * reach it, so the demo can still talk to it while cleaning up.
+   */
+  detached?: boolean;
 }
 
 export class ManagedProcess {
@@ -36,6 +41,7 @@ export class ManagedProcess {
       cwd: this.spec.cwd,
       env: { ...process.env, ...this.spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: this.spec.detached,
     });
     this.child = child;
     const log = this.log;
