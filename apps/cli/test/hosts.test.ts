@@ -128,6 +128,11 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     );
     expect(agg).toEqual(want);
 
+    const metrics = await (await fetch(`http://${HOSTS[1]}:${API_PORT}/metrics`)).text();
+    expect(metrics).toMatch(/^flynn_host_log_lines_total ([2-9]\d\d|\d{4,})$/m);
+    expect(metrics).toMatch(/^flynn_host_log_dropped_lines_total 0$/m);
+    expect(metrics).toMatch(/^flynn_host_jobs\{state="done"\} 1$/m);
+
     const ps = await runCli(['ps', '-a', '--json'], env);
     const jobs = JSON.parse(ps.stdout) as { id: string; state: string }[];
     expect(jobs.find((j) => j.id === jobId)?.state).toBe('done');

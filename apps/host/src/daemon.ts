@@ -73,6 +73,7 @@ export class HostDaemon {
       },
     });
     this.jobs.on('warning', (err) => log.warn({ err: err.message }, 'job manager'));
+    this.metrics = createMetrics('host');
     this.logs = new HostLogs({
       dir: config.logDir,
       hostId: config.id,
@@ -80,8 +81,8 @@ export class HostDaemon {
       jobs: this.jobs,
       client: this.client,
       log,
+      metrics: this.metrics,
     });
-    this.metrics = createMetrics('host');
     const jobsGauge = this.metrics.gauge(
       'flynn_host_jobs',
       'Jobs on this host by state',

@@ -1,12 +1,31 @@
 import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import type { JobManager, LineEvent } from '@flynn-edge/host-jobs';
 import { type AggregatorInstance, LogShipper, LogStore } from '@flynn-edge/logstore';
-import type { Logger } from '@flynn-edge/service-kit';
+import type { Logger, Metrics } from '@flynn-edge/service-kit';
 
 // A host's logs: every job line becomes a syslog message in `<log-dir>/<app id>.log` (Flynn's
 // format, rotated with one old file kept), and is shipped to every logaggregator in discoverd.
 
 const STREAM_MSGID = { stdout: 'ID1', stderr: 'ID2', init: 'ID3' } as const;
+
+/** The log store's counters, read at scrape time (names per design.md: base units, _total). */
+function logMetrics(metrics: Metrics, store: () => LogStore): void {
+  const fields = [
+    ['flynn_host_log_written_bytes_total', 'Bytes written to per-app log files', 'bytesWritten'],
+    ['flynn_host_log_lines_total', 'Log messages written', 'linesWritten'],
+    ['flynn_host_log_rotations_total', 'Log file rotations', 'rotations'],
+    ['flynn_host_log_dropped_lines_total', 'Log lines dropped (slow disk, write errors)', 'dropped'],
+  ] as const;
+  for (const [name, help, key] of fields) {
+    const c = metrics.counter(name, help, [], {
+      collect() {
+        // The store counts; the metric mirrors it at each scrape.
+        c.reset();
+        c.inc(store().stats()[key]);
+      },
+    });
+  }
+}
 
 export interface HostLogsOptions {
   dir: string;
@@ -15,6 +34,7 @@ export interface HostLogsOptions {
   jobs: JobManager;
   client: DiscoverdClient;
   log: Logger;
+  metrics: Metrics;
 }
 
 /** PROCID of a job's messages: `<type>.<job id>`, or the job id when it has no type. */
@@ -35,6 +55,7 @@ export class HostLogs {
       onError: (err, appId) => opts.log.warn({ err: err.message, app: appId }, 'log write failed'),
     });
     opts.jobs.on('line', (ev) => this.write(ev));
+    logMetrics(opts.metrics, () => this.store);
     this.shipper = new LogShipper({
       store: this.store,
       listAggregators: () => this.aggregators(),
