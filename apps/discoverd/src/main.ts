@@ -8,6 +8,7 @@ import {
   parseFlagsOrExit,
   runMain,
 } from '@flynn-edge/service-kit';
+import { waitNetDns } from './net-dns.js';
 
 // discoverd: thin wiring of flags, logging and signals around packages/discoverd-server.
 
@@ -60,19 +61,26 @@ runMain(async () => {
   const { flags } = parseFlagsOrExit(spec, process.argv.slice(2), process.env, { prog: 'discoverd' });
   if (!flags.dataDir) throw new Error('-data-dir is required');
   if (!flags.host) throw new Error('-host is required');
-  if (flags.waitNetDns && !flags.dnsAddr) {
-    throw new Error(
-      '-wait-net-dns needs the host daemon (flynn-host), which this release does not have yet: give -dns-addr instead',
-    );
-  }
   const log = createLogger({ component: 'discoverd', host: flags.host });
+  let dnsAddr = flags.dnsAddr || undefined;
+  let recursors = flags.recursors ? parseRecursors(flags.recursors) : undefined;
+  if (flags.waitNetDns) {
+    const external = process.env.EXTERNAL_IP || flags.host;
+    const net = await waitNetDns(`http://${external}:1113/host/status`, {
+      port: process.getuid?.() === 0 ? 53 : 5353,
+      log: (m) => log.info(m),
+    });
+    dnsAddr ??= net.dnsAddr;
+    if (!recursors && net.recursors.length > 0) recursors = parseRecursors(net.recursors.join(','));
+    log.info({ dnsAddr, recursors: net.recursors }, 'DNS address from the host network status');
+  }
   const server = new DiscoverdServer({
     addr: flags.addr,
     host: flags.host,
     dataDir: flags.dataDir,
     peers: flags.peers.split(','),
-    dnsAddr: flags.dnsAddr || undefined,
-    recursors: flags.recursors ? parseRecursors(flags.recursors) : undefined,
+    dnsAddr,
+    recursors,
     ttlMs: flags.instanceTtl,
     forceNewCluster: flags.forceNewCluster,
     notifyUrl: flags.notify || undefined,

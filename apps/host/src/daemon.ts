@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
 import { type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
@@ -27,13 +28,26 @@ import { HostLogs } from './logs.js';
 
 export const HOST_VERSION = '0.1.0';
 
+/** The host's DNS resolvers (nameserver lines of /etc/resolv.conf), for discoverd's recursion. */
+function resolvers(): string[] {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8')
+      .split('\n')
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((x): x is string => x !== undefined);
+  } catch {
+    return [];
+  }
+}
+
 export interface HostStatus {
   id: string;
   addrs: string[];
   version: string;
   url: string;
   discoverd: string[];
-  network: { external_ip: string };
+  /** What discoverd's -wait-net-dns reads: no bridge network here, so the host's own /32. */
+  network: { external_ip: string; subnet: string; resolvers: string[] };
   log_dir: string;
   jobs: Record<Job['state'], number>;
 }
@@ -178,7 +192,11 @@ export class HostDaemon {
       version: HOST_VERSION,
       url: this.url,
       discoverd: this.client.servers.slice(),
-      network: { external_ip: this.config.externalIp },
+      network: {
+        external_ip: this.config.externalIp,
+        subnet: `${this.config.externalIp}/32`,
+        resolvers: resolvers(),
+      },
       log_dir: this.config.logDir,
       jobs: this.jobCounts(),
     };
