@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
 import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runFlynn } from './run-cli.js';
 
@@ -21,6 +22,11 @@ const HOST_BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url))
 const AGG_BIN = fileURLToPath(new URL('../../logaggregator/bin/logaggregator.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'hosts-e2e-'));
+// With ZFS answering (CI starts zfs-fuse), each daemon gets its own pool on a sparse file:
+// zfs-fuse is one daemon per machine, so pool names carry the run's tag.
+const zfs = await zfsReachable();
+const POOL = `e2e${randomUUID().slice(0, 8)}`;
+const poolOf = (i: number) => `${POOL}-host${i + 1}`;
 const discoverd = new DiscoverdProcessCluster({ size: 1, port: BASE, dnsPort: BASE + 1, dir, firstHost: 51 });
 const DISCOVERD = discoverd.addrs.join(',');
 const env = { DISCOVERD };
@@ -44,7 +50,9 @@ const daemons = HOSTS.map(
         join(dir, `host${i + 1}`, 'logs'),
         '-job-port-range',
         `${BASE + 100 + i * 100}-${BASE + 199 + i * 100}`,
-        '-no-volumes',
+        ...(zfs
+          ? ['-volpath', join(dir, `host${i + 1}`, 'volumes'), '-zpool-name', poolOf(i)]
+          : ['-no-volumes']),
       ],
       env,
       logFile: join(dir, `host${i + 1}.out`),
@@ -73,6 +81,19 @@ afterAll(async () => {
   await aggregator.close();
   await Promise.all(daemons.map((d) => d.close()));
   await discoverd.close();
+  if (zfs) {
+    for (let i = 0; i < HOSTS.length; i++) {
+      // zfs-fuse sometimes answers "pool is busy" right after use: retry a few times.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          execFileSync('zpool', ['destroy', '-f', poolOf(i)], { stdio: 'ignore' });
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    }
+  }
 });
 
 async function runJob(hostIp: string, body: unknown, id: string): Promise<Response> {
@@ -91,6 +112,33 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     expect(rows.map((x) => x.id)).toEqual(['host1', 'host2', 'host3']);
     // discoverd runs on 127.0.0.51 only: host1 is the peer (and leader), the others proxies.
     expect(rows.map((x) => x.raft)).toEqual(['peer (leader)', 'proxy', 'proxy']);
+  });
+
+  it.skipIf(!zfs)('moves a volume snapshot from one host to another (each host its own pool)', async () => {
+    const host = (i: number) => `${HOSTS[i]}:${API_PORT}`;
+    const created = await runCli(['volume', 'create', '--host', host(0)], env);
+    expect(created.code, created.stderr).toBe(0);
+    const src = created.stdout.trim();
+    const mountOf = (pool: string, id: string) =>
+      execFileSync('zfs', ['get', '-H', '-o', 'value', 'mountpoint', `${pool}/data/${id}`], {
+        encoding: 'utf8',
+      }).trim();
+    writeFileSync(join(mountOf(poolOf(0), src), 'hello.txt'), 'from host1');
+    const snap = (await runCli(['volume', 'snapshot', src, '--host', host(0)], env)).stdout.trim();
+
+    const dst = (await runCli(['volume', 'create', '--host', host(1)], env)).stdout.trim();
+    const pulled = await fetch(`http://${host(1)}/storage/volumes/${dst}/pull_snapshot`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ host_id: 'host1', snapshot_id: snap }),
+    });
+    expect(pulled.status, await pulled.clone().text()).toBe(200);
+    expect(readFileSync(join(mountOf(poolOf(1), dst), 'hello.txt'), 'utf8')).toBe('from host1');
+
+    const list = JSON.parse((await runCli(['volume', 'list', '--json', '--host', host(1)], env)).stdout) as {
+      id: string;
+    }[];
+    expect(list.map((v) => v.id)).toContain(dst);
   });
 
   it('sees every line of a job, in order, through flynn-host log and flynn log', async () => {
