@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
@@ -5,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManagedProcess, runDemo, waitFor } from '@flynn-edge/testkit';
+import { zfsReachable } from '@flynn-edge/zfs';
 
 // `npm start`: the most complete local cluster so far, run the way Flynn runs one. Three
 // flynn-host daemons on 127.0.0.1-3, and every other component is a job of theirs:
@@ -26,6 +28,11 @@ const bin = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.u
 const HOST_BIN = bin('cli/bin/flynn-host.js');
 const DISCOVERD = HOSTS.map((h) => `${h}:${discoverdPort}`).join(',');
 
+// Volumes when ZFS answers (root and zfs-fuse, e.g. after .ci/zfs-setup.sh), one pool per host on
+// a sparse file in the demo's directory; otherwise the daemons run with -no-volumes.
+const zfs = await zfsReachable();
+const poolOf = (i: number) => `demo${process.pid}-host${i + 1}`;
+
 const daemons = HOSTS.map(
   (ip, i) =>
     new ManagedProcess({
@@ -46,7 +53,9 @@ const daemons = HOSTS.map(
         join(dir, `host${i + 1}`, 'logs'),
         '-job-port-range',
         `${20_000 + i * 1000}-${20_999 + i * 1000}`,
-        '-no-volumes',
+        ...(zfs
+          ? ['-volpath', join(dir, `host${i + 1}`, 'volumes'), '-zpool-name', poolOf(i)]
+          : ['-no-volumes']),
       ],
       env: { DISCOVERD },
       logFile: join(dir, `host${i + 1}.out`),
@@ -114,6 +123,11 @@ async function main(): Promise<void> {
     { timeoutMs: 30_000, what: 'the host daemons' },
   );
   say(`1. flynn-host daemons serving on ${HOSTS.map((h) => `${h}:${hostPort}`).join(', ')}`);
+  say(
+    zfs
+      ? `   volumes: one ZFS pool per host (${poolOf(0)}, …) on sparse files in ${dir}`
+      : '   volumes: disabled (they need root and zfs-fuse: apt-get install zfs-fuse && zfs-fuse)',
+  );
 
   for (let i = 0; i < HOSTS.length; i++) {
     await runJob(i, {
@@ -218,6 +232,7 @@ async function main(): Promise<void> {
   say(`  ${cli}/flynn-host.js log -f ${demoJobs[0]}`);
   say(`  ${cli}/flynn.js -a demo log -f                 # the app's lines from the aggregator`);
   say(`  curl -s http://${HOSTS[0]}:${apiPort}/metrics | grep flynn_router_requests_total`);
+  if (zfs) say(`  ${cli}/flynn-host.js volume create --host ${HOSTS[1]}:${hostPort}`);
 }
 
 async function cleanup(): Promise<void> {
@@ -236,6 +251,11 @@ async function cleanup(): Promise<void> {
   }
   await Promise.all(daemons.map((d) => d.kill('SIGTERM')));
   await Promise.all(daemons.map((d) => d.close()));
+  if (zfs) {
+    for (let i = 0; i < HOSTS.length; i++) {
+      spawnSync('zpool', ['destroy', '-f', poolOf(i)], { stdio: 'ignore' });
+    }
+  }
 }
 
 runDemo(main, cleanup, dir);
