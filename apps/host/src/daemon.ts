@@ -107,6 +107,16 @@ export class HostDaemon {
         },
       },
     );
+    const volumesGauge = this.metrics.gauge(
+      'flynn_host_volumes',
+      'Volumes on this host (snapshots included)',
+      [],
+      {
+        collect: () => {
+          volumesGauge.set(this.volumes ? this.volumes.list().length : 0);
+        },
+      },
+    );
     this.api = createHttpServer({
       component: 'host',
       logger: log,
