@@ -6,7 +6,11 @@ import { defineFlags, type FlagValues, parseFlags } from '@flynn-edge/service-ki
 // --state, --log-dir, --volpath, --zpool-name); Go-style syntax like every daemon here.
 
 export const daemonFlags = defineFlags({
-  id: { type: 'string', env: 'FLYNN_HOST_ID', usage: 'host id (default: the machine hostname)' },
+  id: {
+    type: 'string',
+    env: 'FLYNN_HOST_ID',
+    usage: "host id (default: the machine hostname without '-' and other signs)",
+  },
   'external-ip': {
     type: 'string',
     env: 'EXTERNAL_IP',
@@ -69,7 +73,8 @@ function portRange(v: string): { start: number; end: number } {
 
 export function loadDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
   const { flags } = parseFlags(daemonFlags, argv, env);
-  const id = flags.id || hostname();
+  // The default drops what a job id's prefix cannot hold ('web-1' → 'web1').
+  const id = flags.id || hostname().replace(/[^A-Za-z0-9_.]/g, '') || 'host';
   // Job ids are `<hostId>-<uuid>` and the CLI finds a job's host from that prefix.
   if (!/^[A-Za-z0-9][A-Za-z0-9_.]*$/.test(id)) {
     throw new DaemonConfigError(`-id must be letters, digits, '_' and '.' (no '-'): ${JSON.stringify(id)}`);
