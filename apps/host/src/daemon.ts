@@ -28,6 +28,9 @@ import { HostLogs } from './logs.js';
 
 export const HOST_VERSION = '0.1.0';
 
+/** Below the log store's 8 MB per-app drop bound, with room for one 1 MiB spool read. */
+const LOG_QUEUE_HIGH_WATER = 4 * 1024 * 1024;
+
 /** The host's DNS resolvers (nameserver lines of /etc/resolv.conf), for discoverd's recursion. */
 function resolvers(): string[] {
   try {
@@ -79,6 +82,8 @@ export class HostDaemon {
       registerHost: config.externalIp,
       portRange: { min: config.jobPorts.start, max: config.jobPorts.end },
       portCheckHost: config.externalIp,
+      // Job output waits in its spool while the log store has a few MB queued for the disk.
+      accepting: () => !this.logs || this.logs.store.stats().queueBytes < LOG_QUEUE_HIGH_WATER,
       // Every job can find discoverd and knows its host's address (Flynn set both).
       baseEnv: {
         PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',

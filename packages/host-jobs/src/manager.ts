@@ -61,6 +61,12 @@ export interface JobManagerOptions {
   /** Environment every job starts from (default: PATH of this process). */
   baseEnv?: Record<string, string>;
   spool?: SpoolOptions;
+  /**
+   * Backpressure from whoever consumes the lines (the daemon's log store): while it answers
+   * false, spools are not read. A spool is a file the job appends to, so the job never waits;
+   * its lines wait on disk instead of being dropped from a full queue.
+   */
+  accepting?: () => boolean;
 }
 
 export interface StopOptions {
@@ -116,6 +122,8 @@ interface Entry {
   waiters: Array<() => void>;
   /** Spool files are gone (job finished for good). */
   spoolsRemoved: boolean;
+  /** The job is over for good; its spools go once read to the end (paced by `accepting`). */
+  finishing?: boolean;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/;
@@ -506,7 +514,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     e.health?.stop();
     e.health = undefined;
     this.track(this.deregister(e, 'job exited'));
-    this.drain(e, true);
+    this.drainPaced(e);
     const ranMs = job.startedAt ? Date.now() - Date.parse(job.startedAt) : 0;
     job.endedAt = new Date().toISOString();
     job.exitStatus = code;
@@ -578,7 +586,12 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   /** The job is over for good: its spools are read to the end, then deleted. */
   private finishSpools(e: Entry): void {
     if (e.spoolsRemoved) return;
-    this.drain(e, true);
+    if (!this.closed && !this.drainPaced(e)) {
+      // More than the consumer takes now: tailTick reads the rest, then comes back here.
+      e.finishing = true;
+      return;
+    }
+    e.finishing = false;
     e.spools.stdout.remove();
     e.spools.stderr.remove();
     rmSync(this.jobDir(e.job.id), { recursive: true, force: true });
@@ -605,8 +618,11 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     let more = false;
     for (const e of this.entries.values()) {
       if (e.spoolsRemoved) continue;
+      // The consumer is full: the rest waits for the next tick (the lines stay in the spools).
+      if (!this.accepting()) break;
       try {
         this.drain(e, false);
+        if (e.finishing && !e.spools.stdout.more && !e.spools.stderr.more) this.finishSpools(e);
       } catch (err) {
         this.warn(new Error(`job ${e.job.id}: reading spool: ${(err as Error).message}`));
       }
@@ -624,6 +640,30 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
         this.tailTick();
       });
     }
+  }
+
+  private accepting(): boolean {
+    return this.options.accepting?.() ?? true;
+  }
+
+  /**
+   * Reads the job's spools to the end while the consumer accepts (the final read of a job that
+   * exited). Returns whether everything was read.
+   */
+  private drainPaced(e: Entry): boolean {
+    if (!this.options.accepting) {
+      this.drain(e, true);
+      return true;
+    }
+    while (this.accepting()) {
+      this.drain(e, false);
+      if (!e.spools.stdout.more && !e.spools.stderr.more) {
+        // A last read with `final` takes a partial last line too.
+        this.drain(e, true);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Emits every complete line waiting in the job's spools (all of it with `final`). */

@@ -37,6 +37,24 @@ describe('output', () => {
     expect(existsSync(join(m.stateDir, 'jobs', job.id))).toBe(false);
   });
 
+  it('holds lines in the spool while the consumer is not accepting, then delivers every one', async () => {
+    let open = false;
+    const { m, rec } = await manager({ spool: { maxReadBytes: 4096 }, accepting: () => open });
+    const N = 3000;
+    const job = await m.run(
+      nodeJob(`for (let i = 0; i < ${N}; i++) require('fs').writeSync(1, 'l ' + i + '\\n');`),
+    );
+    await waitFor(() => m.get(job.id)?.state === 'done', { timeoutMs: 15_000 });
+    // The job finished without waiting for us; nothing was read while closed.
+    expect(rec.text(job.id, 'stdout')).toEqual([]);
+    expect(existsSync(join(m.stateDir, 'jobs', job.id))).toBe(true);
+    open = true;
+    await waitFor(() => rec.text(job.id, 'stdout').length === N, { timeoutMs: 15_000 });
+    expect(rec.text(job.id, 'stdout')).toEqual(Array.from({ length: N }, (_, i) => `l ${i}`));
+    // Read to the end, the finished job's spools go.
+    await waitFor(() => !existsSync(join(m.stateDir, 'jobs', job.id)));
+  });
+
   it('splits a line longer than maxLineBytes; empty lines are kept', async () => {
     const { m, rec } = await manager({ spool: { maxLineBytes: 1000 } });
     const job = await m.run(nodeJob(`process.stdout.write('x'.repeat(2500) + '\\n\\nend\\n')`));
