@@ -5,7 +5,7 @@ import { CliError } from './output.js';
 
 export async function streamNdjson<T>(
   url: string,
-  opts: { clusterKey?: string; onLine: (value: T) => void },
+  opts: { clusterKey?: string; onLine: (value: T) => void; onBatchEnd?: () => void },
 ): Promise<void> {
   const headers: Record<string, string> = {};
   if (opts.clusterKey) headers.authorization = `Bearer ${opts.clusterKey}`;
@@ -32,5 +32,6 @@ export async function streamNdjson<T>(
       buf = buf.slice(nl + 1);
       if (text.trim() !== '') opts.onLine(JSON.parse(text) as T);
     }
+    opts.onBatchEnd?.();
   }
 }

@@ -27,11 +27,20 @@ export async function logCommand(opts: LogOptions): Promise<void> {
   if (opts.lines !== undefined) q.set('lines', String(opts.lines));
   if (opts.init) q.set('init', 'true');
   const url = `${host.url}/host/jobs/${encodeURIComponent(opts.jobId)}/log?${q}`;
+  // Output is gathered per network chunk: one write per chunk, not one per line.
+  let out = '';
+  let err = '';
   await streamNdjson<LogLine>(url, {
     clusterKey: opts.clusterKey,
     onLine: (l) => {
-      const toStderr = l.stream === 'init' || (l.stream === 'stderr' && opts.splitStderr);
-      (toStderr ? process.stderr : process.stdout).write(`${l.msg}\n`);
+      if (l.stream === 'init' || (l.stream === 'stderr' && opts.splitStderr)) err += `${l.msg}\n`;
+      else out += `${l.msg}\n`;
+    },
+    onBatchEnd: () => {
+      if (out) process.stdout.write(out);
+      if (err) process.stderr.write(err);
+      out = '';
+      err = '';
     },
   });
 }
