@@ -1,5 +1,5 @@
 import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
-import type { JobManager, LineEvent } from '@flynn-edge/host-jobs';
+import type { Job, JobManager, LineEvent } from '@flynn-edge/host-jobs';
 import { type AggregatorInstance, LogShipper, LogStore } from '@flynn-edge/logstore';
 import type { Logger, Metrics } from '@flynn-edge/service-kit';
 
@@ -55,6 +55,8 @@ export class HostLogs {
       onError: (err, appId) => opts.log.warn({ err: err.message, app: appId }, 'log write failed'),
     });
     opts.jobs.on('line', (ev) => this.write(ev));
+    // Per line only a map lookup: jobs.get() copies the whole job.
+    opts.jobs.on('state', (job) => this.jobLog.set(job.id, this.jobLogOf(job)));
     logMetrics(opts.metrics, () => this.store);
     this.shipper = new LogShipper({
       store: this.store,
@@ -63,17 +65,24 @@ export class HostLogs {
     });
   }
 
+  private readonly jobLog = new Map<string, { appId: string; procId: string }>();
+
+  private jobLogOf(job: Job): { appId: string; procId: string } {
+    return { appId: job.app.id, procId: procIdOf(job.processType, job.id) };
+  }
+
   private write(ev: LineEvent): void {
-    const job = this.opts.jobs.get(ev.job);
-    if (!job) return;
+    let target = this.jobLog.get(ev.job);
+    if (!target) {
+      const job = this.opts.jobs.get(ev.job);
+      if (!job) return;
+      target = this.jobLogOf(job);
+      this.jobLog.set(ev.job, target);
+    }
     try {
-      this.store.write(job.app.id, {
-        procId: procIdOf(job.processType, job.id),
-        msgId: STREAM_MSGID[ev.stream],
-        msg: ev.line,
-      });
+      this.store.write(target.appId, { procId: target.procId, msgId: STREAM_MSGID[ev.stream], msg: ev.line });
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message, job: job.id }, 'cannot log a job line');
+      this.opts.log.warn({ err: (err as Error).message, job: ev.job }, 'cannot log a job line');
     }
   }
 

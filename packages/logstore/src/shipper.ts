@@ -193,8 +193,19 @@ class Sink {
       this.connected = true;
       this.sessions++;
       const writeTimeout = this.opts.writeTimeoutMs ?? 1000;
+      // Frames produced in one turn of the event loop leave in one writev, not a syscall each.
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        if (!sock.destroyed) sock.uncork();
+      };
       for await (const m of stream) {
         if (sockErr || this.stopped) break;
+        if (!corked) {
+          corked = true;
+          sock.cork();
+          setImmediate(uncork);
+        }
         const ok = sock.write(frameMessage(m, false));
         this.shipped++;
         if (!ok) await drained(sock, writeTimeout);
