@@ -1,61 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { InProcessDiscoverd } from '@flynn-edge/discoverd';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
-import { DiscoverdServer } from '@flynn-edge/discoverd-server';
 import { createLogger, createMetrics } from '@flynn-edge/service-kit';
 import { formatTimestamp, frameMessage, type LogMessage } from '@flynn-edge/syslog';
-import { waitFor } from '@flynn-edge/testkit';
+import { freePort, waitFor } from '@flynn-edge/testkit';
 import { LogAggregator, type LogAggregatorOptions } from '../src/index.js';
 
 export const silent = () => createLogger({ component: 'logaggregator', level: 'silent' });
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort };
 
 /** A real single-node discoverd in this process, as packages/router-store's tests use. */
-export class TestDiscoverd {
-  server!: DiscoverdServer;
-  port = 0;
-  readonly dataDir = mkdtempSync(join(tmpdir(), 'logaggregator-discoverd-'));
-  private readonly clients: DiscoverdClient[] = [];
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<this> {
-    this.port = await freePort();
-    this.server = new DiscoverdServer({
-      addr: `127.0.0.1:${this.port}`,
-      host: '127.0.0.1',
-      dataDir: this.dataDir,
-      peers: [],
-      logger: createLogger({ component: 'discoverd', level: 'silent' }),
-      tickMs: 10,
-      electionTicks: 10,
-    });
-    await this.server.start();
-    await waitFor(() => this.server.raft.isLeader, { what: 'a discoverd leader' });
-    return this;
-  }
-
+export class TestDiscoverd extends InProcessDiscoverd {
   client(): DiscoverdClient {
-    const c = new DiscoverdClient({ servers: [this.url], env: {} });
-    this.clients.push(c);
-    return c;
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.clients) await c.close();
-    await this.server.close();
-    rmSync(this.dataDir, { recursive: true, force: true });
+    return this.track(new DiscoverdClient({ servers: [this.url], env: {} }));
   }
 }
 
