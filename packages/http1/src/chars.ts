@@ -63,3 +63,13 @@ export function strEqLower(s: string, lower: string): boolean {
   }
   return true;
 }
+
+/** A non-empty run of ASCII digits (a Content-Length value, say). */
+export function isDigits(v: string): boolean {
+  if (v.length === 0) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}

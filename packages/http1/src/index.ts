@@ -1,3 +1,4 @@
+export { isDigits, strEqLower } from './chars.js';
 export { ChunkedDecoder, type ChunkedLimits, DEFAULT_CHUNKED_LIMITS } from './chunked.js';
 export {
   BodyFraming,

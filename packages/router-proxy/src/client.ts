@@ -7,6 +7,7 @@ import {
   type HeadEdits,
   type Header,
   type HeadScanState,
+  isDigits,
   isValidRequestId,
   parseRequestHead,
   parseResponseHead,
@@ -94,15 +95,6 @@ function nameKind(name: string): number {
     nameKinds.set(name, k);
   }
   return k;
-}
-
-function isDigits(v: string): boolean {
-  if (v.length === 0) return false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
 }
 
 /** Whether a response head can be forwarded byte for byte (no hop-by-hop fields, HTTP/1.1). */

@@ -1,4 +1,4 @@
-import type { RequestHead } from '@flynn-edge/http1';
+import { isDigits, type RequestHead, strEqLower } from '@flynn-edge/http1';
 
 const K_PLAIN = 0;
 const K_DROP = 1; // hop-by-hop, always dropped (Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade)
@@ -39,19 +39,6 @@ function kindOf(name: string): number {
   return k;
 }
 
-function isDigits(v: string): boolean {
-  if (v.length === 0) return false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}
-
-function lowerIs(v: string, want: string): boolean {
-  return v.length === want.length && v.toLowerCase() === want;
-}
-
 export interface ProxyFields {
   forwardedFor: string;
   forwardedProto: string;
@@ -89,13 +76,13 @@ export function fastRewrite(
     const v = hs[i][1];
     switch (k) {
       case K_CONNECTION:
-        if (!lowerIs(v, 'keep-alive') && !lowerIs(v, 'close')) return null;
+        if (!strEqLower(v, 'keep-alive') && !strEqLower(v, 'close')) return null;
         break;
       case K_LENGTH:
         if (++lengths > 1 || !isDigits(v)) return null;
         continue;
       case K_TE:
-        if (!lowerIs(v, 'chunked')) return null;
+        if (!strEqLower(v, 'chunked')) return null;
         continue;
       case K_XFF:
         if (v !== '') xff = xff === '' ? v : `${xff}, ${v}`;
