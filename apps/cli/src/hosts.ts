@@ -1,5 +1,5 @@
 import { getJson } from './discoverd-http.js';
-import { CliError } from './output.js';
+import { CliError, note } from './output.js';
 
 // The hosts of the cluster, as the flynn-host daemons registered themselves in discoverd
 // (service `flynn-host`, meta `id`), and a job id's host (Flynn: `<host id>-<uuid>`).
@@ -42,4 +42,28 @@ export async function hostOfJob(jobId: string, servers: string[], clusterKey?: s
   const host = (await listHosts(servers, clusterKey)).find((h) => h.id === hostId);
   if (!host) throw new CliError(`no host ${JSON.stringify(hostId)} is registered in discoverd`);
   return host;
+}
+
+/** A job as a host's API lists it (the fields the CLI reads). */
+export interface HostJob {
+  id: string;
+  state: string;
+  createdAt: string;
+  app: { id: string; name: string };
+  processType: string;
+  error?: string;
+}
+
+/** Flynn's `ps` columns. */
+export const JOB_COLUMNS = ['ID', 'STATE', 'CREATED', 'CONTROLLER APP', 'CONTROLLER TYPE', 'ERROR'];
+
+/** A host's jobs; a host that does not answer is noted on stderr and gives none. */
+export async function hostJobs(host: HostRef, clusterKey?: string): Promise<HostJob[]> {
+  try {
+    return (await getJson<HostJob[]>(`${host.url}/host/jobs`, { clusterKey })).value;
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    note(`host ${host.id}: ${err.message}`);
+    return [];
+  }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import { localHostDaemon } from '@flynn-edge/host';
 import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,6 @@ import { runCli, runFlynn } from './run-cli.js';
 const HOSTS = ['127.0.0.51', '127.0.0.52', '127.0.0.53'];
 const BASE = 23_000 + Math.floor(Math.random() * 50) * 20;
 const API_PORT = BASE + 13;
-const HOST_BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url));
 const AGG_BIN = fileURLToPath(new URL('../../logaggregator/bin/logaggregator.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'hosts-e2e-'));
@@ -30,33 +30,16 @@ const poolOf = (i: number) => `${POOL}-host${i + 1}`;
 const discoverd = new DiscoverdProcessCluster({ size: 1, port: BASE, dnsPort: BASE + 1, dir, firstHost: 51 });
 const DISCOVERD = discoverd.addrs.join(',');
 const env = { DISCOVERD };
-const daemons = HOSTS.map(
-  (ip, i) =>
-    new ManagedProcess({
-      name: `host-${i + 1}`,
-      command: process.execPath,
-      args: [
-        HOST_BIN,
-        'daemon',
-        '-id',
-        `host${i + 1}`,
-        '-external-ip',
-        ip,
-        '-api-port',
-        String(API_PORT),
-        '-state',
-        join(dir, `host${i + 1}`, 'state'),
-        '-log-dir',
-        join(dir, `host${i + 1}`, 'logs'),
-        '-job-port-range',
-        `${BASE + 100 + i * 100}-${BASE + 199 + i * 100}`,
-        ...(zfs
-          ? ['-volpath', join(dir, `host${i + 1}`, 'volumes'), '-zpool-name', poolOf(i)]
-          : ['-no-volumes']),
-      ],
-      env,
-      logFile: join(dir, `host${i + 1}.out`),
-    }),
+const daemons = HOSTS.map((ip, i) =>
+  localHostDaemon({
+    n: i + 1,
+    ip,
+    apiPort: API_PORT,
+    dir,
+    jobPorts: { start: BASE + 100 + i * 100, end: BASE + 199 + i * 100 },
+    pool: zfs ? poolOf(i) : undefined,
+    env,
+  }),
 );
 const aggregator = new ManagedProcess({
   name: 'logaggregator',

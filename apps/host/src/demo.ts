@@ -5,8 +5,9 @@ import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess, runDemo, waitFor } from '@flynn-edge/testkit';
+import { runDemo, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
+import { localHostDaemon } from './local-host.js';
 
 // `npm start`: the most complete local cluster so far, run the way Flynn runs one. Three
 // flynn-host daemons on 127.0.0.1-3, and every other component is a job of theirs:
@@ -25,7 +26,6 @@ const apiPort = Number(env.DEMO_API_PORT ?? 5000);
 const dir = mkdtempSync(join(tmpdir(), 'flynn-edge-demo-'));
 const say = (msg = '') => process.stdout.write(`${msg}\n`);
 const bin = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
-const HOST_BIN = bin('cli/bin/flynn-host.js');
 const DISCOVERD = HOSTS.map((h) => `${h}:${discoverdPort}`).join(',');
 
 // Volumes when ZFS answers (root and zfs-fuse, e.g. after .ci/zfs-setup.sh), one pool per host on
@@ -33,34 +33,17 @@ const DISCOVERD = HOSTS.map((h) => `${h}:${discoverdPort}`).join(',');
 const zfs = await zfsReachable();
 const poolOf = (i: number) => `demo${process.pid}-host${i + 1}`;
 
-const daemons = HOSTS.map(
-  (ip, i) =>
-    new ManagedProcess({
-      name: `flynn-host-${i + 1}`,
-      command: process.execPath,
-      args: [
-        HOST_BIN,
-        'daemon',
-        '-id',
-        `host${i + 1}`,
-        '-external-ip',
-        ip,
-        '-api-port',
-        String(hostPort),
-        '-state',
-        join(dir, `host${i + 1}`, 'state'),
-        '-log-dir',
-        join(dir, `host${i + 1}`, 'logs'),
-        '-job-port-range',
-        `${20_000 + i * 1000}-${20_999 + i * 1000}`,
-        ...(zfs
-          ? ['-volpath', join(dir, `host${i + 1}`, 'volumes'), '-zpool-name', poolOf(i)]
-          : ['-no-volumes']),
-      ],
-      env: { DISCOVERD },
-      logFile: join(dir, `host${i + 1}.out`),
-      detached: true,
-    }),
+const daemons = HOSTS.map((ip, i) =>
+  localHostDaemon({
+    n: i + 1,
+    ip,
+    apiPort: hostPort,
+    dir,
+    jobPorts: { start: 20_000 + i * 1000, end: 20_999 + i * 1000 },
+    pool: zfs ? poolOf(i) : undefined,
+    env: { DISCOVERD },
+    detached: true,
+  }),
 );
 
 const apps = {

@@ -1,3 +1,4 @@
 export * from './config.js';
 export * from './daemon.js';
+export * from './local-host.js';
 export * from './main.js';

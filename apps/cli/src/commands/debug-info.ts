@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { getJson, request } from '../discoverd-http.js';
-import { listHosts } from '../hosts.js';
+import { request } from '../discoverd-http.js';
+import { hostJobs, JOB_COLUMNS, listHosts } from '../hosts.js';
 import { CliError, formatTable, note, println } from '../output.js';
 import { type TarEntry, tar } from '../tar.js';
 import { fetchRaftView } from './raft.js';
@@ -19,15 +19,6 @@ export interface DebugInfoOptions {
   filename?: string;
   includeEnv?: boolean;
   version: string;
-}
-
-interface Job {
-  id: string;
-  state: string;
-  createdAt: string;
-  app: { id: string; name: string };
-  processType: string;
-  error?: string;
 }
 
 const COMMANDS: string[][] = [
@@ -75,15 +66,7 @@ export async function collectDebugInfo(opts: DebugInfoOptions): Promise<string> 
     const hosts = await listHosts(opts.servers, opts.clusterKey);
     const rows: string[][] = [];
     for (const h of hosts) {
-      let jobs: Job[];
-      try {
-        jobs = (await getJson<Job[]>(`${h.url}/host/jobs`, { clusterKey: opts.clusterKey })).value;
-      } catch (err) {
-        if (!(err instanceof CliError)) throw err;
-        note(`host ${h.id}: ${err.message}`);
-        continue;
-      }
-      for (const j of jobs) {
+      for (const j of await hostJobs(h, opts.clusterKey)) {
         rows.push([j.id, j.state, j.createdAt, j.app.name, j.processType, j.error ?? '']);
         const log = await request('GET', `${h.url}/host/jobs/${encodeURIComponent(j.id)}/log?init=true`, {
           clusterKey: opts.clusterKey,
@@ -105,9 +88,7 @@ export async function collectDebugInfo(opts: DebugInfoOptions): Promise<string> 
     }
     entries.push({
       name: '1-jobs.log',
-      data: text(
-        `${formatTable(['ID', 'STATE', 'CREATED', 'CONTROLLER APP', 'CONTROLLER TYPE', 'ERROR'], rows)}\n`,
-      ),
+      data: text(`${formatTable(JOB_COLUMNS, rows)}\n`),
     });
   } catch (err) {
     if (!(err instanceof CliError)) throw err;

@@ -1,18 +1,8 @@
-import { getJson } from '../discoverd-http.js';
-import { listHosts } from '../hosts.js';
-import { CliError, formatTable, note, printJson, println } from '../output.js';
+import { type HostJob, hostJobs, JOB_COLUMNS, listHosts } from '../hosts.js';
+import { formatTable, printJson, println } from '../output.js';
 
 // `flynn-host ps [-a] [-q] [--json]`: the jobs of every host (GET /host/jobs on each), newest
 // first; without -a only starting and running ones. Flynn's columns.
-
-interface Job {
-  id: string;
-  state: string;
-  createdAt: string;
-  app: { id: string; name: string };
-  processType: string;
-  error?: string;
-}
 
 export interface PsOptions {
   servers: string[];
@@ -35,16 +25,8 @@ export function ago(iso: string, now: number): string {
 
 export async function psCommand(opts: PsOptions): Promise<void> {
   const hosts = await listHosts(opts.servers, opts.clusterKey);
-  const jobs: Job[] = [];
-  for (const h of hosts) {
-    try {
-      const { value } = await getJson<Job[]>(`${h.url}/host/jobs`, { clusterKey: opts.clusterKey });
-      jobs.push(...value);
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err;
-      note(`host ${h.id}: ${err.message}`);
-    }
-  }
+  const jobs: HostJob[] = [];
+  for (const h of hosts) jobs.push(...(await hostJobs(h, opts.clusterKey)));
   const shown = jobs
     .filter((j) => opts.all || j.state === 'starting' || j.state === 'running')
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
@@ -56,7 +38,7 @@ export async function psCommand(opts: PsOptions): Promise<void> {
   const now = opts.now ?? Date.now();
   println(
     formatTable(
-      ['ID', 'STATE', 'CREATED', 'CONTROLLER APP', 'CONTROLLER TYPE', 'ERROR'],
+      JOB_COLUMNS,
       shown.map((j) => [j.id, j.state, ago(j.createdAt, now), j.app.name, j.processType, j.error ?? '']),
     ),
   );
