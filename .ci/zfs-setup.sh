@@ -22,6 +22,19 @@ if answering; then
   exit 0
 fi
 
+# zfs-fuse refuses to start (exit 1) while its pidfile exists, even when that pid is long gone,
+# as it is after a machine's earlier session ended without stopping the daemon: clear a stale one
+# before each start.
+clear_stale_pidfile() {
+  [ -f "$PIDFILE" ] || return 0
+  local oldpid
+  oldpid=$(cat "$PIDFILE" 2>/dev/null || true)
+  if [ -z "$oldpid" ] || ! grep -qs zfs-fuse "/proc/$oldpid/cmdline"; then
+    echo "zfs-setup: removing stale pidfile $PIDFILE (pid ${oldpid:-none} is not zfs-fuse)"
+    rm -f "$PIDFILE"
+  fi
+}
+
 # A start fails while an earlier daemon still holds its lock (it takes a moment to shut down):
 # keep trying until the daemon answers.
 deadline=$((SECONDS + 30))
@@ -30,6 +43,7 @@ until answering; do
     echo "zfs-setup: zfs-fuse did not start answering within 30 s" >&2
     exit 1
   fi
+  clear_stale_pidfile
   zfs-fuse --pidfile "$PIDFILE" >/dev/null 2>&1 || true
   for _ in 1 2 3 4 5 6 7 8 9 10; do
     answering && break

@@ -3,7 +3,7 @@
 // starters racing is harmless (the loser finds the winner's daemon answering).
 
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZfsDriver } from './driver.js';
 import { ZfsUnavailableError } from './exec.js';
@@ -48,6 +48,26 @@ function processGone(pid: number): Promise<boolean> {
   );
 }
 
+/**
+ * zfs-fuse refuses to start (exit 1, no message) while its pid file exists, even when that pid is
+ * long gone, as after a crash or a killed session. Removes the file unless it names a live zfs-fuse.
+ * Returns true when it removed one.
+ */
+export async function clearStalePidFile(pidFile: string): Promise<boolean> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
+  } catch {
+    return false;
+  }
+  if (Number.isInteger(pid) && pid > 1) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('zfs-fuse') && !(await processGone(pid))) return false;
+  }
+  await rm(pidFile, { force: true });
+  return true;
+}
+
 function runOnce(command: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -77,6 +97,7 @@ export async function ensureZfsFuse(options: EnsureZfsFuseOptions): Promise<ZfsF
   }
   const args = ['--pidfile', options.pidFile];
   const startOnce = async (): Promise<{ code: number | null; stderr: string }> => {
+    await clearStalePidFile(options.pidFile);
     try {
       // zfs-fuse daemonizes: this returns once the daemon has forked.
       return await runOnce(binary, args);

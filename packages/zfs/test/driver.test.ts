@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  clearStalePidFile,
   DatasetBusyError,
   DatasetHasChildrenError,
   isResilvering,
@@ -21,6 +22,46 @@ describe('missing ZFS', () => {
     const err = await d.listPools().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ZfsUnavailableError);
     expect((err as Error).message).toMatch(/not found.*zfs-fuse/);
+  });
+});
+
+describe('zfs-fuse pid file', () => {
+  it('removes a pid file naming a dead or foreign process, and keeps one naming a live zfs-fuse', async () => {
+    const dir = await tempDir('pidfile');
+    const file = path.join(dir, 'zfs-fuse.pid');
+    try {
+      // A pid that has exited: spawn and reap a short-lived child to get one.
+      const child = spawn('true');
+      const deadPid = child.pid as number;
+      await new Promise((resolve) => child.on('close', resolve));
+      await writeFile(file, `${deadPid}\n`);
+      expect(await clearStalePidFile(file)).toBe(true);
+      await expect(readFile(file, 'utf8')).rejects.toThrow(/ENOENT/);
+
+      // A live process that is not zfs-fuse (pid reuse after a reboot).
+      await writeFile(file, `${process.pid}\n`);
+      expect(await clearStalePidFile(file)).toBe(true);
+
+      await writeFile(file, 'garbage');
+      expect(await clearStalePidFile(file)).toBe(true);
+      expect(await clearStalePidFile(file)).toBe(false);
+
+      // The running daemon's own pid file is left alone.
+      const running = spawn('pgrep', ['-o', '-x', 'zfs-fuse'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      running.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      await new Promise((resolve) => running.on('close', resolve));
+      const livePid = Number.parseInt(out, 10);
+      if (available && Number.isInteger(livePid)) {
+        await writeFile(file, `${livePid}\n`);
+        expect(await clearStalePidFile(file)).toBe(false);
+        expect(await readFile(file, 'utf8')).toBe(`${livePid}\n`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
