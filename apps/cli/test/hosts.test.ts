@@ -97,6 +97,18 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     expect(rows.map((x) => x.raft)).toEqual(['peer (leader)', 'proxy', 'proxy']);
   });
 
+  it('reports its log disk and its pool health in /host/status (what the status service checks)', async () => {
+    const status = (await (await fetch(`http://${HOSTS[0]}:${API_PORT}/host/status`)).json()) as {
+      log_disk: { total_bytes: number; free_bytes: number };
+      volumes: { enabled: boolean; pool?: string; health?: string; reason?: string };
+    };
+    expect(status.log_disk.total_bytes).toBeGreaterThan(0);
+    expect(status.log_disk.free_bytes).toBeGreaterThan(0);
+    expect(status.log_disk.free_bytes).toBeLessThanOrEqual(status.log_disk.total_bytes);
+    if (zfs) expect(status.volumes).toEqual({ enabled: true, pool: poolOf(0), health: 'ONLINE' });
+    else expect(status.volumes).toMatchObject({ enabled: false, reason: expect.any(String) });
+  });
+
   it.skipIf(!zfs)('moves a volume snapshot from one host to another (each host its own pool)', async () => {
     const host = (i: number) => `${HOSTS[i]}:${API_PORT}`;
     const created = await runCli(['volume', 'create', '--host', host(0)], env);

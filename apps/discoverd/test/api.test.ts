@@ -56,6 +56,23 @@ describe('headers and routing', () => {
     const status = await http('GET', F('/.well-known/status'));
     expect((status.json() as { data: { status: string } }).data.status).toBe('healthy');
   });
+
+  it('GET /raft/status is each node’s own view, not the leader’s', async () => {
+    type RaftStatusBody = {
+      id: string;
+      role: string;
+      leader: string;
+      commit_index: number;
+      applied_index: number;
+    };
+    const l = (await http('GET', L('/raft/status'))).json() as RaftStatusBody;
+    const f = (await http('GET', F('/raft/status'))).json() as RaftStatusBody;
+    expect([l.id, l.role, l.leader]).toEqual([cluster.addrs[leader], 'leader', cluster.addrs[leader]]);
+    expect([f.id, f.role, f.leader]).toEqual([cluster.addrs[follower], 'follower', cluster.addrs[leader]]);
+    expect(f).toMatchObject({ voters: cluster.addrs, learners: [] });
+    expect(l.commit_index).toBeGreaterThan(0);
+    expect(f.applied_index).toBeLessThanOrEqual(f.commit_index);
+  });
 });
 
 describe('notify webhook', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
 import { type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
@@ -52,6 +53,10 @@ export interface HostStatus {
   /** What discoverd's -wait-net-dns reads: no bridge network here, so the host's own /32. */
   network: { external_ip: string; subnet: string; resolvers: string[] };
   log_dir: string;
+  /** The filesystem under log_dir, or why statfs failed. */
+  log_disk: { total_bytes: number; free_bytes: number } | { error: string };
+  /** The ZFS pool behind volumes, with its health as `zpool list` reports it (ONLINE, DEGRADED…). */
+  volumes: { enabled: true; pool: string; health: string } | { enabled: false; reason: string };
   jobs: Record<Job['state'], number>;
 }
 
@@ -141,7 +146,7 @@ export class HostDaemon {
           }),
         );
       }
-      app.get('/host/status', async (_req, reply) => sendJson(reply, 200, this.status()));
+      app.get('/host/status', async (_req, reply) => sendJson(reply, 200, await this.status()));
       await app.register(jobsApiPlugin, {
         jobs: this.jobs,
         // In the background: discoverd itself may be the job about to start.
@@ -200,7 +205,8 @@ export class HostDaemon {
     return `http://${this.config.externalIp}:${this.config.apiPort}`;
   }
 
-  status(): HostStatus {
+  async status(): Promise<HostStatus> {
+    const [logDisk, volumes] = await Promise.all([this.logDisk(), this.volumeHealth()]);
     return {
       id: this.config.id,
       addrs: [`${this.config.externalIp}:${this.config.apiPort}`],
@@ -213,8 +219,31 @@ export class HostDaemon {
         resolvers: resolvers(),
       },
       log_dir: this.config.logDir,
+      log_disk: logDisk,
+      volumes,
       jobs: this.jobCounts(),
     };
+  }
+
+  private async logDisk(): Promise<HostStatus['log_disk']> {
+    try {
+      const s = await statfs(this.config.logDir);
+      // bavail, not bfree: what an unprivileged writer can still use.
+      return { total_bytes: s.blocks * s.bsize, free_bytes: s.bavail * s.bsize };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  private async volumeHealth(): Promise<HostStatus['volumes']> {
+    const manager = this.volumes;
+    if (!manager) return { enabled: false, reason: this.volumesDisabled };
+    try {
+      const pool = (await manager.driver.listPools()).find((p) => p.name === manager.poolName);
+      return { enabled: true, pool: manager.poolName, health: pool?.health ?? 'MISSING' };
+    } catch (err) {
+      return { enabled: true, pool: manager.poolName, health: `UNKNOWN (${(err as Error).message})` };
+    }
   }
 
   /** The API of another host, from its flynn-host registration. */

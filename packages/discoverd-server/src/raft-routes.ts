@@ -26,6 +26,23 @@ export function raftRoutes(ctx: DiscoverdContext, shutdown: () => Promise<number
       return sendJson(reply, 200, { host: leader });
     });
 
+    // This node's own Raft view (not proxied to the leader), for health checks: the status service
+    // compares each voter's applied index with the leader's commit index.
+    app.get('/raft/status', (_req, reply) => {
+      const st = raft.status();
+      return sendJson(reply, 200, {
+        id: st.id,
+        role: st.role,
+        term: st.term,
+        leader: st.leader ?? '',
+        commit_index: st.commit,
+        applied_index: st.appliedIndex,
+        last_index: st.lastIndex,
+        voters: raft.membership.voters,
+        learners: raft.membership.learners,
+      });
+    });
+
     app.get('/raft/peers', (_req, reply) => sendJson(reply, 200, raft.membership.voters));
 
     app.get('/raft/learners', (_req, reply) => sendJson(reply, 200, raft.membership.learners));
