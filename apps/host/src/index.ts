@@ -1,4 +1,5 @@
 export * from './config.js';
 export * from './daemon.js';
+export * from './local-cluster.js';
 export * from './local-host.js';
 export * from './main.js';

@@ -1,0 +1,397 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { localHostDaemon } from './local-host.js';
+
+// A whole cluster on one machine, run the way Flynn runs one: a flynn-host daemon per address,
+// and every other component a job of theirs — discoverd on each host; a router, a logaggregator
+// and the status service on host 1; a demo app of two health-checked web jobs on hosts 2 and 3,
+// routed at demo.<domain>, and status.<domain> routed to the status service. `npm start` runs it
+// on 127.0.0.1-3 with the default ports; end-to-end tests run it on their own addresses and ports.
+
+export interface LocalClusterPorts {
+  discoverd: number;
+  dns: number;
+  host: number;
+  http: number;
+  https: number;
+  routerApi: number;
+  syslog: number;
+  aggregatorApi: number;
+  status: number;
+  /** Host n (1-based) gives its jobs ports base + (n-1)*1000 … base + (n-1)*1000 + 999. */
+  jobPortsBase: number;
+}
+
+export const DEFAULT_PORTS: LocalClusterPorts = {
+  discoverd: 1111,
+  dns: 5353,
+  host: 1113,
+  http: 8080,
+  https: 8443,
+  routerApi: 5000,
+  syslog: 1514,
+  aggregatorApi: 1114,
+  status: 1115,
+  jobPortsBase: 20_000,
+};
+
+export interface ClusterKeys {
+  /** The status service's key for requests from public addresses. */
+  authKey: string;
+  /** The router's sticky-session cookie key (32 bytes, base64). */
+  cookieKey: string;
+  /** Required by every write outside the registry API (design.md). */
+  clusterKey: string;
+}
+
+export interface LocalClusterOptions {
+  /** One flynn-host daemon per address; three or more make a fault-tolerant discoverd. */
+  hosts: string[];
+  dir: string;
+  ports?: Partial<LocalClusterPorts>;
+  /** Default localflynn.test (Flynn's CLUSTER_DOMAIN). */
+  domain?: string;
+  keys?: Partial<ClusterKeys>;
+  /** One ZFS pool per host named `<zfsPoolPrefix>-host<n>`; omit for -no-volumes. */
+  zfsPoolPrefix?: string;
+  /** Daemons in their own process group (the demo: Ctrl-C reaches only the demo). */
+  detached?: boolean;
+  /** Progress lines (the demo prints them). */
+  progress?: (line: string) => void;
+}
+
+/** A component started as a job: where it runs and its job id. */
+export interface ClusterJob {
+  host: number;
+  id: string;
+}
+
+export type ComponentName = 'discoverd' | 'router' | 'logaggregator' | 'status' | 'demo';
+
+const bin = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
+const STATUS_BIN = bin('status/bin/status.js');
+
+// The demo app: answers with its job id, and logs every request (so `flynn -a demo log` shows them).
+const DEMO_APP = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.end('ok');
+  console.log(req.method + ' ' + req.url + ' via ' + (req.headers['flynn-router-host'] || 'direct'));
+  res.end('hello from ' + process.env.FLYNN_JOB_ID + '\\n');
+}).listen(process.env.PORT, process.env.EXTERNAL_IP, () => console.log('listening on ' + process.env.PORT));
+`;
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request with any Host header (fetch cannot set Host). */
+export function httpGet(
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 5000,
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export class LocalCluster {
+  readonly hosts: string[];
+  readonly ports: LocalClusterPorts;
+  readonly domain: string;
+  readonly keys: ClusterKeys;
+  readonly dir: string;
+  /** `ip:port` of every discoverd, as DISCOVERD lists them. */
+  readonly discoverd: string;
+  readonly daemons: ManagedProcess[];
+  readonly jobs = new Map<ComponentName, ClusterJob[]>();
+  readonly apps: Record<ComponentName, { id: string; name: string }>;
+  private readonly say: (line: string) => void;
+
+  constructor(private readonly opts: LocalClusterOptions) {
+    this.hosts = opts.hosts;
+    this.dir = opts.dir;
+    this.ports = { ...DEFAULT_PORTS, ...opts.ports };
+    this.domain = opts.domain ?? 'localflynn.test';
+    this.keys = {
+      authKey: opts.keys?.authKey ?? randomBytes(16).toString('hex'),
+      cookieKey: opts.keys?.cookieKey ?? randomBytes(32).toString('base64'),
+      clusterKey: opts.keys?.clusterKey ?? randomBytes(16).toString('hex'),
+    };
+    this.say = opts.progress ?? (() => {});
+    this.discoverd = this.hosts.map((h) => `${h}:${this.ports.discoverd}`).join(',');
+    const app = (name: string) => ({ id: randomUUID(), name });
+    this.apps = {
+      discoverd: app('discoverd'),
+      router: app('router'),
+      logaggregator: app('logaggregator'),
+      status: app('status'),
+      demo: app('demo'),
+    };
+    this.daemons = this.hosts.map((ip, i) =>
+      localHostDaemon({
+        n: i + 1,
+        ip,
+        apiPort: this.ports.host,
+        dir: this.dir,
+        jobPorts: {
+          start: this.ports.jobPortsBase + i * 1000,
+          end: this.ports.jobPortsBase + i * 1000 + 999,
+        },
+        pool: this.poolOf(i),
+        env: { DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey },
+        detached: opts.detached,
+      }),
+    );
+  }
+
+  poolOf(i: number): string | undefined {
+    return this.opts.zfsPoolPrefix ? `${this.opts.zfsPoolPrefix}-host${i + 1}` : undefined;
+  }
+
+  /** True when apps/status is built (the status service is started only then). */
+  get hasStatus(): boolean {
+    return existsSync(STATUS_BIN);
+  }
+
+  get routerUrl(): string {
+    return `http://${this.hosts[0]}:${this.ports.http}`;
+  }
+
+  get routerApi(): string {
+    return `http://${this.hosts[0]}:${this.ports.routerApi}`;
+  }
+
+  get statusUrl(): string {
+    return `http://${this.hosts[0]}:${this.ports.status}`;
+  }
+
+  /** The flynn-host API of host i (0-based), with the cluster key. */
+  async hostApi(i: number, method: string, path: string, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.keys.clusterKey}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const r = await fetch(`http://${this.hosts[i]}:${this.ports.host}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path} on host ${i + 1}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  async runJob(i: number, name: ComponentName, spec: Record<string, unknown>): Promise<ClusterJob> {
+    const { id } = (await this.hostApi(i, 'POST', '/host/jobs', {
+      restart: 'on-failure',
+      app: this.apps[name],
+      processType: 'app',
+      cmd: process.execPath,
+      ...spec,
+    })) as { id: string };
+    const job = { host: i, id };
+    this.jobs.set(name, [...(this.jobs.get(name) ?? []), job]);
+    return job;
+  }
+
+  /** Stops a component's jobs (SIGTERM, then SIGKILL after the grace period). */
+  async stopComponent(name: ComponentName, graceMs = 5000): Promise<void> {
+    const jobs = this.jobs.get(name) ?? [];
+    await Promise.all(jobs.map((j) => this.hostApi(j.host, 'DELETE', `/host/jobs/${j.id}?grace=${graceMs}`)));
+    this.jobs.delete(name);
+  }
+
+  /** A route through the router API (409 for one that exists is fine: start() is re-runnable). */
+  async addRoute(route: Record<string, unknown>): Promise<void> {
+    await waitFor(
+      async () => {
+        const r = await fetch(`${this.routerApi}/routes`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.keys.clusterKey}` },
+          body: JSON.stringify(route),
+          signal: AbortSignal.timeout(2000),
+        });
+        if (r.status === 401) throw new Error(`router API refused the cluster key: ${await r.text()}`);
+        return r.ok || r.status === 409;
+      },
+      { timeoutMs: 60_000, what: `the route ${JSON.stringify(route)}` },
+    );
+  }
+
+  /** GET through the router on host 1 with the given Host header. */
+  throughRouter(domain: string, path = '/', headers: Record<string, string> = {}): Promise<HttpAnswer> {
+    return httpGet(`${this.routerUrl}${path}`, { ...headers, host: domain });
+  }
+
+  async start(): Promise<void> {
+    const { hosts, ports } = this;
+    for (const d of this.daemons) d.start();
+    await waitFor(
+      async () => {
+        for (let i = 0; i < hosts.length; i++) await this.hostApi(i, 'GET', '/host/status');
+        return true;
+      },
+      { timeoutMs: 30_000, what: 'the host daemons' },
+    );
+    this.say(`flynn-host daemons serving on ${hosts.map((h) => `${h}:${ports.host}`).join(', ')}`);
+
+    const keyEnv = { CLUSTER_KEY: this.keys.clusterKey };
+    for (let i = 0; i < hosts.length; i++) {
+      await this.runJob(i, 'discoverd', {
+        args: [
+          bin('discoverd/bin/discoverd.js'),
+          '-data-dir',
+          join(this.dir, `host${i + 1}`, 'discoverd'),
+          '-host',
+          hosts[i],
+          '-addr',
+          `${hosts[i]}:${ports.discoverd}`,
+          '-dns-addr',
+          `${hosts[i]}:${ports.dns}`,
+          '-peers',
+          this.discoverd,
+        ],
+        env: keyEnv,
+      });
+    }
+    await waitFor(
+      async () =>
+        (
+          await fetch(`http://${hosts[0]}:${ports.discoverd}/raft/leader`, {
+            signal: AbortSignal.timeout(1000),
+          })
+        ).ok,
+      { timeoutMs: 30_000, what: 'a discoverd leader' },
+    );
+    this.say('discoverd: one job per host, a Raft leader elected');
+
+    await this.runJob(0, 'router', {
+      args: [
+        bin('router/bin/router.js'),
+        '-http-port',
+        String(ports.http),
+        '-https-port',
+        String(ports.https),
+        '-api-port',
+        String(ports.routerApi),
+        '-workers',
+        '2',
+        '-host-name',
+        'host1',
+      ],
+      env: { ...keyEnv, LISTEN_IP: hosts[0], COOKIE_KEY: this.keys.cookieKey },
+    });
+    await this.runJob(0, 'logaggregator', {
+      args: [
+        bin('logaggregator/bin/logaggregator.js'),
+        '-syslog-addr',
+        `${hosts[0]}:${ports.syslog}`,
+        '-api-addr',
+        `${hosts[0]}:${ports.aggregatorApi}`,
+      ],
+    });
+    for (const i of hosts.length > 1 ? [1, hosts.length > 2 ? 2 : 1] : [0, 0]) {
+      await this.runJob(i, 'demo', {
+        processType: 'web',
+        args: ['-e', DEMO_APP],
+        ports: 1,
+        service: 'demo-web',
+        health: { kind: 'http', port: 0, path: '/healthz' },
+      });
+    }
+    await this.addRoute({ type: 'http', service: 'demo-web', domain: `demo.${this.domain}` });
+    await waitFor(async () => (await this.throughRouter(`demo.${this.domain}`)).status === 200, {
+      timeoutMs: 30_000,
+      what: 'the demo app through the router',
+    });
+    this.say('a router and a logaggregator on host 1, the demo app (2 web jobs) behind the router');
+
+    if (this.hasStatus) {
+      await this.runJob(0, 'status', {
+        processType: 'web',
+        args: [STATUS_BIN, '-addr', `${hosts[0]}:${ports.status}`],
+        env: { ...keyEnv, AUTH_KEY: this.keys.authKey },
+      });
+      await this.addRoute({
+        type: 'http',
+        service: 'status-web',
+        domain: `status.${this.domain}`,
+        drain_backends: true,
+      });
+      await waitFor(async () => (await this.throughRouter(`status.${this.domain}`)).status !== 503, {
+        timeoutMs: 30_000,
+        what: 'the status service through the router',
+      });
+      this.say(`the status service on host 1, routed at status.${this.domain}`);
+    }
+  }
+
+  /** The last lines of every daemon's output and every app log, for a failed start or test. */
+  diagnose(lines = 15): string {
+    const tail = (file: string) => {
+      try {
+        return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+      } catch (err) {
+        return `(${(err as Error).message})`;
+      }
+    };
+    const out: string[] = [];
+    for (let i = 0; i < this.hosts.length; i++) {
+      out.push(`== host${i + 1} daemon ==`, tail(join(this.dir, `host${i + 1}.out`)));
+      const logDir = join(this.dir, `host${i + 1}`, 'logs');
+      const names = Object.fromEntries(Object.values(this.apps).map((a) => [`${a.id}.log`, a.name]));
+      for (const f of existsSync(logDir) ? readdirSync(logDir) : []) {
+        out.push(`== host${i + 1} ${names[f] ?? f} ==`, tail(join(logDir, f)));
+      }
+    }
+    return out.join('\n');
+  }
+
+  /** Stops every job (they outlive their daemon on purpose), then the daemons, then the pools. */
+  async close(): Promise<void> {
+    for (let i = 0; i < this.hosts.length; i++) {
+      try {
+        const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as { id: string; state: string }[];
+        await Promise.all(
+          jobs
+            .filter((j) => j.state === 'running' || j.state === 'starting')
+            .map((j) => this.hostApi(i, 'DELETE', `/host/jobs/${j.id}?grace=5000`).catch(() => {})),
+        );
+      } catch {
+        // that daemon is gone already
+      }
+    }
+    await Promise.all(this.daemons.map((d) => d.kill('SIGTERM')));
+    await Promise.all(this.daemons.map((d) => d.close()));
+    for (let i = 0; i < this.hosts.length; i++) {
+      const pool = this.poolOf(i);
+      // zfs-fuse sometimes answers "pool is busy" right after use: a few tries.
+      for (let attempt = 0; pool && attempt < 5; attempt++) {
+        if (spawnSync('zpool', ['destroy', '-f', pool], { stdio: 'ignore' }).status === 0) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+}
