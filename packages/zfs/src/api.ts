@@ -30,6 +30,9 @@ function validation(field: string, message: string): HttpError {
   return field ? errors.validation(`${field} ${message}`, { detail: { field } }) : errors.validation(message);
 }
 
+/** Receives tried per pull_snapshot before its error is returned. */
+const PULL_ATTEMPTS = 3;
+
 function toApiError(err: unknown): unknown {
   if (err instanceof VolumeError) {
     switch (err.code) {
@@ -203,10 +206,20 @@ export const volumeApiPlugin: FastifyPluginAsync<VolumeApiOptions> = async (app,
         throw errors.serviceUnavailable('pull_snapshot: no way to reach other hosts');
       const { id } = request.params;
       if (!manager.get(id)) throw errors.objectNotFound(`no volume with id "${id}"`);
-      const haves = await manager.listHaves(id);
-      const remote = await options.fetchSnapshot(hostId, snapshotId, haves);
-      const info = await manager.receive(id, remote);
-      return sendJson(reply, 200, info);
+      // zfs-fuse fails a receive now and then under load (an I/O error from recv, or the dataset
+      // still busy from a write); `recv -F` rolls back a half-received stream, so asking the other
+      // host for the stream again is safe. Validation errors (VolumeError) are not retried.
+      for (let attempt = 1; ; attempt++) {
+        const haves = await manager.listHaves(id);
+        const remote = await options.fetchSnapshot(hostId, snapshotId, haves);
+        try {
+          const info = await manager.receive(id, remote);
+          return sendJson(reply, 200, info);
+        } catch (err) {
+          remote.destroy();
+          if (err instanceof VolumeError || attempt >= PULL_ATTEMPTS) throw err;
+        }
+      }
     },
   );
 

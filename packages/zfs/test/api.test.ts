@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { createHttpServer, createLogger, type HttpServer } from '@flynn-edge/service-kit';
 import { SseReader, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,8 +101,11 @@ describe.skipIf(!available)('volume API over HTTP (two hosts)', () => {
   let b: VolumeManager;
   let appA: HttpServer;
   let appB: HttpServer;
+  let appCut: HttpServer;
+  let cutsLeft = 0;
   let urlA: string;
   let urlB: string;
+  let urlCut: string;
 
   beforeAll(async () => {
     const dirA = await tempDir('api-a');
@@ -119,14 +123,34 @@ describe.skipIf(!available)('volume API over HTTP (two hosts)', () => {
     await appA.register(volumeApiPlugin, { manager: a, fetchSnapshot });
     appB = quietServer();
     await appB.register(volumeApiPlugin, { manager: b, fetchSnapshot });
+    // Host B again, behind a link that cuts the first snapshot stream after 4 KiB.
+    appCut = quietServer();
+    await appCut.register(volumeApiPlugin, {
+      manager: b,
+      fetchSnapshot: async (hostId, snapshotId, haves) => {
+        const real = await fetchSnapshot(hostId, snapshotId, haves);
+        if (cutsLeft <= 0) return real;
+        cutsLeft--;
+        const head: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of real as AsyncIterable<Buffer>) {
+          head.push(chunk);
+          size += chunk.length;
+          if (size >= 4096) break;
+        }
+        return Readable.from([Buffer.concat(head).subarray(0, 4096)]);
+      },
+    });
     urlA = await listen(appA);
     urlB = await listen(appB);
+    urlCut = await listen(appCut);
     hosts.hostA = urlA;
     hosts.hostB = urlB;
   });
   afterAll(async () => {
     await appA?.close();
     await appB?.close();
+    await appCut?.close();
     await cleanup(driver, [poolA, poolB], dirs);
   });
 
@@ -292,7 +316,7 @@ describe.skipIf(!available)('volume API over HTTP (two hosts)', () => {
       host_id: 'hostA',
       snapshot_id: snap1.id,
     });
-    expect(r.status).toBe(200);
+    expect(r.status, await r.clone().text()).toBe(200);
     const pulled1 = (await r.json()) as VolumeInfo;
     expect(b.isSnapshot(pulled1.id)).toBe(true);
     expect(await readFile(path.join(b.mountPath(dst.id)!, 'a.txt'), 'utf8')).toBe('first');
@@ -320,5 +344,32 @@ describe.skipIf(!available)('volume API over HTTP (two hosts)', () => {
     expect(r.status).toBe(400);
     r = await json('POST', `${urlB}/storage/volumes/${dst.id}/pull_snapshot`);
     expect(r.status).toBe(400);
+  });
+
+  it('asks again when a snapshot stream is cut in transit (recv -F rolls the half back)', async () => {
+    const src = await a.create();
+    await writeFile(path.join(a.mountPath(src.id)!, 'big.bin'), Buffer.alloc(256 * 1024, 7));
+    const snap = await a.snapshot(src.id);
+    const dst = await b.create();
+    cutsLeft = 1;
+    const r = await json('POST', `${urlCut}/storage/volumes/${dst.id}/pull_snapshot`, {
+      host_id: 'hostA',
+      snapshot_id: snap.id,
+    });
+    expect(r.status, await r.clone().text()).toBe(200);
+    expect(cutsLeft).toBe(0);
+    const got = await readFile(path.join(b.mountPath(dst.id)!, 'big.bin'));
+    expect(got.equals(Buffer.alloc(256 * 1024, 7))).toBe(true);
+
+    // A link that cuts every stream: the error comes back after the last attempt.
+    const dst2 = await b.create();
+    cutsLeft = 3;
+    const again = await json('POST', `${urlCut}/storage/volumes/${dst2.id}/pull_snapshot`, {
+      host_id: 'hostA',
+      snapshot_id: snap.id,
+    });
+    expect(again.status, await again.clone().text()).toBe(500);
+    expect(((await again.json()) as { message: string }).message).toMatch(/zfs recv rejected/);
+    expect(cutsLeft).toBe(0);
   });
 });
