@@ -35,12 +35,20 @@ export function firstIp(subnet: string): string {
 
 export async function waitNetDns(
   hostStatusUrl: string,
-  opts: { port: number; log: (msg: string) => void; signal?: AbortSignal },
+  opts: { port: number; log: (msg: string) => void; signal?: AbortSignal; clusterKey?: string },
 ): Promise<NetDns> {
   let said = false;
+  // A host daemon run with a cluster key answers its whole API only to holders of the key.
+  const headers: Record<string, string> = opts.clusterKey
+    ? { authorization: `Bearer ${opts.clusterKey}` }
+    : {};
   for (;;) {
     try {
-      const r = await fetch(hostStatusUrl, { signal: AbortSignal.timeout(2000) });
+      const r = await fetch(hostStatusUrl, { headers, signal: AbortSignal.timeout(2000) });
+      if (r.status === 401 && !said) {
+        opts.log(`the host daemon at ${hostStatusUrl} wants the cluster key (set CLUSTER_KEY)`);
+        said = true;
+      }
       if (r.ok) {
         const status = (await r.json()) as { network?: HostNetwork };
         const subnet = status.network?.subnet;

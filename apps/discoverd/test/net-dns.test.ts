@@ -34,4 +34,37 @@ describe('-wait-net-dns', () => {
       host.close();
     }
   });
+
+  it('sends the cluster key a keyed host daemon wants, and says so when it has none', async () => {
+    const host = createServer((req, res) => {
+      if (req.headers.authorization !== 'Bearer k1') {
+        res.statusCode = 401;
+        return res.end('{"code":"unauthorized","message":"needs the cluster key"}');
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ network: { subnet: '127.0.0.8/32', resolvers: [] } }));
+    });
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(host.address() as AddressInfo).port}/host/status`;
+      expect(await waitNetDns(url, { port: 53, log: () => {}, clusterKey: 'k1' })).toEqual({
+        dnsAddr: '127.0.0.8:53',
+        recursors: [],
+      });
+      const said: string[] = [];
+      const abort = new AbortController();
+      const waiting = waitNetDns(url, {
+        port: 53,
+        log: (m) => {
+          said.push(m);
+          abort.abort();
+        },
+        signal: abort.signal,
+      });
+      await expect(waiting).rejects.toThrow();
+      expect(said[0]).toMatch(/wants the cluster key/);
+    } finally {
+      host.close();
+    }
+  });
 });
