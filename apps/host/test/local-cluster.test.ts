@@ -1,6 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../src/local-cluster.js';
 
@@ -8,6 +10,8 @@ import { LocalCluster } from '../src/local-cluster.js';
 // job of a flynn-host daemon, the keys are enforced, and the demo app answers through the router.
 
 const dir = mkdtempSync(join(tmpdir(), 'local-cluster-'));
+// With ZFS answering (CI starts zfs-fuse), each host gets its own pool, as in npm start.
+const zfs = await zfsReachable();
 const BASE = 25_000 + Math.floor(Math.random() * 40) * 20;
 const cluster = new LocalCluster({
   hosts: ['127.0.0.91', '127.0.0.92', '127.0.0.93'],
@@ -24,6 +28,7 @@ const cluster = new LocalCluster({
     status: BASE + 8,
     jobPortsBase: 26_000,
   },
+  zfsPoolPrefix: zfs ? `lc${process.pid}` : undefined,
 });
 
 beforeAll(async () => {
@@ -76,5 +81,26 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
     expect(kv.status).toBe(401);
     // The key itself works.
     expect(((await cluster.hostApi(0, 'GET', '/host/jobs')) as unknown[]).length).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!zfs)('moves a volume between hosts whose APIs want the cluster key', async () => {
+    const mountOf = (pool: string, id: string) =>
+      execFileSync('zfs', ['get', '-H', '-o', 'value', 'mountpoint', `${pool}/data/${id}`], {
+        encoding: 'utf8',
+      }).trim();
+    const src = (await cluster.hostApi(0, 'POST', '/storage/providers/default/volumes', {})) as {
+      id: string;
+    };
+    writeFileSync(join(mountOf(cluster.poolOf(0)!, src.id), 'hello.txt'), 'from host1');
+    const snap = (await cluster.hostApi(0, 'PUT', `/storage/volumes/${src.id}/snapshot`)) as { id: string };
+    const dst = (await cluster.hostApi(1, 'POST', '/storage/providers/default/volumes', {})) as {
+      id: string;
+    };
+    // host2 asks host1 for the stream: host1's API holds host2 to the same key.
+    await cluster.hostApi(1, 'POST', `/storage/volumes/${dst.id}/pull_snapshot`, {
+      host_id: 'host1',
+      snapshot_id: snap.id,
+    });
+    expect(readFileSync(join(mountOf(cluster.poolOf(1)!, dst.id), 'hello.txt'), 'utf8')).toBe('from host1');
   });
 });

@@ -287,6 +287,8 @@ export const volumeApiPlugin: FastifyPluginAsync<VolumeApiOptions> = async (app,
  */
 export function httpFetchSnapshot(
   resolveBaseUrl: (hostId: string) => string | Promise<string>,
+  /** Extra request headers, e.g. the cluster key other hosts' APIs require. */
+  headers: Record<string, string> = {},
 ): FetchSnapshot {
   return async (hostId, snapshotId, haves) => {
     const base = new URL(await resolveBaseUrl(hostId));
@@ -302,6 +304,7 @@ export function httpFetchSnapshot(
         {
           method: 'GET',
           headers: {
+            ...headers,
             accept: SNAPSHOT_CONTENT_TYPE,
             'content-type': 'application/json',
             'content-length': String(body.length),
