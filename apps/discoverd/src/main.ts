@@ -69,6 +69,7 @@ runMain(async () => {
     const net = await waitNetDns(`http://${external}:1113/host/status`, {
       port: process.getuid?.() === 0 ? 53 : 5353,
       log: (m) => log.info(m),
+      clusterKey: flags.clusterKey || undefined,
     });
     dnsAddr ??= net.dnsAddr;
     if (!recursors && net.recursors.length > 0) recursors = parseRecursors(net.recursors.join(','));
@@ -88,6 +89,8 @@ runMain(async () => {
     electionTicks: Math.max(2, Math.round(flags.electionTimeout / 100)),
     logger: log,
     clusterKey: flags.clusterKey || undefined,
+    // flynn-host gives every job HOST_ID: the `discoverd` instance carries it (Prometheus's host label).
+    hostId: process.env.HOST_ID || undefined,
     version: process.env.FLYNN_VERSION ?? 'dev',
   });
   await server.start();

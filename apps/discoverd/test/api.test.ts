@@ -132,7 +132,7 @@ describe('self-registration and metrics', () => {
     expect(r.status).toBe(200);
     expect(r.text).toMatch(/^flynn_discoverd_raft_leader 1$/m);
     expect(r.text).toMatch(/^flynn_discoverd_raft_applied_index \d+$/m);
-    expect(r.text).toMatch(/flynn_discoverd_raft_duration_seconds_bucket\{le="0.005",kind="fsync"\}/);
+    expect(r.text).toMatch(/flynn_discoverd_raft_fsync_duration_seconds_bucket\{le="0.005"\}/);
     const f = await http('GET', F('/metrics'));
     expect(f.text).toMatch(/^flynn_discoverd_raft_leader 0$/m);
   });

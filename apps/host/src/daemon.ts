@@ -8,6 +8,7 @@ import {
   type HttpServer,
   type Logger,
   type Metrics,
+  metricsMeta,
   secretKeyHook,
   sendJson,
 } from '@flynn-edge/service-kit';
@@ -162,7 +163,10 @@ export class HostDaemon {
         get unavailableReason() {
           return daemon.volumesDisabled;
         },
-        fetchSnapshot: httpFetchSnapshot((hostId) => this.hostUrl(hostId)),
+        fetchSnapshot: httpFetchSnapshot(
+          (hostId) => this.hostUrl(hostId),
+          config.clusterKey ? { authorization: `Bearer ${config.clusterKey}` } : {},
+        ),
       });
     });
   }
@@ -286,7 +290,8 @@ export class HostDaemon {
     for (let delay = 500; !this.closed; delay = Math.min(delay * 2, 5000)) {
       try {
         this.heartbeater = await this.client.addServiceAndRegister('flynn-host', addr, {
-          meta: { id: this.config.id },
+          // Its id (flynn-host list), and where Prometheus scrapes it: /metrics on the host API.
+          meta: { id: this.config.id, ...metricsMeta(addr, { hostId: this.config.id }) },
           onError: (err) => this.log.warn({ err: err.message }, 'flynn-host heartbeat failed'),
         });
         this.log.info({ addr }, 'registered as flynn-host');

@@ -10,6 +10,7 @@ import {
   type HttpServer,
   type Logger,
   type Metrics,
+  metricsMeta,
 } from '@flynn-edge/service-kit';
 import { Aggregator, DEFAULT_BUFFER } from './aggregator.js';
 import { registerLogApi } from './api.js';
@@ -36,6 +37,8 @@ export interface LogAggregatorOptions {
   version?: string;
   /** Advertised IP when the listen host is a wildcard; default $EXTERNAL_IP, else 127.0.0.1. */
   advertiseIp?: string;
+  /** flynn-host id of this host, for the API instance's HOST_ID meta; default $HOST_ID. */
+  hostId?: string;
   /** Timeout of one peer snapshot download. */
   snapshotTimeoutMs?: number;
 }
@@ -82,6 +85,13 @@ export class LogAggregator {
     this.logger = opts.logger ?? createLogger({ component: 'logaggregator' });
     this.metrics = opts.metrics ?? createMetrics('logaggregator');
     this.aggregator = new Aggregator({ capacity: opts.capacity ?? DEFAULT_BUFFER, metrics: this.metrics });
+    // With flynn_logaggregator_buffer_messages and _apps: how full the buffers are.
+    this.metrics
+      .gauge(
+        'flynn_logaggregator_buffer_capacity_messages',
+        'Messages one app buffer holds (-buffer); buffer_messages / (apps * this) is the fill.',
+      )
+      .set(this.aggregator.capacity);
     this.ingest = new IngestServer({ aggregator: this.aggregator, logger: this.logger });
     this.api = createHttpServer({
       component: 'logaggregator',
@@ -156,8 +166,12 @@ export class LogAggregator {
   private async register(): Promise<void> {
     const client = this.opts.discoverd!;
     const onError = (err: Error) => this.logger.warn({ err: err.message }, 'heartbeat failed');
+    // The API instance names where Prometheus scrapes us (/metrics is on the API listener).
     this.heartbeaters.push(
-      await client.addServiceAndRegister(`${this.serviceName}-api`, this.apiAdvertised, { onError }),
+      await client.addServiceAndRegister(`${this.serviceName}-api`, this.apiAdvertised, {
+        onError,
+        meta: metricsMeta(this.apiAdvertised, { hostId: this.opts.hostId }),
+      }),
     );
     // Hosts find aggregators through the syslog service; its meta names the matching API.
     this.heartbeaters.push(

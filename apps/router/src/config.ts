@@ -29,7 +29,8 @@ export const flagSpec = defineFlags({
     type: 'string',
     default: '',
     env: 'FLYNN_HOST_ID',
-    usage: 'this host, sent to backends in Flynn-Router-Host (default: the machine hostname)',
+    usage:
+      'this host, sent to backends in Flynn-Router-Host (default: $HOST_ID, which flynn-host gives its jobs, else the machine hostname)',
   },
   'access-log': { type: 'boolean', env: 'ACCESS_LOG', usage: 'log every request as one JSON line' },
   'max-conns': {
@@ -62,6 +63,7 @@ export interface RouterConfig {
   /** PEM pair of the default certificate, when configured (otherwise the primary generates one). */
   defaultCert?: { certPem: string; keyPem: string };
   error503PageUrl: string;
+  /** Flynn-Router-Host; also the HOST_ID meta of the router-api instance (docs/monitoring.md). */
   hostName: string;
   accessLog: boolean;
   debug: boolean;
@@ -164,7 +166,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number)
     legacyTls: truthy(env.LEGACY_TLS),
     defaultCert: defaultCertificate(flags, env),
     error503PageUrl: env.ERROR_503_PAGE_URL ?? '',
-    hostName: checkHostName(flags.hostName || hostname()),
+    hostName: checkHostName(flags.hostName || env.HOST_ID || hostname()),
     accessLog: flags.accessLog,
     debug: truthy(env.DEBUG),
     maxConnections: flags.maxConns,

@@ -14,6 +14,7 @@ import {
   type HttpServer,
   type Logger,
   type Metrics,
+  metricsMeta,
 } from '@flynn-edge/service-kit';
 import { AggregatorRegistry, type PrometheusContentType } from 'prom-client';
 import type { RouterConfig } from './config.js';
@@ -60,11 +61,25 @@ export class ControlPlane {
       httpsPorts: cfg.httpsPorts,
       tcpRange: cfg.tcpRange,
     });
+    this.metrics = opts.metrics ?? createMetrics('router');
+    const backendEvents = this.metrics.counter(
+      'flynn_router_backend_events_total',
+      'Backends of routed services seen coming up or going down (discoverd up/down events).',
+      ['event'],
+    );
+    backendEvents.inc({ event: 'up' }, 0);
+    backendEvents.inc({ event: 'down' }, 0);
     this.backends = new ServiceBackends(
       this.client,
       {
-        up: (b) => this.events.emit({ event: 'backend-up', backend: backendJSON(b) }),
-        down: (b) => this.backendDown(b),
+        up: (b) => {
+          backendEvents.inc({ event: 'up' });
+          this.events.emit({ event: 'backend-up', backend: backendJSON(b) });
+        },
+        down: (b) => {
+          backendEvents.inc({ event: 'down' });
+          this.backendDown(b);
+        },
       },
       log,
     );
@@ -89,7 +104,17 @@ export class ControlPlane {
       { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg) },
     );
 
-    this.metrics = opts.metrics ?? createMetrics('router');
+    const plane = this;
+    this.metrics.gauge('flynn_router_routes', 'Routes in the route table (HTTP and TCP).', [], {
+      collect() {
+        this.set(plane.state.size);
+      },
+    });
+    this.metrics.gauge('flynn_router_backends', 'Known backends of routed services, all services.', [], {
+      collect() {
+        this.set(plane.backends.services().reduce((n, c) => n + c.known().length, 0));
+      },
+    });
     this.aggregator = opts.clusterMetrics ? new AggregatorRegistry() : undefined;
     this.api = createHttpServer({
       component: 'router',
@@ -166,8 +191,14 @@ export class ControlPlane {
     const ip = advertisedIp(cfg.listenIp);
     const log = this.opts.log;
     const onError = (err: Error) => log.warn({ err: err.message }, 'heartbeat failed');
+    // router-api carries where Prometheus scrapes this router (/metrics on the API port) and the
+    // host name it sends in Flynn-Router-Host, so the status service can find the router of a host.
+    const apiAddr = `${ip}:${cfg.apiPort}`;
     this.heartbeaters.push(
-      await this.client.addServiceAndRegister('router-api', `${ip}:${cfg.apiPort}`, { onError }),
+      await this.client.addServiceAndRegister('router-api', apiAddr, {
+        onError,
+        meta: metricsMeta(apiAddr, { hostId: cfg.hostName }),
+      }),
     );
     if (cfg.httpPorts[0] !== undefined) {
       this.heartbeaters.push(

@@ -1,5 +1,5 @@
 import { createLogger } from '@flynn-edge/service-kit';
-import { AggregatorRegistry, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 import { DataPlane } from './data-plane.js';
 import type { PrimaryMessage, WorkerInit, WorkerMessage } from './ipc.js';
 
@@ -30,6 +30,9 @@ export function runWorker(): void {
 
   const start = async (init: WorkerInit) => {
     const registry = new Registry();
+    // The workers' process metrics (CPU, memory, event loop), summed over the workers by the
+    // primary's aggregator; their own prefix keeps them apart from the primary's flynn_router_process_*.
+    collectDefaultMetrics({ register: registry, prefix: 'flynn_router_worker_' });
     // prom-client answers the primary's metric requests from the registries named here; its
     // worker-side listener is installed only by constructing an AggregatorRegistry.
     AggregatorRegistry.setRegistries([registry]);

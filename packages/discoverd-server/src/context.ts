@@ -3,6 +3,7 @@ import { encodeCommand } from '@flynn-edge/discoverd-state';
 import { NotLeaderError, ProposalTimeoutError, type RaftServer } from '@flynn-edge/raft';
 import { type ErrorCode, HttpError } from '@flynn-edge/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ProposalResult } from './discoverd-metrics.js';
 import type { EventHub } from './event-hub.js';
 import type { HeartbeatTracker } from './heartbeats.js';
 import { sendRedirect } from './redirect.js';
@@ -25,7 +26,21 @@ export class DiscoverdContext {
     readonly hub: EventHub,
     readonly heartbeats: HeartbeatTracker,
     readonly advertised: string,
+    /** Told how every proposal made through propose() ended (the proposals metric). */
+    private readonly onProposal: (result: ProposalResult) => void = () => {},
   ) {}
+
+  /** raft.propose, with the outcome counted. */
+  async propose(cmd: Command): Promise<ApplyResult> {
+    try {
+      const result = await this.raft.propose(encodeCommand(cmd));
+      this.onProposal(result.ok ? 'applied' : 'refused');
+      return result;
+    } catch (err) {
+      this.onProposal(proposalFailure(err));
+      throw err;
+    }
+  }
 
   /** On a follower, answers 307 to the leader (or 503 without one) and returns false. */
   leaderOrRedirect(req: FastifyRequest, reply: FastifyReply): boolean {
@@ -44,9 +59,9 @@ export class DiscoverdContext {
   async write(req: FastifyRequest, reply: FastifyReply, cmd: Command): Promise<unknown> {
     let result: ApplyResult;
     try {
-      result = await this.raft.propose(encodeCommand(cmd));
+      result = await this.propose(cmd);
     } catch (err) {
-      if (err instanceof NotLeaderError || (err as { code?: string }).code === 'not_leader') {
+      if (isNotLeader(err)) {
         const leader = (err as NotLeaderError).leader ?? this.raft.leaderId;
         if (!leader || leader === this.advertised) throw noLeader();
         sendRedirect(reply, req, leader);
@@ -62,6 +77,17 @@ export class DiscoverdContext {
     if (!result.ok) throw new HttpError(result.error.code as ErrorCode, result.error.message);
     return result.value;
   }
+}
+
+function isNotLeader(err: unknown): boolean {
+  return err instanceof NotLeaderError || (err as { code?: string }).code === 'not_leader';
+}
+
+/** How a failed proposal is counted. */
+export function proposalFailure(err: unknown): ProposalResult {
+  if (isNotLeader(err)) return 'not_leader';
+  if (err instanceof ProposalTimeoutError) return 'timeout';
+  return 'failed';
 }
 
 /** Runs a write handler; a client redirected to the leader mid-write has already been answered. */

@@ -7,6 +7,7 @@ export * from './kv-routes.js';
 export * from './membership-routes.js';
 export * from './notify.js';
 export * from './port-mux.js';
+export * from './prometheus-routes.js';
 export * from './proxy.js';
 export * from './redirect.js';
 export * from './server.js';

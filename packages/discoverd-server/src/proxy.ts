@@ -6,7 +6,8 @@ import { sendRedirect } from './redirect.js';
 // promote, demote and shutdown with a 307 to a random peer (no Discoverd-* headers), and serves
 // DNS from a peer's data over HTTP.
 
-const LOCAL_PATHS = ['/raft/promote', '/raft/demote', '/shutdown'];
+// /metrics too (not in Flynn): a scrape must see this process, not a peer.
+const LOCAL_PATHS = ['/raft/promote', '/raft/demote', '/shutdown', '/metrics'];
 
 export function isLocalOnlyPath(url: string): boolean {
   return LOCAL_PATHS.some((p) => url === p || url.startsWith(`${p}?`) || url.startsWith(`${p}/`));

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { type DnsInstance, DnsServer } from '@flynn-edge/discoverd-dns';
-import { type ApplyResult, DiscoverdState, encodeCommand, instanceId } from '@flynn-edge/discoverd-state';
+import { type ApplyResult, DiscoverdState, instanceId } from '@flynn-edge/discoverd-state';
 import { RaftServer, type ServerLogger } from '@flynn-edge/raft';
 import {
   createHttpServer,
@@ -8,16 +8,18 @@ import {
   type HttpServer,
   type Logger,
   type Metrics,
+  metricsMeta,
 } from '@flynn-edge/service-kit';
 import { ClusterKey } from './cluster-key.js';
 import { DiscoverdContext } from './context.js';
-import { type DiscoverdMetrics, registerDiscoverdMetrics } from './discoverd-metrics.js';
+import { countByService, type DiscoverdMetrics, registerDiscoverdMetrics } from './discoverd-metrics.js';
 import { EventHub } from './event-hub.js';
 import { HeartbeatTracker } from './heartbeats.js';
 import { AppliedIndexWaiter, KvWatchers, kvRoutes } from './kv-routes.js';
 import { membershipRoutes } from './membership-routes.js';
 import { sendNotify } from './notify.js';
 import { createPortMux } from './port-mux.js';
+import { prometheusRoutes } from './prometheus-routes.js';
 import { isLocalOnlyPath, PeerDnsSource, proxyRedirect } from './proxy.js';
 import { raftRoutes } from './raft-routes.js';
 import { registryRoutes } from './registry-routes.js';
@@ -46,6 +48,12 @@ export interface DiscoverdOptions {
   forceNewCluster?: boolean;
   /** When set, writes and membership changes outside Flynn's registry API need it (design.md). */
   clusterKey?: string;
+  /** The flynn-host id of this host (flynn-host gives its jobs HOST_ID): meta of the `discoverd` instance. */
+  hostId?: string;
+  /** Snapshot once this many entries were applied since the last one (default 8,192; tests lower it). */
+  snapshotEvery?: number;
+  /** At most one snapshot per this many ms (default 30 s). */
+  snapshotMinIntervalMs?: number;
 }
 
 export class DiscoverdServer {
@@ -63,6 +71,9 @@ export class DiscoverdServer {
   private sweepTimer: NodeJS.Timeout | null = null;
   private selfTimer: NodeJS.Timeout | null = null;
   private discoverdMetrics!: DiscoverdMetrics;
+  private ctx!: DiscoverdContext;
+  /** Set once the Raft server has loaded its data: a restore after that is a snapshot from the leader. */
+  private raftStarted = false;
   private notifiedLeader = false;
   private promoting = false;
   private closed = false;
@@ -111,6 +122,7 @@ export class DiscoverdServer {
       sseSubscribers: () => this.hub.subscribers,
       instances: () => this.state.stats().instances,
       services: () => this.state.stats().services,
+      instancesByService: () => countByService(this.state.instanceKeys()),
     });
     this.raft = await RaftServer.start<ApplyResult>({
       onTiming: (kind, seconds) => this.discoverdMetrics.observeTiming(kind, seconds),
@@ -126,7 +138,8 @@ export class DiscoverdServer {
       // Flynn's clients give up after 5 s: answer (503, outcome unknown) before they do.
       proposalTimeoutMs: 4000,
       // Flynn snapshotted every 120 s when 8,192 entries had accumulated; 30 s bounds the log.
-      snapshotMinIntervalMs: 30_000,
+      snapshotMinIntervalMs: this.opts.snapshotMinIntervalMs ?? 30_000,
+      snapshotEvery: this.opts.snapshotEvery,
       logger: logger as unknown as ServerLogger,
       stateMachine: {
         apply: (index, data) => {
@@ -136,9 +149,14 @@ export class DiscoverdServer {
           applied.notify();
           return r;
         },
-        snapshot: () => state.snapshot(),
+        snapshot: () => {
+          const data = state.snapshot();
+          this.discoverdMetrics.snapshot('local', data.byteLength);
+          return data;
+        },
         restore: (index, data) => {
           state.restore(index, data);
+          this.discoverdMetrics.snapshot(this.raftStarted ? 'leader' : null, data.byteLength);
           // The watch history restarts at the snapshot: open KV watches must re-list.
           kvWatchers.compactAll({
             compact_revision: state.kvCompactedRevision(),
@@ -148,6 +166,7 @@ export class DiscoverdServer {
         },
       },
     });
+    this.raftStarted = true;
     this.raft.on('leader', (leader, term) => {
       logger.info({ leader, term }, 'raft leader changed');
       this.discoverdMetrics.leaderChanges.inc();
@@ -162,7 +181,10 @@ export class DiscoverdServer {
       process.exit(1);
     });
 
-    const ctx = new DiscoverdContext(state, this.raft, hub, this.heartbeats, this.advertised);
+    const ctx = new DiscoverdContext(state, this.raft, hub, this.heartbeats, this.advertised, (r) =>
+      this.discoverdMetrics.proposal(r),
+    );
+    this.ctx = ctx;
     this.http = createHttpServer({
       component: 'discoverd',
       logger,
@@ -196,6 +218,7 @@ export class DiscoverdServer {
       kvRoutes(ctx, { applied: this.applied, watchers: this.kvWatchers, metrics: this.metrics }),
     );
     await this.http.register(raftRoutes(ctx, () => this.shutdownForUpgrade()));
+    await this.http.register(prometheusRoutes(state));
     await this.http.register(
       membershipRoutes({
         self: this.advertised,
@@ -278,12 +301,10 @@ export class DiscoverdServer {
       this.opts.logger.info({ count: expired.length }, 'expiring instances');
       this.discoverdMetrics.expiries.inc(expired.length);
       try {
-        await this.raft.propose(
-          encodeCommand({
-            type: 'expireInstances',
-            Instances: expired.map((k) => ({ Service: k.service, InstanceID: k.id })),
-          }),
-        );
+        await this.ctx.propose({
+          type: 'expireInstances',
+          Instances: expired.map((k) => ({ Service: k.service, InstanceID: k.id })),
+        });
       } catch (err) {
         this.heartbeats.expiryFailed(expired);
         this.opts.logger.warn({ err: (err as Error).message }, 'expiry not applied');
@@ -337,6 +358,8 @@ export class DiscoverdServer {
       let next = 3000 + Math.random() * 2000;
       try {
         if (this.mode === 'peer' && this.raft.leaderId) await this.registerSelf();
+        // A member still without a leader registers as soon as one is elected.
+        else if (this.mode === 'peer') next = 200 + Math.random() * 200;
       } catch (err) {
         next = 200 + Math.random() * 200;
         this.opts.logger.debug({ err: (err as Error).message }, 'self-registration failed; retrying');
@@ -359,7 +382,16 @@ export class DiscoverdServer {
       const r = await put('/services/discoverd', {});
       if (r.status !== 200 && r.status !== 409) throw new Error(`create service discoverd: ${r.status}`);
     }
-    const inst = { id: instanceId('http', this.advertised), addr: this.advertised, proto: 'http' };
+    // Its meta carries where Prometheus scrapes it (GET /prometheus/targets): this same port, plus
+    // the app name when discoverd runs as a flynn-host job.
+    const inst = {
+      id: instanceId('http', this.advertised),
+      addr: this.advertised,
+      proto: 'http',
+      meta: metricsMeta(this.advertised, { hostId: this.opts.hostId, env: {} }),
+    };
+    const app = process.env.FLYNN_APP_NAME;
+    if (app) inst.meta.FLYNN_APP_NAME = app;
     const r = await put(`/services/discoverd/instances/${inst.id}`, inst);
     if (r.status !== 200) throw new Error(`register: ${r.status}`);
   }

@@ -173,3 +173,30 @@ export function createMetrics(component: string, options: MetricsOptions = {}): 
   };
   return metrics;
 }
+
+// ---- where a service's metrics are found ---------------------------------------------------
+// Every service registers its metrics address in discoverd (design.md), as meta of the instance
+// it registers anyway; discoverd's GET /prometheus/targets turns those into Prometheus targets.
+
+/** Instance meta key: the `ip:port` whose `/metrics` Prometheus scrapes (docs/monitoring.md). */
+export const METRICS_ADDR_META = 'METRICS_ADDR';
+/** Instance meta key: the flynn-host id of the host the instance runs on. */
+export const HOST_ID_META = 'HOST_ID';
+
+/**
+ * The meta that makes an instance a Prometheus target: `METRICS_ADDR=<ip:port>` (the listener
+ * serving `/metrics`; the path is always /metrics) and `HOST_ID` when the host is known:
+ * `hostId`, else `env.HOST_ID` (flynn-host gives it to every job; default env: process.env).
+ */
+export function metricsMeta(
+  metricsAddr: string,
+  opts: { hostId?: string; env?: Readonly<Record<string, string | undefined>> } = {},
+): Record<string, string> {
+  if (!/^[^\s/]+:\d{1,5}$/.test(metricsAddr)) {
+    throw new TypeError(`metrics address ${JSON.stringify(metricsAddr)} must be host:port`);
+  }
+  const meta: Record<string, string> = { [METRICS_ADDR_META]: metricsAddr };
+  const hostId = opts.hostId || (opts.env ?? process.env).HOST_ID;
+  if (hostId) meta[HOST_ID_META] = hostId;
+  return meta;
+}

@@ -1,6 +1,14 @@
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { checkMetricName, createMetrics, MetricNameError, metricPrefix } from '../src/index.js';
+import {
+  checkMetricName,
+  createMetrics,
+  HOST_ID_META,
+  METRICS_ADDR_META,
+  MetricNameError,
+  metricPrefix,
+  metricsMeta,
+} from '../src/index.js';
 
 describe('metrics naming', () => {
   it('derives the prefix from the component', () => {
@@ -57,5 +65,25 @@ describe('metrics naming', () => {
   it('creates the HTTP histogram once', () => {
     const m = createMetrics('x', { defaultMetrics: false });
     expect(m.httpRequestDuration()).toBe(m.httpRequestDuration());
+  });
+});
+
+describe('metricsMeta', () => {
+  it('names the metrics address, and the host from the option, else $HOST_ID', () => {
+    expect(metricsMeta('10.0.0.1:5000', { env: { HOST_ID: 'host7' } })).toEqual({
+      [METRICS_ADDR_META]: '10.0.0.1:5000',
+      [HOST_ID_META]: 'host7',
+    });
+    expect(metricsMeta('10.0.0.1:5000', { hostId: 'h1', env: { HOST_ID: 'host7' } })).toEqual({
+      METRICS_ADDR: '10.0.0.1:5000',
+      HOST_ID: 'h1',
+    });
+    expect(metricsMeta('[::1]:1111', { env: {} })).toEqual({ METRICS_ADDR: '[::1]:1111' });
+  });
+
+  it('refuses anything but host:port', () => {
+    for (const bad of ['', '10.0.0.1', 'http://10.0.0.1:5000/metrics', ':5000', '10.0.0.1:port']) {
+      expect(() => metricsMeta(bad, { env: {} })).toThrow(/host:port/);
+    }
   });
 });
