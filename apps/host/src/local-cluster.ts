@@ -298,8 +298,6 @@ export class LocalCluster {
         String(ports.routerApi),
         '-workers',
         '2',
-        '-host-name',
-        'host1',
       ],
       env: { ...keyEnv, LISTEN_IP: hosts[0], COOKIE_KEY: this.keys.cookieKey },
     });
@@ -371,17 +369,24 @@ export class LocalCluster {
 
   /** Stops every job (they outlive their daemon on purpose), then the daemons, then the pools. */
   async close(): Promise<void> {
-    for (let i = 0; i < this.hosts.length; i++) {
-      try {
-        const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as { id: string; state: string }[];
-        await Promise.all(
-          jobs
-            .filter((j) => j.state === 'running' || j.state === 'starting')
-            .map((j) => this.hostApi(i, 'DELETE', `/host/jobs/${j.id}?grace=5000`).catch(() => {})),
-        );
-      } catch {
-        // that daemon is gone already
-      }
+    // discoverd last: the others unregister from it on the way out.
+    const discoverdJobs = new Set((this.jobs.get('discoverd') ?? []).map((j) => j.id));
+    for (const last of [false, true]) {
+      await Promise.all(
+        this.hosts.map(async (_ip, i) => {
+          try {
+            const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as { id: string; state: string }[];
+            await Promise.all(
+              jobs
+                .filter((j) => j.state === 'running' || j.state === 'starting')
+                .filter((j) => discoverdJobs.has(j.id) === last)
+                .map((j) => this.hostApi(i, 'DELETE', `/host/jobs/${j.id}?grace=5000`).catch(() => {})),
+            );
+          } catch {
+            // that daemon is gone already
+          }
+        }),
+      );
     }
     await Promise.all(this.daemons.map((d) => d.kill('SIGTERM')));
     await Promise.all(this.daemons.map((d) => d.close()));
