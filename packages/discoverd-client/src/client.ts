@@ -14,6 +14,9 @@ import { KvClient } from './kv.js';
 import { parseDiscoverdEnv, ServerList } from './servers.js';
 import { LeaderWatch, Watch, type WatchOptions } from './watch.js';
 
+/** How long close() tries to unregister an instance before leaving it to expire. */
+const UNREGISTER_DEADLINE_MS = 2000;
+
 // The discoverd client the router, status and host use: Flynn's registry API (spec §1.2) with
 // Flynn's retry, redirect and leader-pinning rules (§1.8), heartbeats (§1.6), watches with
 // reconnect and diffing, service meta compare-and-set, and the cluster store under /kv/.
@@ -226,7 +229,12 @@ export class DiscoverdClient {
         });
       },
       remove: async (s, id) => {
-        await this.transport.request('DELETE', `/services/${seg(s)}/instances/${seg(id)}`);
+        // On the way out: a cluster that is gone must not hold a shutdown for the whole retry
+        // deadline. An instance left behind expires with its TTL anyway.
+        await this.transport.request('DELETE', `/services/${seg(s)}/instances/${seg(id)}`, {
+          retryDeadlineMs: UNREGISTER_DEADLINE_MS,
+          timeoutMs: UNREGISTER_DEADLINE_MS,
+        });
       },
     };
     const hb: Heartbeater = new Heartbeater(transport, service, inst, {

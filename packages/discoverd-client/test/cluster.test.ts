@@ -43,6 +43,21 @@ afterAll(async () => {
 const followers = () => [0, 1, 2].filter((i) => i !== leaderIdx);
 
 describe('DiscoverdClient against a 3-node cluster', () => {
+  it('close() gives up unregistering after about 2 s when the cluster is gone', async () => {
+    let gone = false;
+    const c = client({
+      fetch: (url, init) =>
+        gone ? Promise.reject(new TypeError('fetch failed: ECONNREFUSED')) : fetch(url, init),
+    });
+    const hb = await c.addServiceAndRegister('gone-test', '127.0.0.1:8123');
+    gone = true;
+    const t0 = Date.now();
+    await hb.close();
+    const took = Date.now() - t0;
+    expect(took).toBeLessThan(4000);
+    expect(hb.lastError).toBeDefined();
+  }, 15_000);
+
   it('raftLeader, raftPeers and ping', async () => {
     const c = client();
     await c.ping();
