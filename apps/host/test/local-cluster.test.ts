@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../src/local-cluster.js';
@@ -52,6 +53,7 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
     expect(ran('router')).toEqual([0]);
     expect(ran('logaggregator')).toEqual([0]);
     expect(ran('demo')).toEqual([1, 2]);
+    expect(cluster.jobs.get('status')?.map((j) => j.host)).toEqual([0]);
     const jobs = (await cluster.hostApi(1, 'GET', '/host/jobs')) as { state: string }[];
     expect(jobs.filter((j) => j.state === 'running')).toHaveLength(2); // discoverd + one demo job
   });
@@ -81,6 +83,33 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
     expect(kv.status).toBe(401);
     // The key itself works.
     expect(((await cluster.hostApi(0, 'GET', '/host/jobs')) as unknown[]).length).toBeGreaterThan(0);
+  });
+
+  it('answers status.<domain> through the router: every component healthy, both scopes', async () => {
+    expect(cluster.hasStatus).toBe(true);
+    type StatusBody = {
+      data: { status: string; detail: Record<string, { status: string; reason?: string }> };
+    };
+    let body: StatusBody | undefined;
+    // The first rounds may still see jobs registering.
+    await waitFor(
+      async () => {
+        const r = await cluster.throughRouter(`status.${cluster.domain}`);
+        body = JSON.parse(r.body) as StatusBody;
+        return r.status === 200;
+      },
+      { timeoutMs: 20_000, what: 'a healthy cluster status through the router' },
+    );
+    expect(Object.keys(body!.data.detail).sort()).toEqual([
+      'discoverd',
+      'flynn-host',
+      'logaggregator',
+      'router',
+    ]);
+    const host = await cluster.throughRouter(`status.${cluster.domain}`, '/?scope=host');
+    expect([host.status, JSON.parse(host.body).data.status]).toEqual([200, 'healthy']);
+    // Through the router from loopback: private, so no key; /livez is the bare liveness answer.
+    expect((await cluster.throughRouter(`status.${cluster.domain}`, '/livez')).status).toBe(200);
   });
 
   it.skipIf(!zfs)('moves a volume between hosts whose APIs want the cluster key', async () => {

@@ -1,0 +1,107 @@
+import type { Instance } from '@flynn-edge/discoverd-state';
+import type { CheckOutcome } from '../envelope.js';
+import { type Discovery, describeInstance, getJson } from '../probe.js';
+import { type Check, errorReason } from '../runner.js';
+
+// router: every `router-api` instance answers GET /router/status, reports itself healthy (route
+// table loaded in every worker) and each worker's store watch was alive within `watchStaleMs`
+// by the router's own clock (no skew between hosts can fake freshness).
+
+export const ROUTER_API_SERVICE = 'router-api';
+export const DEFAULT_WATCH_STALE_MS = 10_000;
+
+export interface RouterStatus {
+  healthy: boolean;
+  reason?: string;
+  workers: { pid: number; synced: boolean; watchAliveAt: number; routes?: number }[];
+  now: number;
+}
+
+export interface RouterCheckOptions {
+  discovery: Discovery;
+  service?: string;
+  watchStaleMs?: number;
+  headers?: Record<string, string>;
+}
+
+/** Judges one router's /router/status answer. */
+export function judgeRouter(s: RouterStatus, watchStaleMs = DEFAULT_WATCH_STALE_MS): CheckOutcome {
+  if (typeof s !== 'object' || s === null || !Array.isArray(s.workers)) {
+    return { healthy: false, reason: 'unexpected /router/status answer' };
+  }
+  if (s.healthy !== true) return { healthy: false, reason: s.reason || 'reports itself unhealthy' };
+  if (s.workers.length === 0) return { healthy: false, reason: 'no data plane is running' };
+  for (const w of s.workers) {
+    if (!w.synced) return { healthy: false, reason: `process ${w.pid} has not loaded the route table` };
+    const silent = s.now - w.watchAliveAt;
+    if (!(silent <= watchStaleMs)) {
+      return { healthy: false, reason: `process ${w.pid}: store watch silent for ${silent} ms` };
+    }
+  }
+  return { healthy: true };
+}
+
+async function probeRouter(
+  inst: Instance,
+  opts: RouterCheckOptions,
+  signal: AbortSignal,
+): Promise<CheckOutcome> {
+  try {
+    const s = await getJson<RouterStatus>(`http://${inst.addr}/router/status`, {
+      signal,
+      headers: opts.headers,
+    });
+    return judgeRouter(s, opts.watchStaleMs);
+  } catch (err) {
+    return { healthy: false, reason: errorReason(err) };
+  }
+}
+
+export function routerCheck(opts: RouterCheckOptions): Check {
+  const service = opts.service ?? ROUTER_API_SERVICE;
+  return {
+    name: 'router',
+    async run(signal): Promise<CheckOutcome> {
+      const instances = await opts.discovery.instances(service, signal);
+      if (instances.length === 0) return { healthy: false, reason: `no ${service} instance is registered` };
+      const outcomes = await Promise.all(instances.map((i) => probeRouter(i, opts, signal)));
+      const detail = { instances: instances.length };
+      const bad = outcomes.findIndex((o) => !o.healthy);
+      if (bad >= 0) {
+        return {
+          healthy: false,
+          reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`,
+          detail,
+        };
+      }
+      return { healthy: true, detail };
+    },
+  };
+}
+
+/** Host scope: the router of `hostId` (the router-api instance whose meta HOST_ID matches). */
+export function hostRouterCheck(opts: RouterCheckOptions & { hostId: string }): Check {
+  const service = opts.service ?? ROUTER_API_SERVICE;
+  return {
+    name: 'router',
+    async run(signal): Promise<CheckOutcome> {
+      const instances = (await opts.discovery.instances(service, signal)).filter(
+        (i) => i.meta?.HOST_ID === opts.hostId,
+      );
+      const detail = { host: opts.hostId };
+      if (instances.length === 0) {
+        return { healthy: false, reason: `no ${service} instance with HOST_ID ${opts.hostId}`, detail };
+      }
+      const outcomes = await Promise.all(instances.map((i) => probeRouter(i, opts, signal)));
+      const bad = outcomes.findIndex((o) => !o.healthy);
+      if (bad >= 0) {
+        return {
+          healthy: false,
+          reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`,
+          detail,
+        };
+      }
+      return { healthy: true, detail };
+    },
+  };
+}
