@@ -45,6 +45,9 @@ function resolvers(): string[] {
   }
 }
 
+/** How long one `zpool list` answers /host/status's pool health. */
+const POOL_HEALTH_TTL_MS = 2000;
+
 export interface HostStatus {
   id: string;
   addrs: string[];
@@ -70,6 +73,7 @@ export class HostDaemon {
   private heartbeater: Heartbeater | undefined;
   private volumes: VolumeManager | undefined;
   private volumesDisabled = 'volumes are disabled (-no-volumes)';
+  private poolHealth: { at: number; answer: Promise<HostStatus['volumes']> } | undefined;
   private registering: Promise<void> | undefined;
   private closed = false;
 
@@ -239,15 +243,28 @@ export class HostDaemon {
     }
   }
 
-  private async volumeHealth(): Promise<HostStatus['volumes']> {
+  /**
+   * `zpool list` is a process spawn: health checks polling /host/status every second would pay it
+   * each time. One answer serves for POOL_HEALTH_TTL_MS, and concurrent callers share one spawn.
+   */
+  private volumeHealth(): Promise<HostStatus['volumes']> {
     const manager = this.volumes;
-    if (!manager) return { enabled: false, reason: this.volumesDisabled };
-    try {
-      const pool = (await manager.driver.listPools()).find((p) => p.name === manager.poolName);
-      return { enabled: true, pool: manager.poolName, health: pool?.health ?? 'MISSING' };
-    } catch (err) {
-      return { enabled: true, pool: manager.poolName, health: `UNKNOWN (${(err as Error).message})` };
-    }
+    if (!manager) return Promise.resolve({ enabled: false, reason: this.volumesDisabled });
+    const cached = this.poolHealth;
+    if (cached && Date.now() - cached.at < POOL_HEALTH_TTL_MS) return cached.answer;
+    const answer = manager.driver.listPools().then(
+      (pools) => {
+        const pool = pools.find((p) => p.name === manager.poolName);
+        return { enabled: true as const, pool: manager.poolName, health: pool?.health ?? 'MISSING' };
+      },
+      (err: Error) => ({
+        enabled: true as const,
+        pool: manager.poolName,
+        health: `UNKNOWN (${err.message})`,
+      }),
+    );
+    this.poolHealth = { at: Date.now(), answer };
+    return answer;
   }
 
   /** The API of another host, from its flynn-host registration. */
