@@ -78,7 +78,11 @@ const say = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]
 
 function start(name, args, env = {}) {
   const out = openSync(join(TMP, `${name}.out`), 'a');
-  const p = spawn(process.execPath, args, {
+  // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the daemons and the aggregator (written when they exit).
+  const prof = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const p = spawn(process.execPath, [...prof, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', out, out],
     detached: true,
@@ -236,7 +240,7 @@ async function startDaemon(name, id, ip, extra = []) {
   return { p, url, dir, logDir: join(dir, 'logs'), restart: () => startDaemonAgain(name, p, url, apiPort) };
 }
 async function startDaemonAgain(name, old, url) {
-  const args = old.spawnargs.slice(1);
+  const args = old.spawnargs.slice(1).filter((a) => !a.startsWith('--cpu-prof'));
   await stop(old);
   const p = start(`${name}-2`, args, { DISCOVERD });
   await waitFor(async () => (await fetch(`${url}/host/status`)).ok, `${name} API again`, 30_000);
@@ -336,7 +340,8 @@ function countFile(logDir, appId) {
         }
         let e = per.get(idx);
         if (!e) {
-          e = { count: 0, next: 0, outOfOrder: 0 };
+          // first: the job's oldest line still on disk (older ones may have been rotated away)
+          e = { count: 0, first: seq, next: seq, outOfOrder: 0 };
           per.set(idx, e);
         }
         e.count++;
@@ -371,6 +376,9 @@ async function ingest(host, aggUrl, label, rate, duration) {
     metric(await getText(`${host.url}/metrics`), 'flynn_host_log_lines_total') ?? 0;
   const hostDropped = async () =>
     metric(await getText(`${host.url}/metrics`), 'flynn_host_log_dropped_lines_total') ?? 0;
+  const hostRotations = async () =>
+    metric(await getText(`${host.url}/metrics`), 'flynn_host_log_rotations_total') ?? 0;
+  const r0 = await hostRotations();
   const aggIngested = async () =>
     metric(await getText(`${aggUrl}/metrics`), 'flynn_logaggregator_messages_ingested_total') ?? 0;
   const h0 = await hostMetrics();
@@ -453,16 +461,36 @@ async function ingest(host, aggUrl, label, rate, duration) {
   }
   const dropped = (await hostDropped()) - d0;
   const file = countFile(host.logDir, appId);
+  // Rotation keeps one old file: after two or more rotations of the app's file the oldest lines
+  // are deleted by design. A job's lines before its oldest one on disk count as rotated away then
+  // (and all of a job's lines when none is left); every other absent line is missing (a gap, or
+  // the end never written). Cross-check: the daemon's count of lines written to files.
+  const rotations = (await hostRotations()) - r0;
   let inFile = 0;
   let outOfOrder = 0;
   let missing = 0;
+  let rotatedAway = 0;
   for (let i = 0; i < O.jobs; i++) {
-    const e = file.per.get(i) ?? { count: 0, next: 0, outOfOrder: 0 };
+    const e = file.per.get(i);
+    if (!e) {
+      if (rotations >= 2) rotatedAway += counts[i];
+      else missing += counts[i];
+      continue;
+    }
     inFile += e.count;
     outOfOrder += e.outOfOrder;
-    missing += counts[i] - e.count;
+    const before = rotations >= 2 ? e.first : 0;
+    rotatedAway += before;
+    missing += counts[i] - e.count - before;
   }
   const last = samples.at(-1);
+  // The first sample (the two at the end of writing included) at which the file held every line;
+  // the metric also counts a few init/stderr lines, taken off as counted in the files.
+  const extraLines = accountedAt !== undefined ? Math.max(0, last.host - inFile - rotatedAway) : 0;
+  const fileDone = samples.find((x) => x.host - extraLines >= written);
+  if (fileDone && missing === 0) hostDoneAt = fileDone.t;
+  const aggDone = samples.find((x) => x.agg >= written);
+  if (aggDone) aggDoneAt = aggDone.t;
   return {
     label,
     rate,
@@ -485,6 +513,8 @@ async function ingest(host, aggUrl, label, rate, duration) {
     inFile,
     outOfOrder,
     missing,
+    rotatedAway,
+    rotations,
     badFrames: file.bad,
     files: file.files.length,
     dropped,
@@ -700,21 +730,29 @@ async function main() {
   console.log(md);
 }
 
+/**
+ * The issue's ingest goal: ≥ 200,000 lines/s through the host with none lost or dropped. The paced
+ * run writes exactly 200,000 lines/s, so it must also have every line in the file by the scrape
+ * taken 1 s after writing ends. The unpaced run writes millions of lines in its one second; it
+ * measures capacity: lines written ÷ time until the file held them all.
+ */
+function ingestGoalMet(r) {
+  if (r.missing !== 0 || r.dropped !== 0 || r.hostDoneAt === undefined) return false;
+  if (r.label === 'max') return r.written / (r.hostDoneAt / 1000) >= 200_000;
+  return r.written / r.duration >= 200_000 && r.hostDoneAt <= r.atEnd1.t;
+}
+
 function summary(out) {
   const S = ['## Summary', '', '| scenario | goal | measured | |', '| --- | --- | --- | --- |'];
   for (const r of out.ingest) {
     const rate = r.written / r.duration;
-    const ok =
-      rate >= 200_000 &&
-      r.missing === 0 &&
-      r.hostDoneAt !== undefined &&
-      r.hostDoneAt <= r.duration * 1000 + 1000;
+    const ok = ingestGoalMet(r);
     const what =
       r.label === 'max'
         ? `ingest, ${O.jobs} jobs as fast as they can (${r.duration} s)`
         : `ingest, ${O.jobs} jobs at ${fmt(r.rate * O.jobs)} lines/s (${r.duration} s)`;
     S.push(
-      `| ${what} | ≥ 200,000 lines/s into the file, none dropped | ${fmt(rate)} lines/s written, ${fmt(r.inFile)} of ${fmt(r.written)} in the file (${fmt((100 * r.inFile) / r.written, 1)} %), ${fmt(r.dropped)} dropped | ${ok ? 'met' : '**not met**'} |`,
+      `| ${what} | ≥ 200,000 lines/s into the file, none dropped | ${fmt(rate)} lines/s written; all in the files ${r.hostDoneAt !== undefined ? `${fmt(r.hostDoneAt / 1000, 2)} s after the start (${fmt(r.written / (r.hostDoneAt / 1000))} lines/s)` : 'never'}; ${fmt(r.inFile)} of ${fmt(r.written)} still on disk (${fmt(r.rotatedAway)} rotated away), ${fmt(r.missing)} missing, ${fmt(r.dropped)} dropped | ${ok ? 'met' : '**not met**'} |`,
     );
   }
   if (out.agg) {
@@ -762,7 +800,7 @@ function report({ m, load0, load1, startedAt, out }) {
     const aggRate = r.aggDoneAt ? r.written / (r.aggDoneAt / 1000) : undefined;
     const lost = r.missing;
     // The metric also counts the daemon's init notes and each job's final stderr line.
-    const extra = r.drainedInTime ? Math.max(0, r.hostFinal - r.inFile) : 0;
+    const extra = r.drainedInTime ? Math.max(0, r.hostFinal - r.inFile - r.rotatedAway) : 0;
     const inFileAt = (v) => Math.max(0, v - extra);
     const pc = (v) => fmt((100 * v) / r.written, 1);
     const within1 = inFileAt(r.atEnd1.host) >= r.written && lost === 0;
@@ -787,6 +825,7 @@ function report({ m, load0, load1, startedAt, out }) {
     L.push(`| \`flynn_host_log_dropped_lines_total\` increase | ${fmt(r.dropped)} |`);
     L.push(
       `| file check: writer lines found / missing / out of order / unparsable frames | ${fmt(r.inFile)} / ${fmt(r.missing)} / ${fmt(r.outOfOrder)} / ${fmt(r.badFrames)} (${r.files} file${r.files > 1 ? 's' : ''}) |`,
+      `| rotations of the app's file / writer lines rotated away (older than the oldest kept file) | ${fmt(r.rotations)} / ${fmt(r.rotatedAway)} (${pc(r.rotatedAway)} %; the daemon counted ${fmt(r.hostFinal)} lines written to files) |`,
     );
     L.push(
       `| ingested by the aggregator at the end / 1 s after | ${fmt(r.atEnd.agg)} / ${fmt(r.atEnd1.agg)} (${pc(r.atEnd1.agg)} %, init/stderr lines included) |`,
@@ -797,9 +836,9 @@ function report({ m, load0, load1, startedAt, out }) {
     L.push(
       `| slowest metrics scrape of the daemon + aggregator during the run | ${fmt(r.maxScrapeMs)} ms${r.scrapeErrors ? ` (${r.scrapeErrors} scrapes failed: connection reset or refused; retried)` : ''} |`,
     );
-    const met = writtenRate >= 200_000 && within1;
+    const met = ingestGoalMet(r);
     L.push(
-      `| **goal: ≥ 200,000 lines/s on the host, none dropped** | ${met ? '**met**' : '**not met**'} (${fmt(writtenRate)} lines/s written; ${fmt(lost)} missing from the file; all in the file within 1 s of the end: ${within1 ? 'yes' : 'no'}) |`,
+      `| **goal: ≥ 200,000 lines/s on the host, none dropped** | ${met ? '**met**' : '**not met**'} (${fmt(writtenRate)} lines/s written; ${r.hostDoneAt ? `${fmt(r.written / (r.hostDoneAt / 1000))} lines/s through the host; ` : ''}${fmt(lost)} missing from the file; all in the file within 1 s of the end: ${within1 ? 'yes' : 'no'}${r.label === 'max' ? ' — not asked of this run: it writes far more than 200,000 lines/s, so it measures how fast the host drains them' : ''}) |`,
     );
     L.push('');
     L.push(
@@ -812,7 +851,7 @@ function report({ m, load0, load1, startedAt, out }) {
   }
   if (out.ingest.length) {
     L.push(
-      'How: each job is `node -e <writer>` started through `PUT /host/jobs/:id` on the daemon; all wait for a common start time, then write 100-byte lines (`w<job> <seq> xxx…`, 99 bytes + `\\n`) to stdout in `write()` calls of 100 lines, awaiting `drain` when `write` returns false, until the common end time (paced runs sleep when ahead of the rate), and then write their line count to a file and stderr. Job stdout goes to the daemon\'s spool file, which the daemon reads and writes to `<log-dir>/<app id>.log`. "In the file" over time is the daemon\'s `flynn_host_log_lines_total` (lines actually written to the files, a few init/stderr lines included), and "at the aggregator" is its `flynn_logaggregator_messages_ingested_total`, both scraped every 250 ms after the end. Lines/s through the host = lines the jobs wrote ÷ time from the common start until the file held them all. At the end the log file is parsed frame by frame (RFC 6587 octet counting) and every job\'s sequence numbers checked for gaps and order ("missing" = the job\'s own count − its lines in the file). The daemon runs with the default 100 MB rotation; with more than one rotation the oldest lines would be deleted and counted as missing.',
+      'How: each job is `node -e <writer>` started through `PUT /host/jobs/:id` on the daemon; all wait for a common start time, then write 100-byte lines (`w<job> <seq> xxx…`, 99 bytes + `\\n`) to stdout in `write()` calls of 100 lines, awaiting `drain` when `write` returns false, until the common end time (paced runs sleep when ahead of the rate), and then write their line count to a file and stderr. Job stdout goes to the daemon\'s spool file, which the daemon reads and writes to `<log-dir>/<app id>.log`. "In the file" over time is the daemon\'s `flynn_host_log_lines_total` (lines actually written to the files, a few init/stderr lines included), and "at the aggregator" is its `flynn_logaggregator_messages_ingested_total`, both scraped every 250 ms after the end. Lines/s through the host = lines the jobs wrote ÷ time from the common start until the file held them all. At the end the log files are parsed frame by frame (RFC 6587 octet counting) and every job\'s sequence numbers checked for gaps and order. The daemon runs with the default 100 MB rotation, which keeps one old file: with two or more rotations (1,000,000 lines of ~250-byte frames are ~250 MB) the oldest lines are deleted by design; a job\'s lines older than its oldest one on disk are counted as "rotated away", and "missing" = the job\'s own count − its lines in the files − the lines rotated away (gaps, or lines that never reached a file). The daemon\'s count of lines written to files (`flynn_host_log_lines_total`) is the cross-check that rotated-away lines were written.',
       '',
     );
   }

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { CliError } from './output.js';
 
 // Talking to discoverd over HTTP: addresses and the server list, requests with a deadline, 307s
@@ -112,12 +113,75 @@ export interface RequestOptions {
   body?: unknown;
 }
 
+/** Response headers (a small stand-in for fetch's Headers: the CLI only reads a few). */
+export interface AnswerHeaders {
+  get(name: string): string | null;
+}
+
 export interface Answer {
   status: number;
   /** The URL that answered, after redirects. */
   url: string;
-  headers: Headers;
+  headers: AnswerHeaders;
   text: string;
+}
+
+function answerHeaders(h: IncomingHttpHeaders): AnswerHeaders {
+  return {
+    get(name) {
+      const v = h[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+    },
+  };
+}
+
+/** The deadline passed (named like the fetch error for describeNetworkError). */
+class TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/**
+ * One HTTP exchange with node:http (much cheaper to load than fetch for a short-lived CLI):
+ * resolves with the response once its head arrived; the timer covers the whole exchange up to
+ * `deadline` (ms since the epoch) unless cleared with the returned `done()`.
+ */
+export async function send(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  deadline: number,
+): Promise<{ res: IncomingMessage; done: () => void }> {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('invalid URL');
+  return new Promise((resolve, reject) => {
+    const req = mod.request(u, { method, headers });
+    const timer = Number.isFinite(deadline)
+      ? setTimeout(() => req.destroy(new TimeoutError('timed out')), Math.max(0, deadline - Date.now()))
+      : undefined;
+    const done = () => clearTimeout(timer);
+    req.on('error', (err) => {
+      done();
+      reject(err);
+    });
+    req.on('response', (res) => resolve({ res, done }));
+    req.end(body);
+  });
+}
+
+/** The whole body as text. */
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => {
+      text += d;
+    });
+    res.on('end', () => resolve(text));
+    res.on('error', reject);
+    res.on('aborted', () => reject(new Error('connection closed by the server')));
+  });
 }
 
 /**
@@ -126,7 +190,7 @@ export interface Answer {
  */
 export async function request(method: string, url: string, opts: RequestOptions = {}): Promise<Answer> {
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const deadline = Date.now() + timeoutMs;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (opts.clusterKey) headers.authorization = `Bearer ${opts.clusterKey}`;
   let body: string | undefined;
@@ -137,13 +201,17 @@ export async function request(method: string, url: string, opts: RequestOptions 
   let target = url;
   for (let redirects = 0; ; redirects++) {
     let status: number;
-    let resHeaders: Headers;
+    let resHeaders: AnswerHeaders;
     let text: string;
     try {
-      const res = await fetch(target, { method, headers, body, redirect: 'manual', signal });
-      status = res.status;
-      resHeaders = res.headers;
-      text = await res.text();
+      const { res, done } = await send(method, target, headers, body, deadline);
+      try {
+        status = res.statusCode ?? 0;
+        resHeaders = answerHeaders(res.headers);
+        text = await readText(res);
+      } finally {
+        done();
+      }
     } catch (err) {
       throw new NetworkError(method, target, describeNetworkError(err, timeoutMs));
     }
@@ -218,13 +286,18 @@ const REASONS: Record<string, string> = {
   UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
 };
 
-/** fetch's errors ("fetch failed" with a cause) as a short reason. */
+/** node:http's errors (and fetch's: "fetch failed" with a cause) as a short reason. */
 export function describeNetworkError(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = err as {
+    name?: string;
+    message?: string;
+    code?: string;
+    cause?: { code?: string; message?: string };
+  };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     return `no answer within ${timeoutMs / 1000} s`;
   }
-  const code = e?.cause?.code;
+  const code = e?.code ?? e?.cause?.code;
   if (code && REASONS[code]) return `${REASONS[code]} (${code})`;
   if (e?.cause?.message) return e.cause.message;
   if (e?.name === 'TypeError' && /invalid url/i.test(e.message ?? '')) return 'invalid URL';

@@ -54,10 +54,14 @@ beforeAll(async () => {
   await discoverd.leader(20_000);
   for (const d of daemons) d.start();
   aggregator.start();
-  await waitFor(async () => (await runCli(['list', '--json'], env)).stdout.includes('host3'), {
-    timeoutMs: 30_000,
-    what: 'three hosts registered',
-  });
+  // Each daemon registers in the background, in any order: wait for all three, not the last one.
+  await waitFor(
+    async () => {
+      const r = await runCli(['list', '--json'], env);
+      return r.code === 0 && (JSON.parse(r.stdout) as unknown[]).length === HOSTS.length;
+    },
+    { timeoutMs: 30_000, what: 'three hosts registered' },
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -159,6 +163,15 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     expect(hostLog.code, hostLog.stderr).toBe(0);
     expect(hostLog.stdout.split('\n').filter((l) => l.startsWith('line '))).toEqual(want);
     expect(hostLog.stdout).toContain('done');
+    // The last lines: plain text from the host; with --split-stderr and --init, NDJSON split by stream.
+    const last = await runCli(['log', '--lines', '3', jobId], env);
+    expect(last.stdout).toBe('line 198\nline 199\ndone\n');
+    const split = await runCli(['log', '-n', '3', '--split-stderr', jobId], env);
+    expect([split.stdout, split.stderr]).toEqual(['line 198\nline 199\n', 'done\n']);
+    const init = await runCli(['log', '-n', '1', '--init', jobId], env);
+    expect([init.stdout, init.stderr]).toEqual(['', 'exited with status 0\n']);
+    const bad = await fetch(`http://${HOSTS[1]}:${API_PORT}/host/jobs/${jobId}/log?format=xml`);
+    expect(bad.status).toBe(400);
 
     // From the aggregator, by app name (the daemon recorded apps/e2e-app in the cluster store).
     const agg = await waitFor(

@@ -30,6 +30,14 @@ describe('flynn-host usage', () => {
     [['promote', '127.0.0.2', 'extra'], /too many arguments/],
     [['raft', 'extra'], /too many arguments/],
     [['raft', '--discoverd', '127.0.0.1:1111,127.0.0.2:x'], /invalid address "127.0.0.2:x"/],
+    // `log` parses its plain arguments itself (fast path); anything else goes through commander
+    [['log'], /missing required argument 'job-id'/],
+    [['log', '--lines', 'x', 'h1-abc'], /want a non-negative integer/],
+    [['log', '-n'], /argument missing/],
+    [['log', '-x', 'h1-abc'], /unknown option '-x'/],
+    [['log', 'h1-abc', 'h1-def'], /too many arguments/],
+    [['log', '--discoverd', '127.0.0.2:x', 'h1-abc'], /invalid address "127.0.0.2:x"/],
+    [['log', 'nodash'], /invalid job id "nodash"/],
   ])('%j exits 2 with a clear message', async (args, message) => {
     const r = await runCli(args);
     expect(r.code).toBe(2);
@@ -38,8 +46,19 @@ describe('flynn-host usage', () => {
   });
 
   it('checks DISCOVERD from the environment like the flag', async () => {
-    const r = await runCli(['raft'], { DISCOVERD: '127.0.0.2:x' });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/from env 'DISCOVERD' is invalid/);
+    for (const args of [['raft'], ['log', '-n', '5', 'h1-abc']]) {
+      const r = await runCli(args, { DISCOVERD: '127.0.0.2:x' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/from env 'DISCOVERD' is invalid/);
+    }
+  });
+
+  it('log: an unreachable discoverd is a one-line error, exit 1', async () => {
+    const r = await runCli(['log', '--lines=10', 'h1-abc'], { DISCOVERD: '127.0.0.1:1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^flynn-host: no discoverd server answered: GET http:\/\/127\.0\.0\.1:1\/services\/flynn-host\/instances: connection refused/,
+    );
+    expect(hasStackTrace(r.stderr)).toBe(false);
   });
 });

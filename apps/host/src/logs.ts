@@ -1,5 +1,5 @@
 import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
-import type { Job, JobManager, LineEvent } from '@flynn-edge/host-jobs';
+import type { Job, JobManager, LinesEvent } from '@flynn-edge/host-jobs';
 import { type AggregatorInstance, LogShipper, LogStore } from '@flynn-edge/logstore';
 import type { Logger, Metrics } from '@flynn-edge/service-kit';
 
@@ -54,7 +54,7 @@ export class HostLogs {
       ignore: ['flynn-host'],
       onError: (err, appId) => opts.log.warn({ err: err.message, app: appId }, 'log write failed'),
     });
-    opts.jobs.on('line', (ev) => this.write(ev));
+    opts.jobs.on('lines', (ev) => this.write(ev));
     // Per line only a map lookup: jobs.get() copies the whole job.
     opts.jobs.on('state', (job) => this.jobLog.set(job.id, this.jobLogOf(job)));
     logMetrics(opts.metrics, () => this.store);
@@ -71,7 +71,8 @@ export class HostLogs {
     return { appId: job.app.id, procId: procIdOf(job.processType, job.id) };
   }
 
-  private write(ev: LineEvent): void {
+  /** A batch of a job's lines: one framed buffer, one queued write (init notes line by line). */
+  private write(ev: LinesEvent): void {
     let target = this.jobLog.get(ev.job);
     if (!target) {
       const job = this.opts.jobs.get(ev.job);
@@ -79,8 +80,17 @@ export class HostLogs {
       target = this.jobLogOf(job);
       this.jobLog.set(ev.job, target);
     }
+    const msgId = STREAM_MSGID[ev.stream];
     try {
-      this.store.write(target.appId, { procId: target.procId, msgId: STREAM_MSGID[ev.stream], msg: ev.line });
+      if (ev.stream === 'init') {
+        // the daemon's own notes: few, and they may hold a '\n' (write() splits there)
+        for (let i = 0; i < ev.starts.length; i++) {
+          const msg = ev.data.subarray(ev.starts[i]!, ev.ends[i]!);
+          this.store.write(target.appId, { procId: target.procId, msgId, msg });
+        }
+        return;
+      }
+      this.store.writeLines(target.appId, target.procId, msgId, ev.data, ev.starts, ev.ends);
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message, job: ev.job }, 'cannot log a job line');
     }

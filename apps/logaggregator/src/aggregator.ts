@@ -28,6 +28,21 @@ export type DropReason =
 
 export type Subscriber = (e: Entry) => void;
 
+interface Checked {
+  timestamp: string;
+  key: number;
+  hostname: string;
+  appName: string;
+  procId: string;
+  msgId: string;
+}
+
+function printable(v: string, last: Checked, field: 'hostname' | 'appName' | 'procId' | 'msgId'): boolean {
+  if (!PRINTABLE.test(v)) return false;
+  last[field] = v;
+  return true;
+}
+
 export interface AggregatorOptions {
   /** Messages kept per app (default 10,000). */
   capacity?: number;
@@ -62,15 +77,23 @@ export class Aggregator {
     buffered: 0,
     followers: 0,
   };
-  private readonly ingestedCounter;
   private readonly droppedCounter;
 
   constructor(opts: AggregatorOptions = {}) {
     this.capacity = opts.capacity ?? DEFAULT_BUFFER;
     const metrics = opts.metrics;
-    this.ingestedCounter = metrics?.counter(
+    // Mirrors stats.ingested at scrape time (no metrics call per message).
+    const stats = this.stats;
+    const ingested = metrics?.counter(
       'flynn_logaggregator_messages_ingested_total',
       'Messages stored in an app buffer (from syslog or a peer snapshot).',
+      [],
+      {
+        collect() {
+          ingested!.reset();
+          ingested!.inc(stats.ingested);
+        },
+      },
     );
     this.droppedCounter = metrics?.counter(
       'flynn_logaggregator_messages_dropped_total',
@@ -109,17 +132,28 @@ export class Aggregator {
    * to the app's live subscribers. The message is stored as given (copy views first).
    */
   add(m: LogMessage): Entry | undefined {
-    const key = m.timestamp === '-' ? Number.NaN : timeKey(m.timestamp);
+    // Messages come in runs from one host, app and process with one timestamp: the last checked
+    // fields are not checked again.
+    const last = this.lastChecked;
+    let key: number;
+    if (m.timestamp === last.timestamp) key = last.key;
+    else {
+      key = m.timestamp === '-' ? Number.NaN : timeKey(m.timestamp);
+      if (!Number.isNaN(key)) {
+        last.timestamp = m.timestamp;
+        last.key = key;
+      }
+    }
     if (m.appName === '-' || m.appName === '' || Number.isNaN(key)) {
       this.drop('missing_field');
       return undefined;
     }
     // RFC 5424 header fields are printable US-ASCII; anything else could not be re-encoded.
     if (
-      !PRINTABLE.test(m.hostname) ||
-      !PRINTABLE.test(m.appName) ||
-      !PRINTABLE.test(m.procId) ||
-      !PRINTABLE.test(m.msgId)
+      !(m.hostname === last.hostname || printable(m.hostname, last, 'hostname')) ||
+      !(m.appName === last.appName || printable(m.appName, last, 'appName')) ||
+      !(m.procId === last.procId || printable(m.procId, last, 'procId')) ||
+      !(m.msgId === last.msgId || printable(m.msgId, last, 'msgId'))
     ) {
       this.drop('malformed');
       return undefined;
@@ -139,11 +173,19 @@ export class Aggregator {
     if (!evicted) this.buffered++;
     this.stats.ingested++;
     this.stats.buffered = this.buffered;
-    this.ingestedCounter?.inc();
     const subs = this.subs.get(m.appName);
     if (subs) for (const fn of subs) fn(entry);
     return entry;
   }
+
+  private readonly lastChecked: Checked = {
+    timestamp: '',
+    key: 0,
+    hostname: '',
+    appName: '',
+    procId: '',
+    msgId: '',
+  };
 
   /** Raises a host's cursor to `c` if it is newer (never lowers it). */
   advanceCursor(host: string, c: Cursor): void {

@@ -17,7 +17,15 @@ export interface IngestServerOptions {
 
 /** Copies a decoded message out of the socket chunk it points into, so the chunk can be freed. */
 export function ownMessage(m: LogMessage): LogMessage {
-  return { ...m, msg: Buffer.from(m.msg) };
+  return {
+    timestamp: m.timestamp,
+    hostname: m.hostname,
+    appName: m.appName,
+    procId: m.procId,
+    msgId: m.msgId,
+    seq: m.seq,
+    msg: Buffer.from(m.msg),
+  };
 }
 
 export class IngestServer {

@@ -38,7 +38,8 @@ export class Ring {
   private readonly buf: Array<Entry | undefined>;
   private head = 0;
   private len = 0;
-  private readonly keys = new Set<string>();
+  /** Duplicate detection: hostname → seq → the buffered entries with that seq (usually one). */
+  private readonly bySeq = new Map<string, Map<number, Entry | Entry[]>>();
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1)
@@ -60,8 +61,7 @@ export class Ring {
    * entry, which one.
    */
   insert(entry: Entry): { result: InsertResult; evicted?: Entry } {
-    const dk = dedupeKey(entry.m);
-    if (this.keys.has(dk)) return { result: 'duplicate' };
+    if (this.has(entry.m)) return { result: 'duplicate' };
     const cap = this.capacity;
     // Position: after every entry with key <= entry.key (binary search; newest-first fast path).
     let pos: number;
@@ -85,7 +85,7 @@ export class Ring {
       this.head = (this.head + 1) % cap;
       this.len--;
       pos--;
-      this.keys.delete(dedupeKey(evicted!.m));
+      this.forget(evicted!);
     }
     // Shift [pos, len) one slot towards the tail, then place the entry.
     for (let i = this.len; i > pos; i--) {
@@ -93,8 +93,42 @@ export class Ring {
     }
     this.buf[(this.head + pos) % cap] = entry;
     this.len++;
-    this.keys.add(dk);
+    this.remember(entry);
     return evicted ? { result: 'stored', evicted } : { result: 'stored' };
+  }
+
+  /** Whether a message with the same (hostname, timestamp, seq) is buffered. */
+  has(m: LogMessage): boolean {
+    const got = this.bySeq.get(m.hostname)?.get(m.seq);
+    if (got === undefined) return false;
+    if (!Array.isArray(got)) return got.m.timestamp === m.timestamp;
+    return got.some((e) => e.m.timestamp === m.timestamp);
+  }
+
+  private remember(e: Entry): void {
+    let seqs = this.bySeq.get(e.m.hostname);
+    if (!seqs) {
+      seqs = new Map();
+      this.bySeq.set(e.m.hostname, seqs);
+    }
+    const got = seqs.get(e.m.seq);
+    if (got === undefined) seqs.set(e.m.seq, e);
+    else if (Array.isArray(got)) got.push(e);
+    else seqs.set(e.m.seq, [got, e]);
+  }
+
+  private forget(e: Entry): void {
+    const seqs = this.bySeq.get(e.m.hostname);
+    const got = seqs?.get(e.m.seq);
+    if (!seqs || got === undefined) return;
+    if (got === e) seqs.delete(e.m.seq);
+    else if (Array.isArray(got)) {
+      const rest = got.filter((x) => x !== e);
+      if (rest.length === 1) seqs.set(e.m.seq, rest[0]!);
+      else if (rest.length === 0) seqs.delete(e.m.seq);
+      else seqs.set(e.m.seq, rest);
+    }
+    if (seqs.size === 0) this.bySeq.delete(e.m.hostname);
   }
 
   /** The newest `n` entries accepted by `match` (all matching when n <= 0), oldest first. */

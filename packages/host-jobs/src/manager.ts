@@ -17,6 +17,7 @@ import {
   type JobState,
   type LineEvent,
   type LineStream,
+  type LinesEvent,
   type RestartPolicy,
 } from './types.js';
 
@@ -53,6 +54,8 @@ export interface JobManagerOptions {
   defaultGraceMs?: number;
   /** How often spools are read (default 100 ms). */
   tailIntervalMs?: number;
+  /** offsets.json is saved at most this often while lines flow (default 1000 ms). */
+  offsetsIntervalMs?: number;
   /** How often re-adopted (not our child) processes are checked (default 500 ms). */
   adoptPollMs?: number;
   restartBackoff?: RestartBackoff;
@@ -130,6 +133,8 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/;
 const FINISHED: ReadonlySet<JobState> = new Set(['done', 'crashed', 'failed']);
 const RESTART_POLICIES: readonly RestartPolicy[] = ['never', 'on-failure', 'always'];
 const MAX_PORTS = 64;
+/** While the line consumer is not accepting, how soon the spools are tried again. */
+const BLOCKED_RETRY_MS = 10;
 
 /** The events a JobManager emits. */
 export interface JobManagerEvents {
@@ -137,6 +142,11 @@ export interface JobManagerEvents {
   state: [job: Job];
   /** One line of a job's stdout/stderr, or an init note of the manager's. */
   line: [ev: LineEvent];
+  /**
+   * The same lines in batches (one per spool read): a listener of either event gets every line;
+   * listen to one of them.
+   */
+  lines: [ev: LinesEvent];
   /** A job was registered in or removed from discoverd. */
   registration: [ev: RegistrationEvent];
   /** Something went wrong that does not change a job's state (heartbeat or spool errors). */
@@ -151,7 +161,13 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   private readonly opts: Required<
     Pick<
       JobManagerOptions,
-      'registerHost' | 'checkHost' | 'defaultGraceMs' | 'tailIntervalMs' | 'adoptPollMs' | 'maxFinished'
+      | 'registerHost'
+      | 'checkHost'
+      | 'defaultGraceMs'
+      | 'tailIntervalMs'
+      | 'offsetsIntervalMs'
+      | 'adoptPollMs'
+      | 'maxFinished'
     >
   > & { backoff: Required<RestartBackoff>; baseEnv: Record<string, string> };
   private tailTimer: NodeJS.Timeout | undefined;
@@ -159,7 +175,10 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   private started = false;
   private closed = false;
   private dirty = false;
+  /** When tailTick last saved offsets.json (ms, performance.now()). */
+  private offsetsSavedAt = Number.NEGATIVE_INFINITY;
   private catchingUp = false;
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly options: JobManagerOptions) {
@@ -175,6 +194,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       checkHost: options.checkHost ?? registerHost,
       defaultGraceMs: options.defaultGraceMs ?? 10_000,
       tailIntervalMs: options.tailIntervalMs ?? 100,
+      offsetsIntervalMs: options.offsetsIntervalMs ?? 1000,
       adoptPollMs: options.adoptPollMs ?? 500,
       maxFinished: options.maxFinished ?? 1000,
       backoff: {
@@ -220,7 +240,13 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     if (raw !== undefined && (raw.version !== 1 || !Array.isArray(raw.jobs))) {
       throw new Error(`${this.statePath}: not a job state file (version ${String(raw.version)})`);
     }
-    const offsets = this.load<PersistedOffsets>(this.offsetsPath);
+    let offsets: PersistedOffsets | undefined;
+    try {
+      offsets = this.load<PersistedOffsets>(this.offsetsPath);
+    } catch (err) {
+      // torn (a disk error, a crash of the machine): the state file's offsets are older, not lost
+      this.warn(new Error(`${(err as Error).message}; using the offsets in the state file`));
+    }
     for (const p of raw?.jobs ?? []) {
       const job: Job = { ...p.job, registered: false, child: false };
       // Offsets only grow: the later of the two files wins.
@@ -320,6 +346,8 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.tailTimer) clearInterval(this.tailTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     if (this.adoptTimer) clearInterval(this.adoptTimer);
     const closing: Promise<unknown>[] = [];
     for (const e of this.entries.values()) {
@@ -616,10 +644,15 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   private tailTick(): void {
     if (this.closed) return;
     let more = false;
+    let blocked = false;
     for (const e of this.entries.values()) {
       if (e.spoolsRemoved) continue;
-      // The consumer is full: the rest waits for the next tick (the lines stay in the spools).
-      if (!this.accepting()) break;
+      // The consumer is full: the rest waits in the spools until it takes more (checked again
+      // shortly, not a whole tick later: a disk that catches up in a few ms should not idle).
+      if (!this.accepting()) {
+        blocked = true;
+        break;
+      }
       try {
         this.drain(e, false);
         if (e.finishing && !e.spools.stdout.more && !e.spools.stderr.more) this.finishSpools(e);
@@ -631,9 +664,22 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
         this.track(s.reclaim().then((msg) => msg && this.warn(new Error(msg))));
       }
     }
-    if (this.dirty) this.persistOffsets();
+    // At most every offsetsIntervalMs while lines flow (a write, an fsync and a rename on the event
+    // loop): a crash repeats the lines read since the last save, it never loses any.
+    const now = performance.now();
+    if (this.dirty && now - this.offsetsSavedAt >= this.opts.offsetsIntervalMs) {
+      this.offsetsSavedAt = now;
+      this.persistOffsets();
+    }
+    if (blocked && !this.retryTimer) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.tailTick();
+      }, BLOCKED_RETRY_MS);
+      this.retryTimer.unref();
+    }
     // A spool had more than one read's budget waiting: go on at once (after pending I/O).
-    if (more && !this.catchingUp) {
+    if (more && !blocked && !this.catchingUp) {
       this.catchingUp = true;
       setImmediate(() => {
         this.catchingUp = false;
@@ -674,11 +720,35 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       // One budget-limited read per tick; a final drain reads to the end of the file.
       for (;;) {
         const before = spool.offset;
-        const lines = spool.read(final);
+        const b = spool.readBatch(final);
         if (spool.offset !== before) this.dirty = true;
-        for (const l of lines) this.emitLine(e.job.id, stream, l.line, l.offset);
+        if (b)
+          this.emitLines({
+            job: e.job.id,
+            stream,
+            data: b.data,
+            starts: b.starts,
+            ends: b.ends,
+            offset: b.offset,
+          });
         if (!final || spool.offset === before) break;
       }
+    }
+  }
+
+  /** Hands a batch to 'lines' listeners and, one by one (copied), to 'line' listeners. */
+  private emitLines(ev: LinesEvent): void {
+    if (this.listenerCount('lines') > 0) {
+      try {
+        this.emit('lines', ev);
+      } catch (err) {
+        this.warn(new Error(`lines listener threw: ${(err as Error).message}`));
+      }
+    }
+    if (this.listenerCount('line') === 0) return;
+    for (let i = 0; i < ev.starts.length; i++) {
+      const line = Buffer.from(ev.data.subarray(ev.starts[i]!, ev.ends[i]!));
+      this.emitLine(ev.job, ev.stream, line, ev.offset === undefined ? undefined : ev.offset + ev.starts[i]!);
     }
   }
 
@@ -692,7 +762,8 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   }
 
   private initLine(e: Entry, text: string): void {
-    this.emitLine(e.job.id, 'init', Buffer.from(text));
+    const data = Buffer.from(text);
+    this.emitLines({ job: e.job.id, stream: 'init', data, starts: [0], ends: [data.length] });
   }
 
   // ---- discoverd ----

@@ -15,8 +15,23 @@ export interface SpoolOptions {
   maxLineBytes?: number;
   /** Bytes read per call at most (default 1 MiB); `more` tells when the budget cut a read short. */
   maxReadBytes?: number;
-  /** Punch a hole once this much has been consumed since the last one (default 1 MiB). */
+  /**
+   * Lines per read at most (default 8192): a megabyte of tiny lines is a lot of messages, and
+   * what the consumer queues grows with their number, not their bytes.
+   */
+  maxReadLines?: number;
+  /** Punch a hole once this much has been consumed since the last one (default 8 MiB: each punch
+   * runs `fallocate`, a process, so not every MiB). */
   reclaimBytes?: number;
+}
+
+/** What one Spool.readBatch() read: line i is `data[starts[i], ends[i])`, at `offset + starts[i]` in the file. */
+export interface SpoolBatch {
+  data: Buffer;
+  starts: number[];
+  ends: number[];
+  /** offset in the file of data[0] */
+  offset: number;
 }
 
 /** One line read from a spool, with the byte offset of its first byte in the file. */
@@ -36,6 +51,7 @@ export class Spool {
   private punchFailed = false;
   private readonly maxLine: number;
   private readonly maxRead: number;
+  private readonly maxLines: number;
   private readonly reclaimBytes: number;
 
   constructor(
@@ -48,7 +64,8 @@ export class Spool {
   ) {
     this.maxLine = opts.maxLineBytes ?? 64 * 1024;
     this.maxRead = opts.maxReadBytes ?? 1024 * 1024;
-    this.reclaimBytes = opts.reclaimBytes ?? 1024 * 1024;
+    this.maxLines = opts.maxReadLines ?? 8192;
+    this.reclaimBytes = opts.reclaimBytes ?? 8 * 1024 * 1024;
   }
 
   /** Size of the file now (0 when it does not exist). */
@@ -59,55 +76,81 @@ export class Spool {
 
   /**
    * The complete lines appended since the last call (without their \n); with `final`, also a
-   * trailing line that has no \n yet (the writer is gone).
+   * trailing line that has no \n yet (the writer is gone). Each line is a copy.
    */
   read(final = false): SpoolLine[] {
-    const fd = this.open();
-    if (fd === undefined) return [];
+    const b = this.readBatch(final);
+    if (!b) return [];
     const lines: SpoolLine[] = [];
-    this.more = false;
-    let budget = this.maxRead;
-    while (budget > 0) {
-      const size = fstatSync(fd).size;
-      if (size < this.offset) {
-        // Someone truncated the file under us: start again at its new end.
-        this.offset = size;
-        this.punched = Math.min(this.punched, size);
-        break;
-      }
-      const avail = size - this.offset;
-      if (avail === 0) break;
-      const want = Math.min(avail, budget);
-      const buf = Buffer.allocUnsafe(want);
-      const n = readSync(fd, buf, 0, want, this.offset);
-      if (n === 0) break;
-      budget -= n;
-      let start = 0;
-      let consumed = 0;
-      for (;;) {
-        const nl = buf.indexOf(10, start);
-        if (nl < 0 || nl >= n) break;
-        pushSplit(lines, buf.subarray(start, nl), this.offset + start, this.maxLine);
-        start = nl + 1;
-        consumed = start;
-      }
-      // No newline in a long run: emit whole pieces so one endless line cannot stall the spool.
-      while (n - consumed >= this.maxLine) {
-        lines.push({
-          line: Buffer.from(buf.subarray(consumed, consumed + this.maxLine)),
-          offset: this.offset + consumed,
-        });
-        consumed += this.maxLine;
-      }
-      if (final && n === avail && consumed < n) {
-        lines.push({ line: Buffer.from(buf.subarray(consumed, n)), offset: this.offset + consumed });
-        consumed = n;
-      }
-      this.offset += consumed;
-      if (consumed === 0 || n < want) break;
-      if (budget <= 0) this.more = size > this.offset;
+    for (let i = 0; i < b.starts.length; i++) {
+      const s = b.starts[i]!;
+      lines.push({ line: Buffer.from(b.data.subarray(s, b.ends[i]!)), offset: b.offset + s });
     }
     return lines;
+  }
+
+  /**
+   * One read (at most maxReadBytes) of the complete lines appended since the last call: the bytes
+   * and each line's bounds in them (no object per line). Lines longer than maxLineBytes come as
+   * pieces; with `final`, a trailing line without \n is included. Undefined when nothing was read.
+   */
+  readBatch(final = false): SpoolBatch | undefined {
+    this.more = false;
+    const fd = this.open();
+    if (fd === undefined) return undefined;
+    const size = fstatSync(fd).size;
+    if (size < this.offset) {
+      // Someone truncated the file under us: start again at its new end.
+      this.offset = size;
+      this.punched = Math.min(this.punched, size);
+      return undefined;
+    }
+    const avail = size - this.offset;
+    if (avail === 0) return undefined;
+    const want = Math.min(avail, this.maxRead);
+    const data = Buffer.allocUnsafe(want);
+    const n = readSync(fd, data, 0, want, this.offset);
+    if (n === 0) return undefined;
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const max = this.maxLine;
+    let start = 0;
+    let capped = false;
+    for (;;) {
+      if (starts.length >= this.maxLines) {
+        capped = true;
+        break;
+      }
+      const nl = data.indexOf(10, start);
+      if (nl < 0 || nl >= n) break;
+      if (nl - start <= max) {
+        starts.push(start);
+        ends.push(nl);
+      } else {
+        for (let i = start; i < nl; i += max) {
+          starts.push(i);
+          ends.push(Math.min(i + max, nl));
+        }
+      }
+      start = nl + 1;
+    }
+    let consumed = start;
+    // No newline in a long run: emit whole pieces so one endless line cannot stall the spool.
+    while (!capped && n - consumed >= max) {
+      starts.push(consumed);
+      ends.push(consumed + max);
+      consumed += max;
+    }
+    if (!capped && final && n === avail && consumed < n) {
+      starts.push(consumed);
+      ends.push(n);
+      consumed = n;
+    }
+    const offset = this.offset;
+    this.offset += consumed;
+    this.more = capped || (size > this.offset && n === this.maxRead);
+    if (consumed === 0) return undefined;
+    return { data: consumed === n ? data : data.subarray(0, consumed), starts, ends, offset };
   }
 
   /** Bytes consumed but still on disk. */
@@ -168,13 +211,4 @@ export class Spool {
     }
     return this.fd;
   }
-}
-
-function pushSplit(out: SpoolLine[], line: Buffer, offset: number, max: number): void {
-  if (line.length <= max) {
-    out.push({ line: Buffer.from(line), offset });
-    return;
-  }
-  for (let i = 0; i < line.length; i += max)
-    out.push({ line: Buffer.from(line.subarray(i, i + max)), offset: offset + i });
 }

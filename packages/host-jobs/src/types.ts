@@ -80,6 +80,21 @@ export interface LineEvent {
   offset?: number;
 }
 
+/**
+ * Several lines of one stream of a job at once (the fast path for a consumer such as the log
+ * store): line i is `data[starts[i], ends[i])` (no '\n'). `data` may be reused once the listener
+ * returns, so copy what must be kept.
+ */
+export interface LinesEvent {
+  job: string;
+  stream: LineStream;
+  data: Buffer;
+  starts: readonly number[];
+  ends: readonly number[];
+  /** stdout/stderr: spool offset of data[0] (line i is at offset + starts[i]); absent on init lines */
+  offset?: number;
+}
+
 export class JobSpecError extends Error {
   readonly code = 'validation_error';
   constructor(

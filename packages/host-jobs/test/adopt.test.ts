@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,15 +24,20 @@ function counter(N: number): string {
 
 const seq = (n: number) => Array.from({ length: n }, (_, i) => `n ${i}`);
 
+/** A manager runs a counter job of N lines and is closed once `seen` lines came: the job runs on. */
+async function leftRunning(N: number, seen: number) {
+  const dir = tempDir();
+  const a = await manager({ stateDir: dir });
+  const job = await a.m.run(nodeJob(counter(N)));
+  await waitFor(() => a.rec.text(job.id, 'stdout').length >= seen);
+  await a.m.close();
+  return { dir, job, a, fromA: a.rec.text(job.id, 'stdout') };
+}
+
 describe('re-adoption', () => {
   it('a new manager resumes a closed manager’s job with no line lost or repeated', async () => {
     const N = 3000;
-    const dir = tempDir();
-    const a = await manager({ stateDir: dir });
-    const job = await a.m.run(nodeJob(counter(N)));
-    await waitFor(() => a.rec.text(job.id, 'stdout').length >= 300);
-    await a.m.close();
-    const fromA = a.rec.text(job.id, 'stdout');
+    const { dir, job, a, fromA } = await leftRunning(N, 300);
     expect(alive(job.pid!)).toBe(true);
     // Lines keep coming while nobody supervises the job.
     const spool = join(dir, 'jobs', job.id, 'stdout');
@@ -53,6 +58,20 @@ describe('re-adoption', () => {
     expect(end.error).toMatch(/exit status unknown/);
     expect(end.exitStatus).toBeNull();
     expect([...fromA, ...b.rec.text(job.id, 'stdout')]).toEqual(seq(N));
+  });
+
+  it('a torn offsets.json (a crash of the machine) falls back to the state file: repeats, no loss', async () => {
+    const N = 600;
+    const { dir, job, fromA } = await leftRunning(N, 100);
+    writeFileSync(join(dir, 'offsets.json'), '{"version":1,"spo');
+    const b = await manager({ stateDir: dir });
+    await waitFor(() => b.m.get(job.id)?.state === 'crashed', { timeoutMs: 15_000 });
+    const fromB = b.rec.text(job.id, 'stdout');
+    // the state file's offsets are at or before offsets.json's: lines may come again, none is missing
+    expect(fromB.at(-1)).toBe(`n ${N - 1}`);
+    const first = Number(fromB[0]!.slice(2));
+    expect(first).toBeLessThanOrEqual(fromA.length);
+    expect(fromB).toEqual(seq(N).slice(first));
   });
 
   it('survives a SIGKILLed manager process: nothing lost, repeats only at or below the saved offset', async () => {

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { LinesEvent } from '../src/types.js';
 import { cleanup, manager, nodeJob, tempDir } from './helpers.js';
 
 // Output capture: per-job spool files read back as ordered line events, init lines for the
@@ -83,5 +84,35 @@ describe('output', () => {
     expect(st.size).toBeGreaterThan(8_000_000);
     expect(rec.text(job.id, 'stdout')).toHaveLength(80_001);
     await m.stop(job.id, { graceMs: 1000 });
+  });
+
+  it("'lines' batches carry the same lines as 'line' events, with bounds and offsets", async () => {
+    const { m, rec } = await manager({ spool: { maxReadBytes: 4096, maxLineBytes: 1000, maxReadLines: 50 } });
+    const batches: LinesEvent[] = [];
+    m.on('lines', (ev) => batches.push({ ...ev, data: Buffer.from(ev.data) }));
+    const script = `
+      const fs = require('fs');
+      for (let i = 0; i < 2000; i++) fs.writeSync(1, 'b ' + i + '\\n');
+      fs.writeSync(1, 'z'.repeat(2500) + '\\n');`;
+    const job = await m.run(nodeJob(script));
+    await waitFor(() => m.get(job.id)?.state === 'done', { timeoutMs: 15_000 });
+    const mine = batches.filter((b) => b.job === job.id);
+    const fromBatches = (stream: string) =>
+      mine
+        .filter((b) => b.stream === stream)
+        .flatMap((b) => b.starts.map((s, i) => b.data.toString('utf8', s, b.ends[i])));
+    expect(fromBatches('stdout')).toEqual(rec.text(job.id, 'stdout'));
+    expect(fromBatches('stdout')).toHaveLength(2003);
+    expect(fromBatches('init')).toEqual(rec.text(job.id, 'init'));
+    // several lines per batch, at most maxReadLines (+ the pieces of a split line), offsets as the
+    // per-line events have them
+    const out = mine.filter((b) => b.stream === 'stdout');
+    expect(out.length).toBeLessThan(100);
+    expect(Math.max(...out.map((b) => b.starts.length))).toBeGreaterThan(40);
+    for (const b of out) expect(b.starts.length).toBeLessThanOrEqual(52);
+    const offs = out.flatMap((b) => b.starts.map((s) => b.offset! + s));
+    expect(offs).toEqual(
+      rec.lines.filter((l) => l.job === job.id && l.stream === 'stdout').map((l) => l.offset),
+    );
   });
 });

@@ -121,14 +121,15 @@ function readAtSync(fd: number, pos: number, len: number): Buffer {
 }
 
 /**
- * Reads complete messages forward from `start` to the file's snapshot size, in batches (one per
- * block). A torn tail is ignored; garbage is skipped.
+ * Reads [start, snapshot size) forward block by block: `scan(buf, atEof)` takes the complete
+ * frames of `buf` (the rest of the previous block, then this one) and returns where the rest it
+ * left starts, and a value that is yielded unless undefined.
  */
-export async function* readForward(
+export async function* forwardBlocks<T>(
   f: OpenFile,
-  filter: RawFilter,
-  start = 0,
-): AsyncGenerator<LogMessage[], void, undefined> {
+  start: number,
+  scan: (buf: Buffer, atEof: boolean) => { next: number; value: T | undefined },
+): AsyncGenerator<T, void, undefined> {
   let pos = start;
   let carry: Buffer | undefined;
   while (pos < f.size) {
@@ -136,6 +137,22 @@ export async function* readForward(
     if (block.length === 0) break;
     pos += block.length;
     const buf = carry ? Buffer.concat([carry, block]) : block;
+    const r = scan(buf, pos >= f.size);
+    carry = r.next < buf.length ? buf.subarray(r.next) : undefined;
+    if (r.value !== undefined) yield r.value;
+  }
+}
+
+/**
+ * Reads complete messages forward from `start` to the file's snapshot size, in batches (one per
+ * block). A torn tail is ignored; garbage is skipped.
+ */
+export function readForward(
+  f: OpenFile,
+  filter: RawFilter,
+  start = 0,
+): AsyncGenerator<LogMessage[], void, undefined> {
+  return forwardBlocks(f, start, (buf, atEof) => {
     const batch: LogMessage[] = [];
     const r = scanFrames(
       buf,
@@ -146,11 +163,10 @@ export async function* readForward(
         const m = parseBody(buf, s, e);
         if (m) batch.push(m);
       },
-      pos >= f.size,
+      atEof,
     );
-    carry = r.next < buf.length ? buf.subarray(r.next) : undefined;
-    if (batch.length > 0) yield batch;
-  }
+    return { next: r.next, value: batch.length > 0 ? batch : undefined };
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 export * from './files.js';
+export { bodyCursor, type FrameChunk } from './frames.js';
 export * from './scan.js';
 export * from './shipper.js';
 export * from './store.js';

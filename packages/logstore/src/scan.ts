@@ -2,7 +2,7 @@
 // mid-write) and with garbage in the middle (a torn tail that was later appended to), so scanning
 // resynchronises on the next '\n' that is followed by a well-formed frame.
 
-import { type Cursor, compareCursor, type LogMessage, parseMessage } from '@flynn-edge/syslog';
+import { type Cursor, compareCursor, HeaderCache, type LogMessage, parseMessage } from '@flynn-edge/syslog';
 
 export const MAX_FRAME = 11_000;
 export const INCOMPLETE = -1;
@@ -75,14 +75,15 @@ export interface ScanResult {
 }
 
 /**
- * Calls `onFrame(bodyStart, bodyEnd)` for every complete frame in [pos, limit). With `atEof` an
+ * Calls `onFrame(bodyStart, bodyEnd, frameStart)` for every complete frame in [pos, limit) (the
+ * frame's '\n' is at bodyEnd). With `atEof` an
  * incomplete frame is a torn tail: complete frames after it are still salvaged.
  */
 export function scanFrames(
   buf: Buffer,
   pos: number,
   limit: number,
-  onFrame: (bodyStart: number, bodyEnd: number) => void,
+  onFrame: (bodyStart: number, bodyEnd: number, frameStart: number) => void,
   atEof = false,
 ): ScanResult {
   let corrupt = 0;
@@ -109,7 +110,7 @@ export function scanFrames(
       continue;
     }
     const bodyStart = buf.indexOf(0x20, pos) + 1;
-    onFrame(bodyStart, e - 1);
+    onFrame(bodyStart, e - 1, pos);
     pos = e;
   }
   return { next: pos, corrupt };
@@ -183,9 +184,12 @@ export class RawFilter {
   }
 }
 
+// Reads parse long runs of frames with the same header fields: decode each field once per run.
+const headers = new HeaderCache();
+
 /** Parses a frame body, copying the message bytes so the read buffer can be released. */
 export function parseBody(buf: Buffer, s: number, e: number): LogMessage | undefined {
-  const m = parseMessage(buf.subarray(s, e));
+  const m = parseMessage(buf.subarray(s, e), headers);
   if ('error' in m) return undefined;
   m.msg = Buffer.from(m.msg);
   return m;

@@ -4,8 +4,18 @@
 // the cursor the aggregator reports, so an aggregator restart neither loses nor duplicates lines.
 
 import * as net from 'node:net';
-import { type Cursor, frameMessage } from '@flynn-edge/syslog';
-import type { LogStore, LogStream } from './store.js';
+import {
+  type Cursor,
+  compareCursor,
+  frameMessage,
+  type LogMessage,
+  parseMessage,
+  stripFrameNewlines,
+} from '@flynn-edge/syslog';
+import { scanFrames } from './scan.js';
+import type { FrameBatch, LogStore } from './store.js';
+
+const CATCH_UP_CHUNK = 256 * 1024;
 
 export interface AggregatorInstance {
   /** host:port of the syslog (ingest) listener */
@@ -29,6 +39,11 @@ export interface LogShipperOptions {
   writeTimeoutMs?: number;
   /** connect and cursor request timeout (default 5000 ms) */
   connectTimeoutMs?: number;
+  /**
+   * Live frames held for a socket that is behind (default 32 MiB); past that the sink catches up
+   * from the files instead.
+   */
+  liveBufferBytes?: number;
   onError?: (err: Error, instance: AggregatorInstance) => void;
 }
 
@@ -109,8 +124,8 @@ class Sink {
   private stopped = false;
   private loopDone: Promise<void> | undefined;
   private socket: net.Socket | undefined;
-  private stream: LogStream | undefined;
   private sleepAbort: (() => void) | undefined;
+  private wakeLive: (() => void) | undefined;
   private connected = false;
   private shipped = 0;
   private sessions = 0;
@@ -137,7 +152,7 @@ class Sink {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.stream?.close();
+    this.wakeLive?.();
     this.socket?.destroy();
     this.sleepAbort?.();
     await this.loopDone;
@@ -176,44 +191,97 @@ class Sink {
     const sock = await connect(this.instance.syslogAddr, timeout);
     this.socket = sock;
     let sockErr: Error | undefined;
-    let stream: LogStream | undefined;
     const onGone = (err?: Error) => {
       sockErr ??= err ?? new Error('connection closed by aggregator');
-      stream?.close();
+      this.wakeLive?.();
     };
     sock.on('error', onGone);
     sock.on('close', () => onGone());
     sock.on('data', () => {}); // the aggregator sends nothing; keep the socket flowing
+    const store = this.opts.store;
+    const liveMax = this.opts.liveBufferBytes ?? 32 << 20;
+    const writeTimeout = this.opts.writeTimeoutMs ?? 1000;
+    // Frames produced in one turn of the event loop leave in one writev, not a syscall each.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      if (!sock.destroyed) sock.uncork();
+    };
+    const send = async (buf: Buffer, count: number) => {
+      if (!corked) {
+        corked = true;
+        sock.cork();
+        setImmediate(uncork);
+      }
+      const ok = sock.write(buf);
+      this.shipped += count;
+      if (!ok) await drained(sock, writeTimeout);
+    };
+    let unsub: (() => void) | undefined;
     try {
-      const cursor = await this.fetchCursor(timeout);
+      let last = await this.fetchCursor(timeout);
       if (sockErr) throw sockErr;
       if (this.stopped) return;
-      stream = this.opts.store.stream({ from: cursor, follow: true });
-      this.stream = stream;
       this.connected = true;
       this.sessions++;
-      const writeTimeout = this.opts.writeTimeoutMs ?? 1000;
-      // Frames produced in one turn of the event loop leave in one writev, not a syscall each.
-      let corked = false;
-      const uncork = () => {
-        corked = false;
-        if (!sock.destroyed) sock.uncork();
-      };
-      for await (const m of stream) {
-        if (sockErr || this.stopped) break;
-        if (!corked) {
-          corked = true;
-          sock.cork();
-          setImmediate(uncork);
+      // Rounds: catch up from the files (and the writers' queues) after `last`, then ship live
+      // batches as they are accepted; a socket too slow for the live buffer starts a new round.
+      while (!sockErr && !this.stopped) {
+        let live: FrameBatch[] = [];
+        let liveBytes = 0;
+        let overflow = false;
+        // Subscribed in the same tick as framesAfter's snapshot below: every batch accepted after
+        // the snapshot is seen live, none before it.
+        unsub = store.subscribeFrames((b) => {
+          if (overflow) return;
+          if (liveBytes + b.buf.length > liveMax && liveBytes > 0) {
+            overflow = true;
+            live = [];
+            liveBytes = 0;
+          } else {
+            live.push(b);
+            liveBytes += b.buf.length;
+          }
+          this.wakeLive?.();
+        });
+        // Catch up from the files and the writers' queues: raw frames in big chunks.
+        for await (const c of store.framesAfter(last, CATCH_UP_CHUNK)) {
+          if (sockErr || this.stopped) break;
+          await send(c.buf, c.count);
+          last = c.last;
         }
-        const ok = sock.write(frameMessage(m, false));
-        this.shipped++;
-        if (!ok) await drained(sock, writeTimeout);
+        let next = 0;
+        while (!sockErr && !this.stopped && !overflow) {
+          if (next >= live.length) {
+            live = [];
+            next = 0;
+            await new Promise<void>((r) => {
+              this.wakeLive = r;
+            });
+            this.wakeLive = undefined;
+            continue;
+          }
+          const b = live[next++]!;
+          liveBytes -= b.buf.length;
+          if (last && compareCursor(b.last, last) <= 0) continue;
+          if (last && compareCursor(b.first, last) <= 0) {
+            // partly shipped already (a cursor from the aggregator inside the batch): frame by frame
+            const after = last;
+            for (const m of parseFrames(b.buf)) {
+              if (compareCursor({ time: m.timestamp, seq: m.seq }, after) <= 0) continue;
+              await send(frameMessage(m, false), 1);
+            }
+          } else {
+            await send(stripFrameNewlines(b.buf, b.count), b.count);
+          }
+          last = b.last;
+        }
+        unsub();
+        unsub = undefined;
       }
       if (sockErr && !this.stopped) throw sockErr;
     } finally {
-      stream?.close();
-      this.stream = undefined;
+      unsub?.();
       sock.destroy();
       this.socket = undefined;
     }
@@ -231,6 +299,22 @@ class Sink {
       throw new Error(`GET ${url}: bad cursor for ${hostId}: ${JSON.stringify(c)}`);
     return { time: c.time, seq: c.seq };
   }
+}
+
+/** The messages of well-formed on-disk frames. */
+function parseFrames(buf: Buffer): LogMessage[] {
+  const out: LogMessage[] = [];
+  scanFrames(
+    buf,
+    0,
+    buf.length,
+    (s, e) => {
+      const m = parseMessage(buf.subarray(s, e));
+      if (!('error' in m)) out.push(m);
+    },
+    true,
+  );
+  return out;
 }
 
 function splitHostPort(addr: string): { host: string; port: number } {

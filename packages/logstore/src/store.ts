@@ -5,9 +5,13 @@
 import {
   type Cursor,
   compareCursor,
+  formatFrames,
   formatTimestamp,
+  frameHead,
   frameMessage,
+  frameSize,
   type LogMessage,
+  MAX_LINE,
   nowMicros,
   splitLine,
 } from '@flynn-edge/syslog';
@@ -25,8 +29,9 @@ import {
   seekAfter,
   validateAppId,
 } from './files.js';
+import { type FrameChunk, framesAfter } from './frames.js';
 import { keyOf, type LogFilter, RawFilter } from './scan.js';
-import { AppLogWriter, type WriterCounters } from './writer.js';
+import { AppLogWriter, type FrameItem, itemMessages, type WriterCounters } from './writer.js';
 
 export interface LogStoreOptions {
   /** the log directory (Flynn: /var/log/flynn) */
@@ -72,11 +77,24 @@ export interface StreamOptions {
 
 export type Subscriber = (m: LogMessage) => void;
 
+/** Frames just accepted for one app, in write order (on-disk form: each frame ends in '\n'). */
+export interface FrameBatch {
+  appId: string;
+  buf: Buffer;
+  count: number;
+  /** cursors of the first and the last frame */
+  first: Cursor;
+  last: Cursor;
+}
+
+export type FrameSubscriber = (b: FrameBatch) => void;
+
 export class LogStore {
   readonly dir: string;
   readonly hostId: string;
   private readonly writers = new Map<string, AppLogWriter>();
   private readonly subscribers = new Set<Subscriber>();
+  private readonly frameSubscribers = new Set<FrameSubscriber>();
   private readonly opts: LogStoreOptions;
   private readonly ignore: Set<string>;
   private seq: number;
@@ -166,15 +184,141 @@ export class LogStore {
       this.seq = (this.seq + 1) >>> 0;
       this.lastTs = m.timestamp;
       out.push(m);
-      for (const fn of this.subscribers) {
-        try {
-          fn(m);
-        } catch (err) {
-          this.opts.onError?.(err as Error, appId);
+      this.publish(appId, [m], frame, 1, cur(m), cur(m));
+    }
+    return out;
+  }
+
+  /**
+   * The hot path for job output: many lines of one process and stream at once, framed into one
+   * buffer with one timestamp and queued as one item (no object per line). Line i is
+   * `data[starts[i], ends[i])` without '\n' (longer than MAX_LINE: split like write()). Returns
+   * how many messages were accepted (the others are counted as dropped).
+   */
+  writeLines(
+    appId: string,
+    procId: string,
+    msgId: string,
+    data: Buffer,
+    starts: readonly number[],
+    ends: readonly number[],
+  ): number {
+    if (this.closed || starts.length === 0) return 0;
+    const w = this.writer(appId);
+    let s = starts;
+    let e = ends;
+    for (let i = 0; i < s.length; i++) {
+      if (e[i]! - s[i]! > MAX_LINE) {
+        [s, e] = splitLong(s, e);
+        break;
+      }
+    }
+    const ts = this.timestamp(undefined);
+    let head: Buffer;
+    try {
+      head = frameHead(ts, this.hostId, appId, procId || '-', msgId || '-');
+    } catch (err) {
+      this.opts.onError?.(err as Error, appId);
+      w.counters.dropped += s.length;
+      return 0;
+    }
+    // Which lines fit (same rule as write(): each frame on its own against the queue bound).
+    let seq = this.seq;
+    let bytes = 0;
+    let keepS: number[] | undefined;
+    let keepE: number[] | undefined;
+    let dropped = 0;
+    for (let i = 0; i < s.length; i++) {
+      const size = frameSize(head.length, seq, e[i]! - s[i]!, true);
+      if (!w.accepts(size, bytes)) {
+        if (!keepS) {
+          keepS = s.slice(0, i);
+          keepE = e.slice(0, i);
+        }
+        dropped++;
+        continue;
+      }
+      bytes += size;
+      seq = (seq + 1) >>> 0;
+      if (keepS) {
+        keepS.push(s[i]!);
+        keepE!.push(e[i]!);
+      }
+    }
+    w.counters.dropped += dropped;
+    if (keepS) {
+      s = keepS;
+      e = keepE!;
+    }
+    const count = s.length;
+    if (count === 0) return 0;
+    const seq0 = this.seq;
+    const buf = formatFrames(head, seq0, data, s, e, true);
+    w.enqueueFrames({ buf, count });
+    this.seq = (seq0 + count) >>> 0;
+    this.lastTs = ts;
+    const first = { time: ts, seq: seq0 };
+    const last = { time: ts, seq: (seq0 + count - 1) >>> 0 };
+    if (this.subscribers.size > 0 || this.frameSubscribers.size > 0) {
+      let msgs: LogMessage[] | undefined;
+      if (this.subscribers.size > 0) {
+        msgs = [];
+        for (let i = 0; i < count; i++) {
+          msgs.push({
+            timestamp: ts,
+            hostname: this.hostId,
+            appName: appId,
+            procId: procId || '-',
+            msgId: msgId || '-',
+            seq: (seq0 + i) >>> 0,
+            msg: Buffer.from(data.subarray(s[i]!, e[i]!)),
+          });
+        }
+      }
+      this.publish(appId, msgs, buf, count, first, last);
+    }
+    return count;
+  }
+
+  private publish(
+    appId: string,
+    msgs: LogMessage[] | undefined,
+    buf: Buffer,
+    count: number,
+    first: Cursor,
+    last: Cursor,
+  ): void {
+    if (msgs) {
+      for (const m of msgs) {
+        for (const fn of this.subscribers) {
+          try {
+            fn(m);
+          } catch (err) {
+            this.opts.onError?.(err as Error, appId);
+          }
         }
       }
     }
-    return out;
+    if (this.frameSubscribers.size === 0) return;
+    const batch: FrameBatch = { appId, buf, count, first, last };
+    for (const fn of this.frameSubscribers) {
+      try {
+        fn(batch);
+      } catch (err) {
+        this.opts.onError?.(err as Error, appId);
+      }
+    }
+  }
+
+  /**
+   * Live frames of every app as they are accepted, in write order, one call per batch (for
+   * shipping: no object per message). Returns an unsubscribe function.
+   */
+  subscribeFrames(fn: FrameSubscriber): () => void {
+    this.frameSubscribers.add(fn);
+    return () => {
+      this.frameSubscribers.delete(fn);
+    };
   }
 
   /** Live messages of every app, in write order. Returns an unsubscribe function. */
@@ -232,6 +376,7 @@ export class LogStore {
         this.closedWriterCounters[k] += w.counters[k];
     }
     this.subscribers.clear();
+    this.frameSubscribers.clear();
   }
 
   /** History old → new across the rotated and current file (plus accepted lines not yet flushed). */
@@ -256,6 +401,23 @@ export class LogStore {
   /** Every message on disk (and queued) newer than a host cursor, in cursor order, for shipping. */
   messagesAfter(cursor: Cursor | undefined, appIds?: string[]): LogStream {
     return new LogStream(this, { appIds, from: cursor });
+  }
+
+  /**
+   * Every app's frames after a host cursor (files, then queued ones), merged in cursor order, as
+   * wire-form chunks: shipping's catch-up, without an object per message. The snapshot is taken
+   * at the first next().
+   */
+  async *framesAfter(
+    from: Cursor | undefined,
+    chunkBytes?: number,
+  ): AsyncGenerator<FrameChunk, void, undefined> {
+    const snap = this.snapshot();
+    try {
+      yield* framesAfter(snap, from, chunkBytes);
+    } finally {
+      snap.release();
+    }
   }
 
   /** General stream (history, optionally then live) over some or all apps. */
@@ -310,7 +472,18 @@ export class LogStore {
       for (const appId of ids) {
         const files = openFilesSync(appFiles(this.dir, appId, names));
         opened.push(...files);
-        apps.push({ appId, files, pending: this.writers.get(appId)?.pending() ?? [] });
+        const items = this.writers.get(appId)?.pendingItems() ?? [];
+        let parsed: LogMessage[] | undefined;
+        apps.push({
+          appId,
+          files,
+          pendingItems: items,
+          // parsed only by readers that want messages
+          get pending() {
+            parsed ??= itemMessages(items);
+            return parsed;
+          },
+        });
       }
     } catch (err) {
       closeFiles(opened);
@@ -335,13 +508,36 @@ export class LogStore {
 export interface SnapshotApp {
   appId: string;
   files: OpenFile[];
-  pending: LogMessage[];
+  /** messages accepted but not yet known to be on disk */
+  readonly pending: LogMessage[];
+  /** the same as queued frames */
+  pendingItems: FrameItem[];
 }
 
 export interface Snapshot {
   cursor: Cursor | undefined;
   apps: SnapshotApp[];
   release(): void;
+}
+
+/** Bounds with every line longer than MAX_LINE cut into MAX_LINE pieces (as splitLine does). */
+function splitLong(starts: readonly number[], ends: readonly number[]): [number[], number[]] {
+  const s: number[] = [];
+  const e: number[] = [];
+  for (let i = 0; i < starts.length; i++) {
+    const a = starts[i]!;
+    const b = ends[i]!;
+    if (b - a <= MAX_LINE) {
+      s.push(a);
+      e.push(b);
+      continue;
+    }
+    for (let p = a; p < b; p += MAX_LINE) {
+      s.push(p);
+      e.push(Math.min(p + MAX_LINE, b));
+    }
+  }
+  return [s, e];
 }
 
 function emptyCounters(): WriterCounters {

@@ -7,6 +7,19 @@ export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `logstore-${tag}-`));
 }
 
+const dirs: string[] = [];
+
+/** A temp dir removed by removeDirs (run it in afterEach). */
+export function newDir(tag: string): string {
+  const d = tmpDir(tag);
+  dirs.push(d);
+  return d;
+}
+
+export function removeDirs(): void {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
 export function seqs(ms: LogMessage[]): number[] {
   return ms.map((m) => m.seq);
 }
@@ -32,4 +45,19 @@ export function fakeClock(startMicros = 1_700_000_000_000_000n): () => bigint {
     t += 1000n;
     return t;
   };
+}
+
+/** Lines joined by '\n' with their bounds, as a spool read hands them over. */
+export function lines(texts: string[]): { data: Buffer; starts: number[]; ends: number[] } {
+  const data = Buffer.from(texts.map((t) => `${t}\n`).join(''));
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let p = 0;
+  for (const t of texts) {
+    const n = Buffer.byteLength(t);
+    starts.push(p);
+    ends.push(p + n);
+    p += n + 1;
+  }
+  return { data, starts, ends };
 }

@@ -5,17 +5,9 @@ import { type Cursor, formatTimestamp, frameMessage, type LogMessage } from '@fl
 import { waitFor } from '@flynn-edge/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogStore } from '../src/index.js';
-import { fakeClock, range, seqs, tmpDir } from './helpers.js';
+import { fakeClock, newDir, range, removeDirs, seqs } from './helpers.js';
 
-const dirs: string[] = [];
-function newDir(tag: string): string {
-  const d = tmpDir(tag);
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeDirs);
 
 /** Pulls messages from an async iterable in the background. */
 function collect(it: AsyncIterable<LogMessage>, slow?: () => Promise<void>) {

@@ -5,7 +5,7 @@ import { type Cursor, compareCursor, FrameDecoder, type LogMessage } from '@flyn
 import { waitFor } from '@flynn-edge/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogShipper, LogStore } from '../src/index.js';
-import { range, tmpDir } from './helpers.js';
+import { lines, range, tmpDir } from './helpers.js';
 
 /**
  * A tiny stand-in for logaggregator: RFC 6587 ingest over TCP (no newline), per-host cursor, and
@@ -166,5 +166,35 @@ describe('LogShipper', () => {
     await waitFor(() => agg.received.length >= 50, { what: 'delivery' });
     expect(agg.received.map((m) => m.seq)).toEqual(range(0, 50));
     expect(agg.received.every((m) => m.hostname === 'host2' && m.msgId === 'ID2')).toBe(true);
+  });
+
+  it('ships job output batches live, and catches up from the files when a batch overflows its live buffer', async () => {
+    const dir = tmpDir('ship-batch');
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = new LogStore({ dir, hostId: 'host1' });
+    cleanup.push(() => store.close());
+    const agg = new FakeAggregator();
+    await agg.start();
+    cleanup.push(() => agg.stop());
+    // a live buffer of one batch: batches accepted while one waits overflow it
+    const shipper = new LogShipper({ store, listAggregators: () => [agg.instance()], liveBufferBytes: 1 });
+    shipper.start();
+    cleanup.push(() => shipper.stop());
+    await waitFor(() => shipper.status()[0]?.connected, { what: 'connected' });
+    let n = 0;
+    const batch = (count: number, app = 'app1') => {
+      const { data, starts, ends } = lines(Array.from({ length: count }, () => `line ${n++}`));
+      store.writeLines(app, 'web.host1-j1', 'ID1', data, starts, ends);
+    };
+    batch(100); // live, whole
+    await waitFor(() => agg.received.length >= 100, { what: 'first batch' });
+    for (let i = 0; i < 20; i++) batch(50, i % 2 ? 'app1' : 'app2'); // in one tick: overflows
+    await waitFor(() => agg.received.length >= n, { what: 'every line', timeoutMs: 10_000 });
+    batch(10); // live again after the catch-up
+    await waitFor(() => agg.received.length >= n, { what: 'live after catch-up' });
+    expect(agg.received.map((m) => m.msg.toString())).toEqual(range(0, n).map((i) => `line ${i}`));
+    expect(agg.received.map((m) => m.seq)).toEqual(range(0, n));
+    expect(agg.errors).toEqual([]);
+    expect(shipper.status()[0]!.shipped).toBe(n);
   });
 });

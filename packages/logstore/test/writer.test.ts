@@ -3,18 +3,10 @@ import * as path from 'node:path';
 import { formatTimestamp, frameMessage } from '@flynn-edge/syslog';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogStore } from '../src/index.js';
-import { fakeClock, listing, range, seqs, tmpDir } from './helpers.js';
+import { fakeClock, lines, listing, newDir, range, removeDirs, seqs } from './helpers.js';
 
 const APP = 'app1';
-const dirs: string[] = [];
-function newDir(tag: string): string {
-  const d = tmpDir(tag);
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeDirs);
 
 describe('AppLogWriter via LogStore', () => {
   it('writes the Flynn on-disk format', async () => {
@@ -39,34 +31,43 @@ describe('AppLogWriter via LogStore', () => {
     await store.close();
   });
 
-  it('rotates before a write would pass maxBytes, keeping exactly one old file', async () => {
-    const dir = newDir('rot');
-    const maxBytes = 4096;
-    const store = new LogStore({ dir, hostId: 'h', maxBytes, now: fakeClock() });
-    let n = 0;
-    for (let round = 0; round < 40; round++) {
-      for (let i = 0; i < 10; i++)
-        store.write(APP, { procId: 'web.j1', msgId: 'ID1', msg: `line ${n++} ${'.'.repeat(i * 7)}` });
-      await store.flush();
+  it.each([['write()'], ['writeLines()']])(
+    'rotates before a write would pass maxBytes, keeping exactly one old file (%s)',
+    async (how) => {
+      const dir = newDir('rot');
+      const maxBytes = 4096;
+      const store = new LogStore({ dir, hostId: 'h', maxBytes, now: fakeClock() });
+      let n = 0;
+      for (let round = 0; round < 40; round++) {
+        const texts = Array.from({ length: 10 }, (_, i) => `line ${n++} ${'.'.repeat(i * 7)}`);
+        if (how === 'write()')
+          for (const msg of texts) store.write(APP, { procId: 'web.j1', msgId: 'ID1', msg });
+        else {
+          // one batch per round: a rotation cuts it at a frame boundary
+          const { data, starts, ends } = lines(texts);
+          expect(store.writeLines(APP, 'web.j1', 'ID1', data, starts, ends)).toBe(10);
+        }
+        await store.flush();
+        const files = listing(dir);
+        for (const f of files) expect(f.size, f.name).toBeLessThanOrEqual(maxBytes);
+        expect(files.filter((f) => f.name !== 'app1.log').length).toBeLessThanOrEqual(1);
+      }
       const files = listing(dir);
-      for (const f of files) expect(f.size, f.name).toBeLessThanOrEqual(maxBytes);
-      expect(files.filter((f) => f.name !== 'app1.log').length).toBeLessThanOrEqual(1);
-    }
-    const files = listing(dir);
-    expect(files).toHaveLength(2);
-    expect(files[0]!.name).toMatch(/^app1-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}\.log$/);
-    const st = store.stats();
-    expect(st.rotations).toBeGreaterThan(5);
-    expect(st.linesWritten).toBe(400);
-    expect(st.dropped).toBe(0);
-    // what is left is a contiguous suffix ending at the newest line
-    const hist = seqs(await store.history(APP));
-    expect(hist.at(-1)).toBe(399);
-    expect(hist).toEqual(range(hist[0]!, 400));
-    // the old file is full up to the limit (no message would have fitted)
-    expect(files[0]!.size).toBeGreaterThan(maxBytes - 200);
-    await store.close();
-  });
+      expect(files).toHaveLength(2);
+      expect(files[0]!.name).toMatch(/^app1-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}\.log$/);
+      const st = store.stats();
+      expect(st.rotations).toBeGreaterThan(5);
+      expect(st.linesWritten).toBe(400);
+      expect(st.dropped).toBe(0);
+      // what is left is a contiguous suffix ending at the newest line
+      const hist = await store.history(APP);
+      expect(hist.at(-1)!.msg.toString()).toMatch(/^line 399 /);
+      expect(seqs(hist)).toEqual(range(hist[0]!.seq, 400));
+      // the old file is full up to the limit (no message would have fitted)
+      expect(files[0]!.size).toBeGreaterThan(maxBytes - 200);
+      await store.close();
+    },
+  );
 
   it('never blocks: over the queue bound lines are dropped and counted', async () => {
     const dir = newDir('drop');

@@ -3,7 +3,7 @@
 // decoder carries on with the next frame; a broken length prefix cannot be resynchronised, so it
 // yields a fatal error entry and the decoder ignores all further input.
 
-import { type LogMessage, type ParseError, parseMessage } from './message.js';
+import { HeaderCache, type LogMessage, type ParseError, parseMessage } from './message.js';
 
 export const DEFAULT_MAX_FRAME = 11_000;
 
@@ -33,6 +33,7 @@ export class FrameDecoder {
   private failed = false;
   /** bytes consumed by complete frames so far (useful for readers that need offsets) */
   consumed = 0;
+  private readonly headers = new HeaderCache();
 
   constructor(opts: FrameDecoderOptions = {}) {
     this.maxFrame = opts.maxFrame ?? DEFAULT_MAX_FRAME;
@@ -106,7 +107,7 @@ export class FrameDecoder {
       if (this.newline === 'required') {
         if (data[end] !== 0x0a) return this.fail(out, 'frame not followed by a newline');
       }
-      out.push(parseMessage(data.subarray(start, end)));
+      out.push(parseMessage(data.subarray(start, end), this.headers));
       pos = need;
     }
     this.consumed += pos;

@@ -100,12 +100,149 @@ export function encodeMessage(m: LogMessage): Buffer {
 
 /** RFC 6587 octet counting: `<len> ` + encoded, plus `\n` for the on-disk form. */
 export function frameMessage(m: LogMessage, newline: boolean): Buffer {
-  const body = encodeMessage(m);
-  const prefix = Buffer.from(`${body.length} `, 'latin1');
-  const parts = newline ? [prefix, body, NEWLINE] : [prefix, body];
-  return Buffer.concat(parts, prefix.length + body.length + (newline ? 1 : 0));
+  if (!Number.isInteger(m.seq) || m.seq < 0 || m.seq > MAX_SEQ)
+    throw new RangeError(`seq must be a uint32, got ${m.seq}`);
+  // Messages come in runs with the same header: its bytes are built once per run.
+  const c = lastHead;
+  if (
+    c.head === undefined ||
+    c.timestamp !== m.timestamp ||
+    c.hostname !== m.hostname ||
+    c.appName !== m.appName ||
+    c.procId !== m.procId ||
+    c.msgId !== m.msgId
+  ) {
+    const head = frameHead(m.timestamp, m.hostname, m.appName, m.procId, m.msgId);
+    c.timestamp = m.timestamp;
+    c.hostname = m.hostname;
+    c.appName = m.appName;
+    c.procId = m.procId;
+    c.msgId = m.msgId;
+    c.head = head;
+  }
+  return formatFrames(c.head, m.seq, m.msg, [0], [m.msg.length], newline);
 }
-const NEWLINE = Buffer.from('\n');
+
+const lastHead: {
+  head: Buffer | undefined;
+  timestamp: string;
+  hostname: string;
+  appName: string;
+  procId: string;
+  msgId: string;
+} = { head: undefined, timestamp: '', hostname: '', appName: '', procId: '', msgId: '' };
+
+// ---- batches: many messages sharing a header, framed into one buffer (the host's hot path) ----
+
+/** Decimal digits of a non-negative integer below 10^10 (a uint32, a frame length). */
+export function digitCount(n: number): number {
+  if (n < 10) return 1;
+  if (n < 100) return 2;
+  if (n < 1000) return 3;
+  if (n < 10000) return 4;
+  if (n < 100000) return 5;
+  if (n < 1000000) return 6;
+  if (n < 10000000) return 7;
+  if (n < 100000000) return 8;
+  if (n < 1000000000) return 9;
+  return 10;
+}
+
+/** Writes `n` (a uint32) as ASCII digits at `pos`; returns the position after them. */
+function putUint(buf: Buffer, pos: number, n: number): number {
+  const end = pos + digitCount(n);
+  let p = end;
+  let v = n;
+  do {
+    const q = (v / 10) >>> 0;
+    buf[--p] = 0x30 + v - q * 10;
+    v = q;
+  } while (v > 0);
+  return end;
+}
+
+/**
+ * The part of a batch's frames before the seq digits: `<190>1 ts host app procid msgid [flynn seq="`
+ * (fields validated as encodeMessage does, '' written as '-').
+ */
+export function frameHead(
+  timestamp: string,
+  hostname: string,
+  appName: string,
+  procId: string,
+  msgId: string,
+): Buffer {
+  return Buffer.from(
+    `<${PRIORITY}>1 ${field(timestamp, 'timestamp')} ${field(hostname, 'hostname')} ` +
+      `${field(appName, 'appName')} ${field(procId, 'procId')} ${field(msgId, 'msgId')} [flynn seq="`,
+    'latin1',
+  );
+}
+
+/** Bytes of one frame made by formatFrames (head length, seq, message length). */
+export function frameSize(headLen: number, seq: number, msgLen: number, newline: boolean): number {
+  const body = headLen + digitCount(seq) + 2 + (msgLen > 0 ? msgLen + 1 : 0);
+  return digitCount(body) + 1 + body + (newline ? 1 : 0);
+}
+
+/**
+ * Frames `starts.length` messages that share `head` (from frameHead) into one buffer, byte for byte
+ * what frameMessage makes for each: message i is `data[starts[i], ends[i])` with seq
+ * `(seq0 + i) >>> 0`. With `newline` every frame ends in '\n' (the on-disk form).
+ */
+export function formatFrames(
+  head: Buffer,
+  seq0: number,
+  data: Buffer,
+  starts: ArrayLike<number>,
+  ends: ArrayLike<number>,
+  newline: boolean,
+): Buffer {
+  const n = starts.length;
+  const hl = head.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += frameSize(hl, (seq0 + i) >>> 0, ends[i]! - starts[i]!, newline);
+  const out = Buffer.allocUnsafe(total);
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const seq = (seq0 + i) >>> 0;
+    const s = starts[i]!;
+    const len = ends[i]! - s;
+    const body = hl + digitCount(seq) + 2 + (len > 0 ? len + 1 : 0);
+    p = putUint(out, p, body);
+    out[p++] = SP;
+    out.set(head, p);
+    p += hl;
+    p = putUint(out, p, seq);
+    out[p++] = 0x22; // "
+    out[p++] = 0x5d; // ]
+    if (len > 0) {
+      out[p++] = SP;
+      p += data.copy(out, p, s, s + len);
+    }
+    if (newline) out[p++] = 0x0a;
+  }
+  return out;
+}
+
+/**
+ * The wire form of on-disk frames: the same frames without the '\n' after each (`count` frames).
+ * The input must be well-formed (as formatFrames or frameMessage made it).
+ */
+export function stripFrameNewlines(buf: Buffer, count: number): Buffer {
+  const out = Buffer.allocUnsafe(buf.length - count);
+  let p = 0;
+  let q = 0;
+  while (p < buf.length) {
+    let n = 0;
+    let i = p;
+    for (let c = buf[i]!; c !== SP; c = buf[++i]!) n = n * 10 + (c - 0x30);
+    const end = i + 1 + n;
+    q += buf.copy(out, q, p, end);
+    p = end + 1;
+  }
+  return q === out.length ? out : out.subarray(0, q);
+}
 
 export interface SdElement {
   id: string;
@@ -212,10 +349,23 @@ function parseFlynnSd(buf: Buffer, start: number): { seq: number; end: number } 
 }
 
 /**
+ * Remembers the header fields of the last message parsed with it, so that a run of messages from
+ * one process (the usual case) reuses their strings instead of decoding them again. It refers to
+ * the last parsed buffer: buffers parsed with a cache must not be modified afterwards.
+ */
+export class HeaderCache {
+  /** where the last header's five fields (timestamp … msgid, with the spaces between) are */
+  src: Buffer | undefined;
+  start = 0;
+  end = 0;
+  fields: string[] = [];
+}
+
+/**
  * Parses one RFC 5424 message (without the RFC 6587 length prefix). Header fields are returned as
  * written ('-' stays '-'); `msg` is a view into `buf`. Never throws.
  */
-export function parseMessage(buf: Buffer): LogMessage | ParseError {
+export function parseMessage(buf: Buffer, cache?: HeaderCache): LogMessage | ParseError {
   const len = buf.length;
   if (len === 0) return { error: 'empty message' };
   if (buf[0] !== 0x3c /* < */) return { error: "message must start with '<PRI>'" };
@@ -226,17 +376,42 @@ export function parseMessage(buf: Buffer): LogMessage | ParseError {
   i++;
   if (buf[i] !== 0x31 || buf[i + 1] !== SP) return { error: 'unsupported syslog version (want 1)' };
   i += 2;
-  const tokens: string[] = [];
-  for (let t = 0; t < 5; t++) {
-    const sp = buf.indexOf(SP, i);
-    if (sp < 0 || sp === i) return { error: `truncated header (field ${t + 1} of 5)` };
-    if (sp - i > 255) return { error: `header field ${t + 1} too long` };
-    tokens.push(buf.toString('latin1', i, sp));
-    i = sp + 1;
+  let tokens: string[] | undefined;
+  let tsValid = true;
+  const n = cache?.src ? cache.end - cache.start : -1;
+  if (
+    n > 0 &&
+    len > i + n &&
+    buf[i + n] === SP &&
+    // the timestamp's last digit and the field ends first: most misses differ there
+    (n < 26 || buf[i + 25] === cache!.src![cache!.start + 25]) &&
+    buf[i + n - 1] === cache!.src![cache!.end - 1] &&
+    buf.compare(cache!.src!, cache!.start, cache!.end, i, i + n) === 0
+  ) {
+    // the same five fields as the last message (already checked)
+    tokens = cache!.fields;
+    i += n + 1;
+  } else {
+    const from = i;
+    tokens = ['', '', '', '', ''];
+    for (let t = 0; t < 5; t++) {
+      const sp = buf.indexOf(SP, i);
+      if (sp < 0 || sp === i) return { error: `truncated header (field ${t + 1} of 5)` };
+      if (sp - i > 255) return { error: `header field ${t + 1} too long` };
+      tokens[t] = buf.toString('latin1', i, sp);
+      i = sp + 1;
+    }
+    tsValid = tokens[0] === NIL || TS_RE.test(tokens[0]!);
+    if (cache && tsValid) {
+      // a reference, not a copy (a miss must stay cheap): keeps one buffer alive until the next miss
+      cache.src = buf;
+      cache.start = from;
+      cache.end = i - 1;
+      cache.fields = tokens;
+    }
   }
   const [timestamp, hostname, appName, procId, msgId] = tokens as [string, string, string, string, string];
-  if (timestamp !== NIL && !TS_RE.test(timestamp))
-    return { error: `bad timestamp ${JSON.stringify(timestamp)}` };
+  if (!tsValid) return { error: `bad timestamp ${JSON.stringify(timestamp)}` };
   const sd = parseFlynnSd(buf, i);
   if ('error' in sd) return sd;
   i = sd.end;

@@ -5,8 +5,12 @@ import {
   encodeMessage,
   escapeSdValue,
   FrameDecoder,
+  formatFrames,
   formatTimestamp,
+  frameHead,
   frameMessage,
+  frameSize,
+  HeaderCache,
   jobIdOf,
   type LogMessage,
   MAX_LINE,
@@ -14,6 +18,7 @@ import {
   parseStructuredData,
   processTypeOf,
   splitLine,
+  stripFrameNewlines,
 } from '../src/index.js';
 
 function msg(over: Partial<LogMessage> = {}): LogMessage {
@@ -262,5 +267,64 @@ describe('FrameDecoder', () => {
     expect(dec.push(f.subarray(0, f.length - 1))).toEqual([]);
     expect(dec.bufferedBytes).toBe(f.length - 1);
     expect(dec.push(f.subarray(f.length - 1))).toHaveLength(1);
+  });
+});
+
+describe('batches of frames', () => {
+  it('formatFrames makes byte for byte the frames frameMessage makes, one buffer for many lines', () => {
+    const rng = createRng(7);
+    const data = Buffer.from(Array.from({ length: 4000 }, () => rng.int(256)));
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (let p = 0; p < data.length; ) {
+      const len = rng.int(3) === 0 ? 0 : rng.int(120);
+      starts.push(p);
+      ends.push(Math.min(data.length, p + len));
+      p += len + 1;
+    }
+    // seqs cross a digit boundary and the uint32 wrap
+    for (const seq0 of [0, 95, 0xffffffff - 3]) {
+      const head = frameHead('2021-02-18T12:00:00.123456Z', 'host1', 'app', 'web.host1-0f3a', 'ID1');
+      for (const newline of [true, false]) {
+        const got = formatFrames(head, seq0, data, starts, ends, newline);
+        const want = Buffer.concat(
+          starts.map((s, i) =>
+            frameMessage(
+              msg({ appName: 'app', seq: (seq0 + i) >>> 0, msg: data.subarray(s, ends[i]) }),
+              newline,
+            ),
+          ),
+        );
+        expect(got.equals(want)).toBe(true);
+        let size = 0;
+        for (let i = 0; i < starts.length; i++)
+          size += frameSize(head.length, (seq0 + i) >>> 0, ends[i]! - starts[i]!, newline);
+        expect(size).toBe(got.length);
+        if (newline) {
+          const wire = stripFrameNewlines(got, starts.length);
+          expect(wire.equals(formatFrames(head, seq0, data, starts, ends, false))).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('frameHead checks the header fields like encodeMessage', () => {
+    expect(() => frameHead('2021-02-18T12:00:00.123456Z', 'host 1', 'a', 'p', 'ID1')).toThrow(/hostname/);
+    expect(frameHead('', '', '', '', '').toString()).toBe('<190>1 - - - - - [flynn seq="');
+  });
+
+  it('parsing with a HeaderCache gives the same results, and still rejects a bad timestamp', () => {
+    const cache = new HeaderCache();
+    const inputs = [
+      encodeMessage(msg({ seq: 1 })),
+      encodeMessage(msg({ seq: 2, msg: Buffer.alloc(0) })),
+      encodeMessage(msg({ seq: 3, procId: 'web.other' })),
+      encodeMessage(msg({ seq: 4 })),
+      Buffer.from('<190>1 yesterday host1 app p ID1 [flynn seq="5"] x'),
+      Buffer.from('<190>1 2021-02-18T12:00:00.123456Z host1 5d4b3cf2 web'),
+      encodeMessage(msg({ seq: 6 })),
+    ];
+    for (const b of inputs) expect(parseMessage(b, cache)).toEqual(parseMessage(b));
+    expect(parseMessage(inputs[4]!, cache)).toEqual({ error: 'bad timestamp "yesterday"' });
   });
 });
