@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@flynn-edge/testkit';
+import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../src/local-cluster.js';
@@ -13,6 +13,7 @@ import { LocalCluster } from '../src/local-cluster.js';
 const dir = mkdtempSync(join(tmpdir(), 'local-cluster-'));
 // With ZFS answering (CI starts zfs-fuse), each host gets its own pool, as in npm start.
 const zfs = await zfsReachable();
+const chromium = requireCommand('chromium', 'chromium');
 const BASE = 25_000 + Math.floor(Math.random() * 40) * 20;
 const cluster = new LocalCluster({
   hosts: ['127.0.0.91', '127.0.0.92', '127.0.0.93'],
@@ -111,6 +112,30 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
     // Through the router from loopback: private, so no key; /livez is the bare liveness answer.
     expect((await cluster.throughRouter(`status.${cluster.domain}`, '/livez')).status).toBe(200);
   });
+
+  it.skipIf(!chromium.available)(
+    'shows every component healthy on the status page (headless Chromium)',
+    async () => {
+      const { chromium: pw } = await import('playwright-core');
+      const host = `status.${cluster.domain}`;
+      const browser = await pw.launch(
+        chromiumLaunchOptions([`--host-resolver-rules=MAP ${host} ${cluster.hosts[0]}`]),
+      );
+      try {
+        const page = await browser.newPage();
+        // Through the router, as an operator's browser reaches it.
+        await page.goto(`http://${host}:${cluster.ports.http}/`);
+        await waitFor(async () => (await page.locator('tr[data-status="healthy"]').count()) === 4, {
+          timeoutMs: 10_000,
+          what: 'four healthy rows',
+        });
+        expect(await page.locator('#overall').textContent()).toBe('healthy');
+        await page.screenshot({ path: join(dir, 'status-page.png'), fullPage: true });
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 
   it.skipIf(!zfs)('moves a volume between hosts whose APIs want the cluster key', async () => {
     const mountOf = (pool: string, id: string) =>

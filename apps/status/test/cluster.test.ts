@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
 import { localHostDaemon } from '@flynn-edge/host';
 import { RouterProcess } from '@flynn-edge/router';
-import { ManagedProcess, requireCommand, waitFor } from '@flynn-edge/testkit';
+import { chromiumLaunchOptions, ManagedProcess, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatusProcess } from '../src/process.js';
 
@@ -174,17 +174,7 @@ describe('status against a real cluster', { timeout: 60_000 }, () => {
     'renders the page in Chromium; a killed component’s row turns red',
     async () => {
       const { chromium: pw } = await import('playwright-core');
-      const browser = await pw.launch({
-        executablePath: '/usr/bin/chromium',
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      const browser = await pw.launch(chromiumLaunchOptions());
       try {
         const page = await browser.newPage();
         await page.goto(`${status.url}/`);

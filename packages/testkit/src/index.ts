@@ -1,3 +1,4 @@
+export * from './chromium.js';
 export * from './iptables.js';
 export * from './managed-process.js';
 export * from './poll.js';
