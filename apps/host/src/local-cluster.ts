@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSameProcessAlive, type Job } from '@flynn-edge/host-jobs';
 import { type ManagedProcess, waitFor } from '@flynn-edge/testkit';
 import { localHostDaemon } from './local-host.js';
 
@@ -371,14 +372,16 @@ export class LocalCluster {
   async close(): Promise<void> {
     // discoverd last: the others unregister from it on the way out.
     const discoverdJobs = new Set((this.jobs.get('discoverd') ?? []).map((j) => j.id));
+    const procs = new Map<number, number | undefined>();
     for (const last of [false, true]) {
       await Promise.all(
         this.hosts.map(async (_ip, i) => {
           try {
-            const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as { id: string; state: string }[];
+            const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as Job[];
+            const live = jobs.filter((j) => j.state === 'running' || j.state === 'starting');
+            for (const j of live) if (j.pid) procs.set(j.pid, j.procStartTime);
             await Promise.all(
-              jobs
-                .filter((j) => j.state === 'running' || j.state === 'starting')
+              live
                 .filter((j) => discoverdJobs.has(j.id) === last)
                 .map((j) => this.hostApi(i, 'DELETE', `/host/jobs/${j.id}?grace=5000`).catch(() => {})),
             );
@@ -387,6 +390,16 @@ export class LocalCluster {
           }
         }),
       );
+    }
+    // A job whose stop failed (a daemon that did not answer in time) would outlive the cluster:
+    // end its process group (each job leads its own), if the pid still names that very process.
+    for (const [pid, startTime] of procs) {
+      if (!isSameProcessAlive(pid, startTime)) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
     }
     await Promise.all(this.daemons.map((d) => d.kill('SIGTERM')));
     await Promise.all(this.daemons.map((d) => d.close()));
