@@ -1,6 +1,7 @@
 export * from './chromium.js';
 export * from './iptables.js';
 export * from './managed-process.js';
+export * from './netns.js';
 export * from './poll.js';
 export * from './ports.js';
 export * from './require-command.js';
