@@ -159,7 +159,13 @@ describe.skipIf(!prom.available)('Prometheus against the local cluster', { timeo
   it('reads a sane value of a chosen metric from each service', async () => {
     // A request through the router, and a line from the demo app, after the cluster started.
     expect((await cluster.throughRouter(`demo.${cluster.domain}`)).status).toBe(200);
-    const checks: [string, (v: Map<string, number>) => boolean][] = [
+    // The status service checks on demand: one healthy answer sets its component gauges.
+    expect(cluster.hasStatus).toBe(true);
+    await waitFor(async () => (await cluster.throughRouter(`status.${cluster.domain}`)).status === 200, {
+      timeoutMs: 15_000,
+      what: 'a healthy status answer',
+    });
+    const checks: [string, (v: Map<string, number>) => boolean, string?][] = [
       // Every discoverd knows a term ≥ 1, and exactly one is the leader.
       ['flynn_discoverd_raft_term', (v) => v.size === HOSTS.length && [...v.values()].every((x) => x >= 1)],
       ['sum(flynn_discoverd_raft_leader)', (v) => v.get('') === 1],
@@ -173,14 +179,20 @@ describe.skipIf(!prom.available)('Prometheus against the local cluster', { timeo
       ],
       ['sum(flynn_logaggregator_messages_ingested_total)', (v) => (v.get('') ?? 0) > 0],
       ['sum(flynn_host_log_lines_total)', (v) => (v.get('') ?? 0) > 0],
+      // The status service saw each of the four components up.
+      [
+        'flynn_status_component_up',
+        (v) => v.size === 4 && [...v.values()].every((x) => x === 1),
+        'component',
+      ],
     ];
-    for (const [promql, ok] of checks) {
-      await waitFor(async () => ok(await query(promql)), {
+    for (const [promql, ok, by] of checks) {
+      await waitFor(async () => ok(await query(promql, by)), {
         timeoutMs: 15_000,
         intervalMs: 250,
         what: promql,
       }).catch(async (err) => {
-        throw new Error(`${(err as Error).message}: ${JSON.stringify([...(await query(promql))])}`);
+        throw new Error(`${(err as Error).message}: ${JSON.stringify([...(await query(promql, by))])}`);
       });
     }
   });
