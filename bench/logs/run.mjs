@@ -17,12 +17,12 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { LogStore } from '@flynn-edge/logstore';
+import { freePort, waitFor } from '@flynn-edge/testkit';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST_BIN = join(ROOT, 'apps/cli/bin/flynn-host.js');
@@ -136,31 +136,6 @@ async function cleanup() {
 }
 const jobPids = new Set();
 
-function freePort(host) {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(fn, what, timeoutMs = 30_000, everyMs = 100) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function getText(url) {
@@ -206,7 +181,11 @@ async function startDiscoverd() {
     '-peers',
     DISCOVERD,
   ]);
-  await waitFor(async () => (await fetch(`http://${DISCOVERD}/raft/leader`)).ok, 'discoverd leader', 30_000);
+  await waitFor(async () => (await fetch(`http://${DISCOVERD}/raft/leader`)).ok, {
+    what: 'discoverd leader',
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
 }
 
 async function startDaemon(name, id, ip, extra = []) {
@@ -237,14 +216,22 @@ async function startDaemon(name, id, ip, extra = []) {
   );
   const url = `http://${ip}:${apiPort}`;
   daemonUrls.add(url);
-  await waitFor(async () => (await fetch(`${url}/host/status`)).ok, `${name} API`, 30_000);
+  await waitFor(async () => (await fetch(`${url}/host/status`)).ok, {
+    what: `${name} API`,
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   return { p, url, dir, logDir: join(dir, 'logs'), restart: () => startDaemonAgain(name, p, url, apiPort) };
 }
 async function startDaemonAgain(name, old, url) {
   const args = old.spawnargs.slice(1).filter((a) => !a.startsWith('--cpu-prof'));
   await stop(old);
   const p = start(`${name}-2`, args, { DISCOVERD });
-  await waitFor(async () => (await fetch(`${url}/host/status`)).ok, `${name} API again`, 30_000);
+  await waitFor(async () => (await fetch(`${url}/host/status`)).ok, {
+    what: `${name} API again`,
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   return p;
 }
 
@@ -434,12 +421,11 @@ async function ingest(host, aggUrl, label, rate, duration) {
   await sleep(Math.max(0, endAt + 1000 - Date.now()));
   const atEnd1 = await sample();
   // The jobs' own counts (written when they finish).
-  await waitFor(
-    () => ids.every((_, i) => existsSync(join(countsDir, String(i)))),
-    'writer counts',
-    120_000,
-    200,
-  );
+  await waitFor(() => ids.every((_, i) => existsSync(join(countsDir, String(i)))), {
+    what: 'writer counts',
+    timeoutMs: 120_000,
+    intervalMs: 200,
+  });
   const counts = ids.map((_, i) => Number(readFileSync(join(countsDir, String(i)), 'utf8')));
   const written = counts.reduce((a, b) => a + b, 0);
   // Catch up: until the file and the aggregator hold every line, or every line is either in the
@@ -539,8 +525,16 @@ async function tailScenario() {
     cmd: process.execPath,
     args: ['-e', 'console.log("real line")'],
   });
-  await waitFor(async () => (await jobState(d, jobId))?.state === 'done', 'tail job done', 30_000);
-  await waitFor(() => existsSync(join(d.logDir, `${appId}.log`)), 'tail job log file', 30_000);
+  await waitFor(async () => (await jobState(d, jobId))?.state === 'done', {
+    what: 'tail job done',
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
+  await waitFor(() => existsSync(join(d.logDir, `${appId}.log`)), {
+    what: 'tail job log file',
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   // Stop the daemon so that only one writer appends to the app's file, then add the history.
   await stop(d.p);
   say(`tail: writing ${O.historyMb} MB of history (LogStore, maxBytes ${O.maxMb} MB)`);
@@ -646,7 +640,11 @@ async function tailScenario() {
       if (r.status !== 0) throw new Error(`flynn-host log: ${r.status} ${r.stderr}`);
       got = r.stdout.split('\n').filter(Boolean).length;
     }
-    results.push({ what: `\`flynn-host log --lines 10000 JOB_ID\` (end to end, new process)${tag}`, xs, got });
+    results.push({
+      what: `\`flynn-host log --lines 10000 JOB_ID\` (end to end, new process)${tag}`,
+      xs,
+      got,
+    });
   }
   for (const { tag, env } of cliEnvs) {
     const xs = [];
@@ -700,7 +698,11 @@ async function main() {
     start('logaggregator', [AGG_BIN, '-syslog-addr', `${IP.agg}:${sys}`, '-api-addr', `${IP.agg}:${api}`], {
       DISCOVERD,
     });
-    await waitFor(async () => (await fetch(`${aggUrl}/.well-known/status`)).ok, 'aggregator', 30_000);
+    await waitFor(async () => (await fetch(`${aggUrl}/.well-known/status`)).ok, {
+      what: 'aggregator',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     // The host ships once it has found the aggregator in discoverd: wait for a first line to arrive.
     const probeApp = randomUUID().replaceAll('-', '');
     await runJob(host, `h1-${randomUUID()}`, {
@@ -708,12 +710,11 @@ async function main() {
       cmd: process.execPath,
       args: ['-e', 'console.log("probe")'],
     });
-    await waitFor(
-      async () => (await getText(`${aggUrl}/log/${probeApp}?lines=10`)).includes('probe'),
-      'shipping to the aggregator',
-      60_000,
-      200,
-    );
+    await waitFor(async () => (await getText(`${aggUrl}/log/${probeApp}?lines=10`)).includes('probe'), {
+      what: 'shipping to the aggregator',
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     // Paced first (and the aggregator queries on its app) while the host is quiet; the unpaced
     // run can leave the daemon busy long after its writers have stopped.
     if (O.pacedRate > 0 && O.rate === 0)
@@ -903,7 +904,7 @@ function report({ m, load0, load1, startedAt, out }) {
       '',
     );
     L.push(
-      `How: a second daemon (127.0.0.64, \`-log-max-size ${O.maxMb * 1024 * 1024}\`) ran one real short job (\`web\` type); the daemon was stopped, ${O.historyMb} MB of history for that job's app was appended with \`LogStore.write\` (maxBytes ${O.maxMb} MB, so one rotated file plus the current one), and the daemon restarted on the same state and log dir. Times: \`LogStore.tail(app, 10000, {jobId, streams: [ID1, ID2]})\` in the bench process with a new LogStore per run (the files are in the page cache after the first run; nothing else is cached); \`GET /host/jobs/:id/log?lines=10000\` from the bench with \`fetch\`, whole body read; the CLI as a new \`node\` process (\`spawnSync\`, DISCOVERD set), which includes Node's start-up, the CLI's discoverd lookup of the host and printing 10,000 lines. The minor job never ran on the daemon, so it is measured through LogStore.tail only.${process.env.NODE_EXTRA_CA_CERTS ? ' This machine\'s environment sets `NODE_EXTRA_CA_CERTS` (the system CA bundle), which makes every Node process parse it at start-up, before any of our code runs (+~50 ms); the CLI speaks plain HTTP and never uses it, so the goal\'s row runs the CLI without it, and the rows marked with it show the machine as it is.' : ''}`,
+      `How: a second daemon (127.0.0.64, \`-log-max-size ${O.maxMb * 1024 * 1024}\`) ran one real short job (\`web\` type); the daemon was stopped, ${O.historyMb} MB of history for that job's app was appended with \`LogStore.write\` (maxBytes ${O.maxMb} MB, so one rotated file plus the current one), and the daemon restarted on the same state and log dir. Times: \`LogStore.tail(app, 10000, {jobId, streams: [ID1, ID2]})\` in the bench process with a new LogStore per run (the files are in the page cache after the first run; nothing else is cached); \`GET /host/jobs/:id/log?lines=10000\` from the bench with \`fetch\`, whole body read; the CLI as a new \`node\` process (\`spawnSync\`, DISCOVERD set), which includes Node's start-up, the CLI's discoverd lookup of the host and printing 10,000 lines. The minor job never ran on the daemon, so it is measured through LogStore.tail only.${process.env.NODE_EXTRA_CA_CERTS ? " This machine's environment sets `NODE_EXTRA_CA_CERTS` (the system CA bundle), which makes every Node process parse it at start-up, before any of our code runs (+~50 ms); the CLI speaks plain HTTP and never uses it, so the goal's row runs the CLI without it, and the rows marked with it show the machine as it is." : ''}`,
       '',
     );
   }

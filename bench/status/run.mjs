@@ -17,14 +17,10 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
-import { localHostDaemon } from '@flynn-edge/host';
-import { RouterProcess } from '@flynn-edge/router';
-import { StatusProcess } from '@flynn-edge/status-app';
-import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '@flynn-edge/status-app/status-cluster';
+import { waitFor } from '@flynn-edge/testkit';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const AGG_BIN = join(ROOT, 'apps/logaggregator/bin/logaggregator.js');
 
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
@@ -61,52 +57,21 @@ const O = {
 };
 
 const KEY = 'bench-status-key';
-const DOMAIN = 'status.localflynn.test';
-const [ROUTER_IP, AGG_IP, HOST_IP, STATUS_IP] = ['127.0.0.72', '127.0.0.73', '127.0.0.74', '127.0.0.75'];
-const B = O.base;
+const DOMAIN = STATUS_DOMAIN;
+const { router: ROUTER_IP, status: STATUS_IP } = STATUS_CLUSTER_IPS;
 const dir = mkdtempSync(join(tmpdir(), 'bench-status-'));
 
 // ---------------------------------------------------------------- cluster
-const discoverd = new DiscoverdProcessCluster({ size: 1, port: B, dnsPort: B + 1, dir, firstHost: 71 });
-const DISCOVERD = discoverd.addrs.join(',');
-const router = new RouterProcess({
-  ip: ROUTER_IP,
-  httpPort: B + 2,
-  httpsPort: B + 3,
-  apiPort: B + 4,
-  tcpRange: { start: B + 5, end: B + 6 },
-  discoverd: DISCOVERD,
-  workers: 1,
-  hostName: 'host1',
-  env: { PROXY_PROTOCOL: 'true' },
-  logFile: join(dir, 'router.log'),
-});
-const aggregator = new ManagedProcess({
-  name: 'logaggregator',
-  command: process.execPath,
-  args: [AGG_BIN, '-syslog-addr', `${AGG_IP}:${B + 7}`, '-api-addr', `${AGG_IP}:${B + 8}`],
-  env: { DISCOVERD },
-  logFile: join(dir, 'logaggregator.log'),
-});
-const host = localHostDaemon({
-  n: 1,
-  ip: HOST_IP,
-  apiPort: B + 9,
+const cluster = new StatusCluster({
+  base: O.base,
   dir,
-  jobPorts: { start: B + 10, end: B + 15 },
-  env: { DISCOVERD },
-});
-const status = new StatusProcess({
-  ip: STATUS_IP,
-  port: B + 16,
-  discoverd: DISCOVERD,
   authKey: KEY,
-  hostId: 'host1',
-  args: ['-cache-ttl', O.cacheTtl],
-  env: { LOG_LEVEL: 'warn' },
-  logFile: join(dir, 'status.log'),
+  routerWorkers: 1,
+  statusArgs: ['-cache-ttl', O.cacheTtl],
+  statusEnv: { LOG_LEVEL: 'warn' },
 });
-const procs = [status.proc, router.proc, aggregator, host, ...discoverd.procs];
+const { status } = cluster;
+const procs = cluster.procs;
 
 async function cleanup() {
   await Promise.allSettled(procs.map((p) => p.close()));
@@ -220,20 +185,7 @@ async function interleaved(pair) {
 // ---------------------------------------------------------------- run
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 try {
-  discoverd.start();
-  await discoverd.leader(20_000);
-  router.start();
-  aggregator.start();
-  host.start();
-  status.start();
-  await router.ready();
-  const r = await fetch(`${router.apiUrl}/routes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'http', service: 'status-web', domain: DOMAIN }),
-  });
-  if (r.status !== 200) throw new Error(`route: ${r.status} ${await r.text()}`);
-  await status.ready();
+  await cluster.start();
   await waitFor(async () => (await fetch(`${status.url}/`)).status === 200, {
     timeoutMs: 20_000,
     what: 'a healthy cluster',
@@ -241,8 +193,8 @@ try {
 
   const viaRouter = new ProxyAgent({ keepAlive: true, maxSockets: O.connections });
   const direct = new http.Agent({ keepAlive: true, maxSockets: O.connections });
-  const routed = (path) => ({ host: ROUTER_IP, port: B + 2, path });
-  const straight = (path) => ({ host: STATUS_IP, port: B + 16, path });
+  const routed = (path) => ({ host: ROUTER_IP, port: cluster.httpPort, path });
+  const straight = (path) => ({ host: STATUS_IP, port: status.opts.port, path });
   // Sanity: without the key a public source is refused.
   const denied = await get(viaRouter, routed('/'), { host: DOMAIN });
   if (denied !== 401) throw new Error(`expected 401 without the key through the router, got ${denied}`);

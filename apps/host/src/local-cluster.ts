@@ -41,6 +41,22 @@ export const DEFAULT_PORTS: LocalClusterPorts = {
   jobPortsBase: 20_000,
 };
 
+/** Ports base … base + 8 in the order of LocalClusterPorts, for tests that run several clusters. */
+export function consecutivePorts(base: number, jobPortsBase: number): LocalClusterPorts {
+  return {
+    discoverd: base,
+    dns: base + 1,
+    host: base + 2,
+    http: base + 3,
+    https: base + 4,
+    routerApi: base + 5,
+    syslog: base + 6,
+    aggregatorApi: base + 7,
+    status: base + 8,
+    jobPortsBase,
+  };
+}
+
 export interface ClusterKeys {
   /** The status service's key for requests from public addresses. */
   authKey: string;
@@ -246,7 +262,16 @@ export class LocalCluster {
     return httpGet(`${this.routerUrl}${path}`, { ...headers, host: domain });
   }
 
+  /** Brings the cluster up; a failure carries the daemons' and jobs' last lines (diagnose()). */
   async start(): Promise<void> {
+    try {
+      await this.startComponents();
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${this.diagnose()}`, { cause: err });
+    }
+  }
+
+  private async startComponents(): Promise<void> {
     const { hosts, ports } = this;
     for (const d of this.daemons) d.start();
     await waitFor(

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCluster } from '../src/local-cluster.js';
+import { consecutivePorts, LocalCluster } from '../src/local-cluster.js';
 
 // What `npm start` runs (LocalCluster), on 127.0.0.91-93 with its own ports: every component is a
 // job of a flynn-host daemon, the keys are enforced, and the demo app answers through the router.
@@ -18,29 +18,11 @@ const BASE = 25_000 + Math.floor(Math.random() * 40) * 20;
 const cluster = new LocalCluster({
   hosts: ['127.0.0.91', '127.0.0.92', '127.0.0.93'],
   dir,
-  ports: {
-    discoverd: BASE,
-    dns: BASE + 1,
-    host: BASE + 2,
-    http: BASE + 3,
-    https: BASE + 4,
-    routerApi: BASE + 5,
-    syslog: BASE + 6,
-    aggregatorApi: BASE + 7,
-    status: BASE + 8,
-    jobPortsBase: 26_000,
-  },
+  ports: consecutivePorts(BASE, 26_000),
   zfsPoolPrefix: zfs ? `lc${process.pid}` : undefined,
 });
 
-beforeAll(async () => {
-  try {
-    await cluster.start();
-  } catch (err) {
-    console.error(cluster.diagnose());
-    throw err;
-  }
-}, 120_000);
+beforeAll(() => cluster.start(), 120_000);
 afterAll(async () => {
   await cluster.close();
   rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { prometheusScrapeConfig } from '@flynn-edge/discoverd';
 import { freePort, ManagedProcess, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCluster } from '../src/local-cluster.js';
+import { consecutivePorts, LocalCluster } from '../src/local-cluster.js';
 
 // A real Prometheus (Debian's 2.42) with the scrape config of docs/monitoring.md against the local
 // cluster (LocalCluster, what `npm start` runs): every target comes from discoverd's HTTP service
@@ -30,18 +30,7 @@ const BASE = 27_000 + Math.floor(Math.random() * 40) * 20;
 const cluster = new LocalCluster({
   hosts: HOSTS,
   dir,
-  ports: {
-    discoverd: BASE,
-    dns: BASE + 1,
-    host: BASE + 2,
-    http: BASE + 3,
-    https: BASE + 4,
-    routerApi: BASE + 5,
-    syslog: BASE + 6,
-    aggregatorApi: BASE + 7,
-    status: BASE + 8,
-    jobPortsBase: 28_000,
-  },
+  ports: consecutivePorts(BASE, 28_000),
 });
 let prometheus: ManagedProcess | undefined;
 let promUrl = '';
@@ -86,12 +75,7 @@ function expectedTargets(): Map<string, number> {
 
 beforeAll(async () => {
   if (!prom.available) return;
-  try {
-    await cluster.start();
-  } catch (err) {
-    console.error(cluster.diagnose());
-    throw err;
-  }
+  await cluster.start();
   const port = await freePort(HOSTS[0]);
   promUrl = `http://${HOSTS[0]}:${port}`;
   const config = join(dir, 'prometheus.yml');

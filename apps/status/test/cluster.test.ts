@@ -2,13 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
-import { localHostDaemon } from '@flynn-edge/host';
-import { RouterProcess } from '@flynn-edge/router';
-import { chromiumLaunchOptions, ManagedProcess, requireCommand, waitFor } from '@flynn-edge/testkit';
+import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatusProcess } from '../src/process.js';
+import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '../src/status-cluster.js';
 
 // A real cluster on 127.0.0.71–75: discoverd, a router (PROXY protocol on, host name host1), a
 // logaggregator, a flynn-host daemon (host1) and the status process, routed at
@@ -17,50 +14,13 @@ import { StatusProcess } from '../src/process.js';
 // the status (and the page's row) turns unhealthy within the check timeout.
 
 const BASE = 24_000 + Math.floor(Math.random() * 45) * 20;
-// discoverd is on 127.0.0.71 (firstHost 71).
-const [ROUTER_IP, AGG_IP, HOST_IP, STATUS_IP] = ['127.0.0.72', '127.0.0.73', '127.0.0.74', '127.0.0.75'];
 const KEY = 'status-test-key';
-const DOMAIN = 'status.localflynn.test';
-const AGG_BIN = fileURLToPath(new URL('../../logaggregator/bin/logaggregator.js', import.meta.url));
+const DOMAIN = STATUS_DOMAIN;
+const { router: ROUTER_IP } = STATUS_CLUSTER_IPS;
 
 const dir = mkdtempSync(join(tmpdir(), 'status-e2e-'));
-const discoverd = new DiscoverdProcessCluster({ size: 1, port: BASE, dnsPort: BASE + 1, dir, firstHost: 71 });
-const DISCOVERD = discoverd.addrs.join(',');
-const router = new RouterProcess({
-  ip: ROUTER_IP,
-  httpPort: BASE + 2,
-  httpsPort: BASE + 3,
-  apiPort: BASE + 4,
-  tcpRange: { start: BASE + 5, end: BASE + 6 },
-  discoverd: DISCOVERD,
-  workers: 0,
-  hostName: 'host1',
-  env: { PROXY_PROTOCOL: 'true' },
-  logFile: join(dir, 'router.log'),
-});
-const aggregator = new ManagedProcess({
-  name: 'logaggregator',
-  command: process.execPath,
-  args: [AGG_BIN, '-syslog-addr', `${AGG_IP}:${BASE + 7}`, '-api-addr', `${AGG_IP}:${BASE + 8}`],
-  env: { DISCOVERD },
-  logFile: join(dir, 'logaggregator.log'),
-});
-const host = localHostDaemon({
-  n: 1,
-  ip: HOST_IP,
-  apiPort: BASE + 9,
-  dir,
-  jobPorts: { start: BASE + 10, end: BASE + 15 },
-  env: { DISCOVERD },
-});
-const status = new StatusProcess({
-  ip: STATUS_IP,
-  port: BASE + 16,
-  discoverd: DISCOVERD,
-  authKey: KEY,
-  hostId: 'host1',
-  logFile: join(dir, 'status.log'),
-});
+const cluster = new StatusCluster({ base: BASE, dir, authKey: KEY, routerWorkers: 0 });
+const { router, aggregator, host, status, discoverdAddrs: DISCOVERD } = cluster;
 
 type Envelope = { data: { status: string; detail: Record<string, { status: string; reason?: string }> } };
 
@@ -76,7 +36,7 @@ function throughRouter(
   headers: Record<string, string> = {},
 ): Promise<{ code: number; head: string; body: string }> {
   const lines = [
-    `PROXY TCP4 ${source} ${ROUTER_IP} 40000 ${BASE + 2}`,
+    `PROXY TCP4 ${source} ${ROUTER_IP} 40000 ${cluster.httpPort}`,
     `GET ${target} HTTP/1.1`,
     `Host: ${DOMAIN}`,
     'Connection: close',
@@ -85,7 +45,7 @@ function throughRouter(
     '',
   ];
   return new Promise((resolve, reject) => {
-    const sock = connect({ host: ROUTER_IP, port: BASE + 2 });
+    const sock = connect({ host: ROUTER_IP, port: cluster.httpPort });
     let buf = '';
     sock.setEncoding('utf8');
     sock.on('data', (d) => (buf += d));
@@ -102,28 +62,9 @@ function throughRouter(
 
 const chromium = requireCommand('chromium', 'chromium');
 
-beforeAll(async () => {
-  discoverd.start();
-  await discoverd.leader(20_000);
-  router.start();
-  aggregator.start();
-  host.start();
-  status.start();
-  await router.ready();
-  const r = await fetch(`${router.apiUrl}/routes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'http', service: 'status-web', domain: DOMAIN }),
-  });
-  expect(r.status).toBe(200);
-  await status.ready();
-}, 60_000);
+beforeAll(() => cluster.start(), 60_000);
 
-afterAll(async () => {
-  await status.close();
-  await Promise.all([router.close(), aggregator.close(), host.close()]);
-  await discoverd.close();
-});
+afterAll(() => cluster.close());
 
 describe('status against a real cluster', { timeout: 60_000 }, () => {
   it('is healthy with every component up (200, four healthy checks)', async () => {

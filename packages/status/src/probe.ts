@@ -1,6 +1,8 @@
 import { Agent, request } from 'node:http';
 import { type DiscoverdClient, isNotFound } from '@flynn-edge/discoverd-client';
 import type { Instance } from '@flynn-edge/discoverd-state';
+import { HOST_ID_META } from '@flynn-edge/service-kit';
+import type { CheckOutcome } from './envelope.js';
 
 // What every check needs: a JSON GET bounded by the round's signal, and discoverd look-ups that
 // also stop at the signal (the client's own retries would otherwise run for 10 s).
@@ -100,6 +102,21 @@ export function clientDiscovery(client: DiscoverdClient, timeoutMs = 2000): Disc
 
 /** `host:port (host id)` for reasons. */
 export function describeInstance(inst: Instance): string {
-  const host = inst.meta?.HOST_ID ?? inst.meta?.id;
+  const host = inst.meta?.[HOST_ID_META] ?? inst.meta?.id;
   return host ? `${inst.addr} (${host})` : inst.addr;
+}
+
+/**
+ * Probes every instance at once: healthy when all are, else the first failure, named by its
+ * instance. `detail` goes into the outcome either way.
+ */
+export async function probeEvery(
+  instances: Instance[],
+  probe: (inst: Instance) => Promise<CheckOutcome>,
+  detail: unknown,
+): Promise<CheckOutcome> {
+  const outcomes = await Promise.all(instances.map(probe));
+  const bad = outcomes.findIndex((o) => !o.healthy);
+  if (bad < 0) return { healthy: true, detail };
+  return { healthy: false, reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`, detail };
 }

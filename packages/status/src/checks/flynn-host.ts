@@ -1,6 +1,6 @@
 import type { Instance } from '@flynn-edge/discoverd-state';
 import type { CheckOutcome } from '../envelope.js';
-import { type Discovery, describeInstance, getJson } from '../probe.js';
+import { type Discovery, getJson, probeEvery } from '../probe.js';
 import { type Check, errorReason } from '../runner.js';
 
 // flynn-host: every daemon answers GET /host/status, its log disk has room, and its ZFS pool
@@ -80,17 +80,7 @@ export function flynnHostCheck(opts: FlynnHostCheckOptions): Check {
     async run(signal): Promise<CheckOutcome> {
       const instances = await opts.discovery.instances(FLYNN_HOST_SERVICE, signal);
       if (instances.length === 0) return { healthy: false, reason: 'no flynn-host daemon is registered' };
-      const outcomes = await Promise.all(instances.map((i) => probeHost(i, opts, signal)));
-      const detail = { hosts: instances.length };
-      const bad = outcomes.findIndex((o) => !o.healthy);
-      if (bad >= 0) {
-        return {
-          healthy: false,
-          reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`,
-          detail,
-        };
-      }
-      return { healthy: true, detail };
+      return probeEvery(instances, (i) => probeHost(i, opts, signal), { hosts: instances.length });
     },
   };
 }

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import type { Instance } from '@flynn-edge/discoverd-state';
 import { formatTimestamp, frameMessage, type LogMessage, nowMicros } from '@flynn-edge/syslog';
 import type { CheckOutcome } from '../envelope.js';
-import { type Discovery, describeInstance, httpGet } from '../probe.js';
+import { type Discovery, httpGet, probeEvery } from '../probe.js';
 import { type Check, errorReason } from '../runner.js';
 
 // logaggregator: a canary through the real path. For every `logaggregator` instance (its addr is
@@ -120,17 +120,7 @@ export function logaggregatorCheck(opts: LogaggregatorCheckOptions): Check {
     async run(signal): Promise<CheckOutcome> {
       const instances = await opts.discovery.instances(service, signal);
       if (instances.length === 0) return { healthy: false, reason: `no ${service} instance is registered` };
-      const outcomes = await Promise.all(instances.map((i) => canary(i, opts, signal)));
-      const detail = { instances: instances.length };
-      const bad = outcomes.findIndex((o) => !o.healthy);
-      if (bad >= 0) {
-        return {
-          healthy: false,
-          reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`,
-          detail,
-        };
-      }
-      return { healthy: true, detail };
+      return probeEvery(instances, (i) => canary(i, opts, signal), { instances: instances.length });
     },
   };
 }

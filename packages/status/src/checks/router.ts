@@ -1,6 +1,7 @@
 import type { Instance } from '@flynn-edge/discoverd-state';
+import { HOST_ID_META } from '@flynn-edge/service-kit';
 import type { CheckOutcome } from '../envelope.js';
-import { type Discovery, describeInstance, getJson } from '../probe.js';
+import { type Discovery, getJson, probeEvery } from '../probe.js';
 import { type Check, errorReason } from '../runner.js';
 
 // router: every `router-api` instance answers GET /router/status, reports itself healthy (route
@@ -64,17 +65,7 @@ export function routerCheck(opts: RouterCheckOptions): Check {
     async run(signal): Promise<CheckOutcome> {
       const instances = await opts.discovery.instances(service, signal);
       if (instances.length === 0) return { healthy: false, reason: `no ${service} instance is registered` };
-      const outcomes = await Promise.all(instances.map((i) => probeRouter(i, opts, signal)));
-      const detail = { instances: instances.length };
-      const bad = outcomes.findIndex((o) => !o.healthy);
-      if (bad >= 0) {
-        return {
-          healthy: false,
-          reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`,
-          detail,
-        };
-      }
-      return { healthy: true, detail };
+      return probeEvery(instances, (i) => probeRouter(i, opts, signal), { instances: instances.length });
     },
   };
 }
@@ -86,22 +77,13 @@ export function hostRouterCheck(opts: RouterCheckOptions & { hostId: string }): 
     name: 'router',
     async run(signal): Promise<CheckOutcome> {
       const instances = (await opts.discovery.instances(service, signal)).filter(
-        (i) => i.meta?.HOST_ID === opts.hostId,
+        (i) => i.meta?.[HOST_ID_META] === opts.hostId,
       );
       const detail = { host: opts.hostId };
       if (instances.length === 0) {
         return { healthy: false, reason: `no ${service} instance with HOST_ID ${opts.hostId}`, detail };
       }
-      const outcomes = await Promise.all(instances.map((i) => probeRouter(i, opts, signal)));
-      const bad = outcomes.findIndex((o) => !o.healthy);
-      if (bad >= 0) {
-        return {
-          healthy: false,
-          reason: `${describeInstance(instances[bad]!)}: ${outcomes[bad]!.reason}`,
-          detail,
-        };
-      }
-      return { healthy: true, detail };
+      return probeEvery(instances, (i) => probeRouter(i, opts, signal), detail);
     },
   };
 }
