@@ -1,7 +1,7 @@
 // The proposers of bench/raft, in their own process so that the cluster's CPU is measured apart
 // from the load generator's. Usage: node proposer.mjs <nodes,comma,separated> <concurrency> <seconds>
 // Prints one JSON line: committed proposals per second and latency percentiles in milliseconds.
-import { KvClient } from '@flynn-edge/raft';
+import { KvClient } from '@flynn-edge/raft-kv';
 
 const [nodes, concurrencyArg, secondsArg, keysArg] = process.argv.slice(2);
 const keysPerProposer = Number(keysArg ?? 16);

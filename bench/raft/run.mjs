@@ -5,8 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { KvClient } from '@flynn-edge/raft';
-import { KvProcessCluster } from '@flynn-edge/raft-kv';
+import { KvClient, KvProcessCluster } from '@flynn-edge/raft-kv';
 
 const seconds = Number(
   process.argv.includes('--seconds') ? process.argv[process.argv.indexOf('--seconds') + 1] : 10,
@@ -31,7 +30,7 @@ function runProposer(nodes, concurrency, keysPerProposer) {
   });
 }
 
-const cluster = new KvProcessCluster({ tickInterval: '100ms' });
+const cluster = await KvProcessCluster.create({ tickInterval: '100ms' });
 try {
   cluster.start();
   const leaderIdx = await cluster.leader(20_000);

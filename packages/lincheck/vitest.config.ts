@@ -1,3 +1,9 @@
 import { defineProject } from 'vitest/config';
 
-export default defineProject({ test: { include: ['test/**/*.test.ts'], testTimeout: 60_000 } });
+export default defineProject({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    benchmark: { include: ['bench/**/*.bench.ts'] },
+  },
+});

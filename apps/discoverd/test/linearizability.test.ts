@@ -1,12 +1,25 @@
 import { checkHistory, type Operation } from '@flynn-edge/lincheck';
 import { iptablesAvailable, LinkCutter, waitFor } from '@flynn-edge/testkit';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { DiscoverdProcessCluster } from '../src/process-cluster.js';
 
 // lincheck over the cluster store's reads, writes and compare-and-set, against three real
 // processes while the leader is SIGKILLed and restarted, and (with iptables) cut off.
 
 const partitions = iptablesAvailable();
+/** Seeds each client's choices (node, key, operation); a failure prints it, SEED=n runs them again. */
+const SEED = Number(process.env.SEED ?? 20_261_128);
+
+/** A seeded uniform [0, 1) generator (mulberry32), one per client. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 describe('cluster store linearizability', () => {
   const cluster = new DiscoverdProcessCluster({ firstHost: 21 });
@@ -20,11 +33,12 @@ describe('cluster store linearizability', () => {
 
   /** One request, following 307s; classifies failures as definitely-not-executed or unknown. */
   async function request(
+    random: () => number,
     method: string,
     path: string,
     body?: unknown,
   ): Promise<{ status: number; json: unknown } | 'refused' | 'unknown'> {
-    let url = cluster.url(Math.floor(Math.random() * 3), path);
+    let url = cluster.url(Math.floor(random() * 3), path);
     for (let hop = 0; hop < 5; hop++) {
       let r: Response;
       try {
@@ -62,6 +76,7 @@ describe('cluster store linearizability', () => {
   }
 
   it('reads, writes and compare-and-set stay linearizable under kills and partitions', async () => {
+    onTestFailed(() => console.error(`linearizability test failed with SEED=${SEED}`));
     cluster.start();
     await cluster.leader();
     const history: Operation[] = [];
@@ -69,15 +84,16 @@ describe('cluster store linearizability', () => {
     let stop = false;
     let counter = 0;
     const clients = Array.from({ length: 8 }, async (_, clientId) => {
+      const random = seeded(SEED * 31 + clientId);
       while (!stop) {
-        const key = keys[Math.floor(Math.random() * keys.length)];
-        const roll = Math.random();
+        const key = keys[Math.floor(random() * keys.length)];
+        const roll = random();
         const value = `v${clientId}-${counter++}`;
         const call = performance.now();
         let op: Operation;
         let outcome: Outcome;
         if (roll < 0.4) {
-          const r = await request('GET', `/kv/${key}`);
+          const r = await request(random, 'GET', `/kv/${key}`);
           outcome =
             r !== 'refused' &&
             r !== 'unknown' &&
@@ -87,15 +103,15 @@ describe('cluster store linearizability', () => {
               : classify(r, (j) => ({ value: (j as { value: string }).value }));
           op = { clientId, key, kind: 'read', input: {}, call };
         } else if (roll < 0.7) {
-          outcome = classify(await request('PUT', `/kv/${key}`, { value }), () => ({}));
+          outcome = classify(await request(random, 'PUT', `/kv/${key}`, { value }), () => ({}));
           op = { clientId, key, kind: 'write', input: { value }, call };
         } else {
           const expected =
-            Math.random() < 0.3
+            random() < 0.3
               ? null
               : (history.filter((h) => h.key === key && h.kind === 'write').at(-1)?.input.value ?? null);
           const compare = expected === null ? { key, op: 'absent' } : { key, op: 'value', value: expected };
-          const r = await request('POST', '/kv/txn', {
+          const r = await request(random, 'POST', '/kv/txn', {
             compare: [compare],
             success: [{ op: 'put', key, value }],
             failure: [],

@@ -1,4 +1,4 @@
-import { createRng, type Rng } from '@flynn-edge/lincheck';
+import { createRng, type Rng } from '@flynn-edge/raft/rng';
 import { encodeMessage, type LogMessage, splitLine } from '@flynn-edge/syslog';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

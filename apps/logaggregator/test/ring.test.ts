@@ -1,4 +1,4 @@
-import { createRng } from '@flynn-edge/lincheck';
+import { createRng } from '@flynn-edge/raft/rng';
 import { createMetrics } from '@flynn-edge/service-kit';
 import { describe, expect, it } from 'vitest';
 import { Aggregator, type Entry, messageLine, Ring, rfc3339Nano, timeKey } from '../src/index.js';

@@ -1,4 +1,3 @@
-import { KvNode } from '@flynn-edge/raft';
 import {
   createLogger,
   defineFlags,
@@ -7,9 +6,10 @@ import {
   parseFlagsOrExit,
   runMain,
 } from '@flynn-edge/service-kit';
+import { KvNode } from './kv-node.js';
 
 // raft-kv: one member of a Raft-replicated key-value store. Thin wiring: flags, logging and
-// signals here; everything else is packages/raft.
+// signals here; the node is kv-node.ts, Raft is packages/raft.
 
 const spec = defineFlags({
   addr: {

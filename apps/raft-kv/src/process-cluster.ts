@@ -1,9 +1,10 @@
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KvClient } from '@flynn-edge/raft';
-import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { freePort, ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { KvClient } from './kv-client.js';
 
 // raft-kv processes on 127.0.0.1, .2, .3, …: the demo, the process-level tests and the benchmark
 // start, kill and restart them.
@@ -12,7 +13,8 @@ const BIN = fileURLToPath(new URL('../bin/raft-kv.js', import.meta.url));
 
 export interface KvProcessClusterOptions {
   size?: number;
-  port?: number;
+  /** The port every node listens on, each on its own address (create() finds a free one). */
+  port: number;
   /** Parent of the nodes' data directories (default: a new temporary directory). */
   dir?: string;
   tickInterval?: string;
@@ -35,11 +37,22 @@ export class KvProcessCluster {
   readonly addrs: string[];
   readonly procs: ManagedProcess[];
 
-  constructor(opts: KvProcessClusterOptions = {}) {
+  /** A cluster on a port that is free on every node's address right now. */
+  static async create(opts: Partial<KvProcessClusterOptions> = {}): Promise<KvProcessCluster> {
+    if (opts.port !== undefined) return new KvProcessCluster({ ...opts, port: opts.port });
+    const hosts = nodeHosts(opts.size ?? 3);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = await freePort(hosts[0]);
+      if (await freeOnAll(hosts, port)) return new KvProcessCluster({ ...opts, port });
+    }
+    throw new Error(`no port is free on all of ${hosts.join(', ')}`);
+  }
+
+  constructor(opts: KvProcessClusterOptions) {
     const size = opts.size ?? 3;
-    const port = opts.port ?? 20_000 + Math.floor(Math.random() * 20_000);
+    const port = opts.port;
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-kv-'));
-    this.addrs = Array.from({ length: size }, (_, i) => `127.0.0.${i + 1}:${port}`);
+    this.addrs = nodeHosts(size).map((h) => `${h}:${port}`);
     this.procs = this.addrs.map(
       (addr, i) =>
         new ManagedProcess({
@@ -117,5 +130,29 @@ export class KvProcessCluster {
 
   async close(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.close()));
+  }
+}
+
+function nodeHosts(size: number): string[] {
+  return Array.from({ length: size }, (_, i) => `127.0.0.${i + 1}`);
+}
+
+/** Whether `port` can be bound on every host (each is bound, then released). */
+async function freeOnAll(hosts: string[], port: number): Promise<boolean> {
+  const bound: net.Server[] = [];
+  try {
+    for (const host of hosts) {
+      const s = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(port, host, resolve);
+      });
+      bound.push(s);
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Promise.all(bound.map((s) => new Promise((r) => s.close(r))));
   }
 }

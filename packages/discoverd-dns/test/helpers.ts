@@ -2,13 +2,13 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
-import { createRng } from '@flynn-edge/lincheck';
+import { createRng } from '@flynn-edge/raft/rng';
 import dnsPacket from 'dns-packet';
 import { type DnsDataSource, type DnsInstance, DnsServer, type DnsServerOptions } from '../src/index.js';
 
 const run = promisify(execFile);
 
-/** A deterministic source of randomness for the shuffle (lincheck's seeded generator). */
+/** A deterministic source of randomness for the shuffle (the Raft simulator's seeded generator). */
 export function seeded(seed: number): () => number {
   const rng = createRng(seed);
   return () => rng.next();

@@ -1,4 +1,4 @@
-import { createRng } from '@flynn-edge/lincheck';
+import { createRng } from '@flynn-edge/raft/rng';
 import { describe, expect, it } from 'vitest';
 import {
   ChunkedDecoder,
@@ -10,7 +10,7 @@ import {
   rewriteRequestHead,
 } from '../src/index.js';
 
-/** A seeded generator (lincheck's), so failures reproduce. */
+/** A seeded generator (the Raft simulator's), so failures reproduce. */
 function rng(seed: number): () => number {
   const r = createRng(seed);
   return () => r.next();

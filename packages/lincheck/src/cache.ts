@@ -1,5 +1,3 @@
-import { createRng } from './rng.js';
-
 /**
  * Search configurations already explored and failed: (linearized completed ops, model state,
  * pending ops consumed). Reaching a known configuration again by another path cannot succeed
@@ -87,10 +85,14 @@ function isSubset(a: Uint32Array | null, b: Uint32Array | null): boolean {
   return true;
 }
 
-/** Deterministic random words for Zobrist hashing. */
+/** Deterministic random words for Zobrist hashing (a murmur3 finalizer over seed + index). */
 export function zobristTable(length: number, seed: number): Int32Array {
-  const rng = createRng(seed);
   const t = new Int32Array(length);
-  for (let i = 0; i < length; i++) t[i] = (rng.next() * 4294967296) | 0;
+  for (let i = 0; i < length; i++) {
+    let h = (seed + Math.imul(i + 1, 0x9e3779b9)) | 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    t[i] = h ^ (h >>> 16);
+  }
   return t;
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkHistory, createRng, type Operation, registerStep, simulateHistory } from '../src/index.js';
+import { checkHistory, type Operation, registerStep } from '../src/index.js';
+import { simulateHistory } from './generate.js';
 import { bruteForceLinearizable } from './reference.js';
+import { createRng } from './rng.js';
 
 const clone = (ops: Operation[]): Operation[] =>
   ops.map((op) => ({ ...op, output: op.output && { ...op.output } }));

@@ -5,8 +5,8 @@
 
 import { type Cursor, compareCursor } from '@flynn-edge/syslog';
 import { forwardBlocks, seekAfter } from './files.js';
+import type { Snapshot, SnapshotApp } from './reader.js';
 import { scanFrames } from './scan.js';
-import type { Snapshot, SnapshotApp } from './store.js';
 
 /** Wire-form frames (RFC 6587, no newline) and the cursor of the last one. */
 export interface FrameChunk {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRng } from '@flynn-edge/lincheck';
+import { createRng } from '@flynn-edge/raft/rng';
 import { type Cursor, formatTimestamp, frameMessage, type LogMessage } from '@flynn-edge/syslog';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 import { type Header, parseRequestHead, rewriteRequestHead } from '@flynn-edge/http1';
-import { createRng } from '@flynn-edge/lincheck';
+import { createRng } from '@flynn-edge/raft/rng';
 import { describe, expect, it } from 'vitest';
 import { fastRewrite, type ProxyFields } from '../src/fast-rewrite.js';
 

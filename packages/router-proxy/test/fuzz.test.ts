@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { createScanState, parseResponseHead, responseFraming } from '@flynn-edge/http1';
-import { createRng, type Rng } from '@flynn-edge/lincheck';
+import { createRng, type Rng } from '@flynn-edge/raft/rng';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProxyHandle, route, startBackend, startProxy } from './helpers.js';
 

@@ -76,18 +76,31 @@ describe('splice', () => {
   it('relays a backend that speaks first, and a slow client gets every byte (backpressure)', async () => {
     const banner = Buffer.from('220 hello from the backend\r\n');
     const bulk = randomBytes(8 << 20);
+    let flushed = 0; // bulk bytes the backend's kernel took
     const first = createServer((s) => {
       s.on('error', () => {});
-      // The greeting goes out before the proxy has attached the client; the bulk follows it.
+      // The greeting goes out before the proxy has attached the client; the bulk follows it, one
+      // chunk at a time as the socket takes it.
       s.write(banner);
-      s.end(bulk);
+      const pump = (at: number): void => {
+        if (at >= bulk.length) return void s.end();
+        const chunk = bulk.subarray(at, at + (64 << 10));
+        s.write(chunk, (err) => {
+          if (err) return;
+          flushed += chunk.length;
+          pump(at + chunk.length);
+        });
+      };
+      pump(0);
     });
     servers.push(await listen('127.0.0.1', 0, first));
     await proxy.setRoute(base + 2, () => [{ addr: `127.0.0.1:${portOf(first)}` }]);
     const c = await openClient(host, base + 2);
-    // Read slowly at first: the proxy must hold the backend back, not drop or reorder bytes.
+    // Read nothing until the proxy's path (its read ring and socket buffers) holds a good part of
+    // the bulk: it must then hold the backend back, not drop or reorder bytes.
     c.sock.pause();
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => flushed >= 256 << 10, { what: 'the backend to fill the proxy path' });
+    expect(c.received().length).toBe(0);
     c.sock.resume();
     await c.closed;
     const got = c.received();

@@ -1,4 +1,4 @@
-import { createRng } from '@flynn-edge/lincheck';
+import { createRng } from '@flynn-edge/raft/rng';
 import { describe, expect, it } from 'vitest';
 import {
   compareCursor,

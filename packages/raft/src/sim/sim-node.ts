@@ -1,9 +1,9 @@
 import { type RaftBug, RaftNode, type Ready } from '../core/raft.js';
 import { EntryType, type Message, type NodeId } from '../core/types.js';
 import { type HostBug, RaftHost } from '../host/raft-host.js';
-import { encodeKvCommand, KvStateMachine } from '../kv/kv-state.js';
 import type { SimDisk } from './disk.js';
 import type { EventQueue } from './event-queue.js';
+import { encodeKvCommand, KvStateMachine } from './kv-state.js';
 import type { Rng } from './rng.js';
 import type { SimStats } from './stats.js';
 

@@ -1,6 +1,6 @@
 import { type InitialState, RaftNode, type RaftOptions, type Ready } from '../../src/core/raft.js';
 import { EntryType, type Message, type NodeId, type Snapshot } from '../../src/core/types.js';
-import { KvStateMachine } from '../../src/kv/kv-state.js';
+import { KvStateMachine } from '../../src/sim/kv-state.js';
 
 /**
  * A synchronous in-memory cluster for scenario tests: persistence is instant, messages are

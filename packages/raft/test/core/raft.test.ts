@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RaftNode } from '../../src/core/raft.js';
 import { MessageType } from '../../src/core/types.js';
-import { encodeKvCommand } from '../../src/kv/kv-state.js';
+import { encodeKvCommand } from '../../src/sim/kv-state.js';
 import { enc, TestCluster } from './harness.js';
 
 const put = (key: string, value: string) => encodeKvCommand({ op: 'put', key, value });

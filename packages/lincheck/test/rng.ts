@@ -1,4 +1,6 @@
-/** Small deterministic PRNG, so simulations and generated histories replay exactly from a seed. */
+// A tiny seeded generator (mulberry32) for the generated histories, so they replay from a seed.
+// The checker itself needs none; the Raft simulator has its own.
+
 export interface Rng {
   /** uniform float in [0, 1) */
   next(): number;
@@ -6,7 +8,6 @@ export interface Rng {
   int(n: number): number;
 }
 
-/** mulberry32: 32 bits of state, fast, good enough for test generation (not cryptographic). */
 export function createRng(seed: number): Rng {
   let s = seed >>> 0;
   const next = (): number => {
@@ -16,10 +17,5 @@ export function createRng(seed: number): Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const int = (n: number): number => {
-    if (!Number.isInteger(n) || n <= 0)
-      throw new RangeError(`rng.int: n must be a positive integer, got ${n}`);
-    return Math.floor(next() * n);
-  };
-  return { next, int };
+  return { next, int: (n) => Math.floor(next() * n) };
 }

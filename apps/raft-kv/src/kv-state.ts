@@ -1,5 +1,5 @@
-// A small replicated key-value state machine: what the simulator, the process-level tests, the
-// demo and the benchmark run on top of Raft. Commands are JSON (they are small and rare next to
+// The replicated key-value state machine of the raft-kv node: what the demo, the process-level
+// tests and the benchmark run on top of Raft. Commands are JSON (they are small and rare next to
 // the cost of an fsync); the snapshot is the whole map.
 
 export type KvCommand =

@@ -1,11 +1,14 @@
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { RaftBug } from '../core/raft.js';
-import type { NodeId } from '../core/types.js';
-import { encodeKvCommand, type KvResult, KvStateMachine } from '../kv/kv-state.js';
-import type { StorageFaults } from '../storage/index.js';
-import { RAFT_PROTOCOL_BYTE } from '../transport/framing.js';
-import { NotLeaderError } from './errors.js';
+import {
+  type NodeId,
+  NotLeaderError,
+  RAFT_PROTOCOL_BYTE,
+  type RaftBug,
+  RaftServer,
+  type ServerLogger,
+  type StorageFaults,
+} from '@flynn-edge/raft';
 import {
   encodeJsonFrame,
   KV_PROTOCOL_BYTE,
@@ -14,7 +17,7 @@ import {
   onJsonFrames,
   splitHostPort,
 } from './kv-protocol.js';
-import { RaftServer, type ServerLogger } from './raft-server.js';
+import { encodeKvCommand, type KvResult, KvStateMachine } from './kv-state.js';
 
 // A Raft-replicated key-value node on one TCP port: the first byte of a connection picks Raft
 // (0xFF) or the KV client protocol ('K'), the way discoverd shares its port between Raft and HTTP.

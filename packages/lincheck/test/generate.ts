@@ -1,6 +1,6 @@
-import { registerStep, type Value } from './model.js';
+import { registerStep, type Value } from '../src/model.js';
+import type { Operation, OpKind } from '../src/types.js';
 import { createRng } from './rng.js';
-import type { Operation, OpKind } from './types.js';
 
 export interface SimulateOptions {
   seed: number;
