@@ -63,6 +63,8 @@ export interface RaftServerOptions<R> {
   forceNewCluster?: boolean;
   /** Dial peers from this IP (the one the node listens on). */
   localAddress?: string;
+  /** The cluster key: Raft connections prove they hold it (see transport/hello.ts). */
+  clusterKey?: string;
 }
 
 interface PendingProposal<R> {
@@ -140,6 +142,8 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
     this.transport = new TcpTransport({
       id: opts.id,
       localAddress: opts.localAddress,
+      clusterKey: opts.clusterKey,
+      isPeer: (from) => this.acceptsFrom(from),
       onError: (err) => this.log.warn({ err: err.message, kind: err.kind }, 'raft transport'),
     });
     this.transport.on('message', (m) => {
@@ -394,6 +398,16 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       },
       (err: Error) => this.fail(err),
     );
+  }
+
+  /**
+   * Inbound Raft connections come from the configuration's voters and learners only. A node that
+   * knows no configuration yet (joining, not yet added) takes the leader that is adding it.
+   */
+  private acceptsFrom(id: NodeId): boolean {
+    const { voters, learners } = this.node.membership;
+    if (voters.length === 0 && learners.length === 0) return true;
+    return id !== this.id && (voters.includes(id) || learners.includes(id));
   }
 
   /** Keeps the transport's peer list equal to the current membership. */

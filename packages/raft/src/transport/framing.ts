@@ -1,20 +1,15 @@
 // Stream framing for Raft connections. An outbound connection sends:
 //
 //   0xFF                       selects Raft on a port shared with HTTP (as Flynn's discoverd did)
-//   frame(hello)               u8 version | u16 fromLen | from | u16 toLen | to
+//   frame(hello)               see hello.ts
 //   frame(message)*            frame = u32 big-endian payload length | payload (an encoded Message)
-//
-// The hello names the recipient too, so a node reached through a stale address rejects the connection
-// instead of feeding another node's messages to its Raft core.
 
-import type { Message, NodeId } from '../core/types.js';
+import type { Message } from '../core/types.js';
 import { encodeMessageWithPrefix } from './codec.js';
 
 export const RAFT_PROTOCOL_BYTE = 0xff;
 export const FRAME_HEADER_BYTES = 4;
 const MAX_U32 = 0xffff_ffff;
-const HELLO_VERSION = 1;
-const MAX_ID_BYTES = 1024;
 
 /**
  * Encodes `msg` as a length-prefixed frame. Returns null (allocating nothing) when the frame would be larger
@@ -29,40 +24,11 @@ export function encodeFrame(msg: Message, maxBytes = Infinity): Buffer | null {
   return frame;
 }
 
-export function encodeHello(from: NodeId, to: NodeId): Buffer {
-  const fromLen = Buffer.byteLength(from);
-  const toLen = Buffer.byteLength(to);
-  if (fromLen > MAX_ID_BYTES || toLen > MAX_ID_BYTES) throw new Error('encodeHello: node id too long');
-  const payload = 1 + 2 + fromLen + 2 + toLen;
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload);
-  let p = buf.writeUInt32BE(payload, 0);
-  p = buf.writeUInt8(HELLO_VERSION, p);
-  p = buf.writeUInt16BE(fromLen, p);
-  p += buf.write(from, p, 'utf8');
-  p = buf.writeUInt16BE(toLen, p);
-  buf.write(to, p, 'utf8');
-  return buf;
-}
-
-/** Parses a hello frame's payload; throws on anything malformed. */
-export function decodeHello(payload: Buffer): { from: NodeId; to: NodeId } {
-  if (payload.length < 5 || payload[0] !== HELLO_VERSION) throw new Error('malformed hello');
-  const fromLen = payload.readUInt16BE(1);
-  const toAt = 3 + fromLen;
-  if (fromLen === 0 || fromLen > MAX_ID_BYTES || toAt + 2 > payload.length)
-    throw new Error('malformed hello');
-  const toLen = payload.readUInt16BE(toAt);
-  if (toLen > MAX_ID_BYTES || toAt + 2 + toLen !== payload.length) throw new Error('malformed hello');
-  return {
-    from: payload.toString('utf8', 3, toAt),
-    to: payload.toString('utf8', toAt + 2, toAt + 2 + toLen),
-  };
-}
-
 /**
  * Splits a byte stream into frame payloads. Frames wholly inside one chunk are delivered as views of it
- * (no copy); only frames that straddle chunks are assembled. Buffered bytes never exceed maxFrameBytes plus
- * one chunk, because a length above the cap is rejected before any of its payload is kept.
+ * (no copy); only frames that straddle chunks are assembled, from the chunks that actually arrived (never
+ * from an allocation of the announced length). Buffered bytes never exceed maxFrameBytes plus one chunk,
+ * because a length above the cap is rejected before any of its payload is kept.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
@@ -70,11 +36,29 @@ export class FrameDecoder {
   /** Payload length of the frame being assembled, or -1 while its header is still incomplete. */
   private frameLen = -1;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  /** The cap applies to every header read after it is changed (a connection raises it after its hello). */
+  constructor(public maxFrameBytes: number) {}
 
   /** Bytes held while waiting for the rest of a frame. */
   get bufferedBytes(): number {
     return this.buffered;
+  }
+
+  /** Bytes of the incomplete frame received so far, header included; 0 between frames. */
+  get partialFrameBytes(): number {
+    return this.buffered + (this.frameLen >= 0 ? FRAME_HEADER_BYTES : 0);
+  }
+
+  /** Announced payload length of the incomplete frame, or -1 while its header is incomplete. */
+  get announcedBytes(): number {
+    return this.frameLen;
+  }
+
+  /** Drops everything buffered (the connection is gone: keep no reference to its bytes). */
+  reset(): void {
+    this.chunks = [];
+    this.buffered = 0;
+    this.frameLen = -1;
   }
 
   /** Feeds `chunk`, calling `onFrame` for each complete payload in order. Throws on an oversized length. */

@@ -1,13 +1,7 @@
 export { decodeMessage, encodeMessage } from './codec.js';
 export { TransportError, type TransportErrorKind } from './errors.js';
-export {
-  decodeHello,
-  encodeFrame,
-  encodeHello,
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  RAFT_PROTOCOL_BYTE,
-} from './framing.js';
+export { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, RAFT_PROTOCOL_BYTE } from './framing.js';
+export { decodeHello, encodeHello, type Hello, MAX_HELLO_BYTES, verifyHello } from './hello.js';
 export { InboundConnection, type InboundConnectionOptions } from './inbound-connection.js';
 export { PeerConnection, type PeerConnectionOptions, parseAddress } from './peer-connection.js';
 export {

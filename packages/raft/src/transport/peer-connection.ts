@@ -4,7 +4,8 @@
 import net from 'node:net';
 import type { Message, NodeId } from '../core/types.js';
 import { errorMessage, TransportError } from './errors.js';
-import { encodeFrame, encodeHello, RAFT_PROTOCOL_BYTE } from './framing.js';
+import { encodeFrame, RAFT_PROTOCOL_BYTE } from './framing.js';
+import { encodeHello } from './hello.js';
 
 export interface PeerConnectionOptions {
   localId: NodeId;
@@ -12,6 +13,8 @@ export interface PeerConnectionOptions {
   addr: string;
   /** Source address for outbound connections (the node's own IP), when set. */
   localAddress?: string;
+  /** Signs the hello (see hello.ts). */
+  clusterKey?: string;
   maxQueueBytes: number;
   dialTimeoutMs: number;
   backoffMinMs: number;
@@ -56,7 +59,8 @@ export class PeerConnection {
   private blocked = false;
   /** The 0xFF + hello preamble still has to go out ahead of the queue on the current connection. */
   private helloPending = false;
-  private readonly hello: Buffer;
+  /** 0xFF + hello for the current connection (a fresh nonce each time). */
+  private hello = Buffer.alloc(0);
   private flushImmediate: NodeJS.Immediate | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Consecutive failed dials / short-lived connections; drives the backoff delay. */
@@ -67,8 +71,7 @@ export class PeerConnection {
   constructor(private readonly opts: PeerConnectionOptions) {
     this.addrText = opts.addr;
     this.addr = parseAddress(opts.addr);
-    const hello = encodeHello(opts.localId, opts.peerId);
-    this.hello = Buffer.concat([Buffer.of(RAFT_PROTOCOL_BYTE), hello]);
+    encodeHello(opts.localId, opts.peerId); // validates the ids up front
   }
 
   get address(): string {
@@ -149,6 +152,10 @@ export class PeerConnection {
       if (this.hadFailure) this.opts.onReconnect();
       this.hadFailure = false;
       this.blocked = false;
+      this.hello = Buffer.concat([
+        Buffer.of(RAFT_PROTOCOL_BYTE),
+        encodeHello(this.opts.localId, this.opts.peerId, this.opts.clusterKey),
+      ]);
       this.helloPending = true;
       this.flush();
     });

@@ -31,8 +31,21 @@ export interface TransportOptions {
   /** Reconnection backoff: doubles from min to max per failure, with jitter. Defaults 25 ms and 1000 ms. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
-  /** Inbound connections must complete the 0xFF + hello preamble within this long. Default 10000 ms. */
+  /** Inbound connections must complete the 0xFF + hello preamble within this long. Default 5000 ms. */
   handshakeTimeoutMs?: number;
+  /**
+   * An inbound frame, once started, must arrive at minFrameBytesPerSecond (default 1 MiB/s) after a grace
+   * of frameGraceMs (default 5000 ms): a 64 MiB frame gets at most 69 s, a trickle about 5 s.
+   */
+  frameGraceMs?: number;
+  minFrameBytesPerSecond?: number;
+  /** Inbound connections per source address (default 8) and in all (default 64); more are closed at once. */
+  maxInboundPerAddress?: number;
+  maxInbound?: number;
+  /** The cluster key: hellos are signed with it and must be (see hello.ts). */
+  clusterKey?: string;
+  /** Whether an inbound hello's sender may talk to us (the Raft configuration); absent means anyone. */
+  isPeer?: (id: NodeId) => boolean;
   /** Called for every failure the transport absorbs (see TransportError.kind); never required. */
   onError?: (err: TransportError) => void;
 }
@@ -48,8 +61,12 @@ export interface TransportStats {
   reconnects: number;
   /** Bytes accepted by send() but not yet taken by the kernel, over all peers. */
   queuedBytes: number;
-  /** Inbound connections closed because of malformed or oversized input. */
+  /** Inbound connections closed because of malformed, oversized or too slow input. */
   protocolErrors: number;
+  /** Inbound connections closed for a hello proving no membership, or refused over a connection cap. */
+  refused: number;
+  /** Inbound connections open now. */
+  inbound: number;
 }
 
 export interface TransportEvents {
@@ -62,7 +79,11 @@ const DEFAULTS = {
   dialTimeoutMs: 3000,
   backoffMinMs: 25,
   backoffMaxMs: 1000,
-  handshakeTimeoutMs: 10_000,
+  handshakeTimeoutMs: 5000,
+  frameGraceMs: 5000,
+  minFrameBytesPerSecond: 1024 * 1024,
+  maxInboundPerAddress: 8,
+  maxInbound: 64,
 };
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -82,17 +103,25 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
   private readonly handshakeTimeoutMs: number;
+  private readonly frameGraceMs: number;
+  private readonly minFrameBytesPerSecond: number;
+  private readonly maxInboundPerAddress: number;
+  private readonly maxInbound: number;
+  private readonly clusterKey: string | undefined;
+  private readonly isPeer: ((id: NodeId) => boolean) | undefined;
   private readonly onError: (err: TransportError) => void;
 
   private readonly peers = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
   /** Latest inbound connection per sender; an older one from the same sender is closed as abandoned. */
   private readonly inboundByPeer = new Map<NodeId, InboundConnection>();
+  /** Open inbound connections per source address; an address leaves the map with its last connection. */
+  private readonly inboundByAddress = new Map<string, number>();
   private server: net.Server | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
 
-  private counters = { sent: 0, received: 0, dropped: 0, reconnects: 0, protocolErrors: 0 };
+  private counters = { sent: 0, received: 0, dropped: 0, reconnects: 0, protocolErrors: 0, refused: 0 };
 
   constructor(opts: TransportOptions) {
     super();
@@ -113,6 +142,20 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       opts.handshakeTimeoutMs,
       DEFAULTS.handshakeTimeoutMs,
     );
+    this.frameGraceMs = positive('frameGraceMs', opts.frameGraceMs, DEFAULTS.frameGraceMs);
+    this.minFrameBytesPerSecond = positive(
+      'minFrameBytesPerSecond',
+      opts.minFrameBytesPerSecond,
+      DEFAULTS.minFrameBytesPerSecond,
+    );
+    this.maxInboundPerAddress = positive(
+      'maxInboundPerAddress',
+      opts.maxInboundPerAddress,
+      DEFAULTS.maxInboundPerAddress,
+    );
+    this.maxInbound = positive('maxInbound', opts.maxInbound, DEFAULTS.maxInbound);
+    this.clusterKey = opts.clusterKey || undefined;
+    this.isPeer = opts.isPeer;
     const onError = opts.onError;
     this.onError = (err) => {
       if (!onError) return;
@@ -163,10 +206,29 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? '';
+    const fromAddress = this.inboundByAddress.get(address) ?? 0;
+    if (fromAddress >= this.maxInboundPerAddress || this.inbound.size >= this.maxInbound) {
+      socket.on('error', () => {});
+      socket.destroy();
+      this.counters.refused++;
+      this.onError(
+        new TransportError(
+          'auth',
+          `inbound connection from ${address} refused: ${fromAddress >= this.maxInboundPerAddress ? `${fromAddress} open from that address` : `${this.inbound.size} open`}`,
+        ),
+      );
+      return;
+    }
+    this.inboundByAddress.set(address, fromAddress + 1);
     const conn = new InboundConnection(socket, {
       localId: this.id,
       maxFrameBytes: this.maxFrameBytes,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
+      frameGraceMs: this.frameGraceMs,
+      minFrameBytesPerSecond: this.minFrameBytesPerSecond,
+      clusterKey: this.clusterKey,
+      isPeer: this.isPeer,
       onHello: (c) => {
         const peer = c.peerId!;
         const prev = this.inboundByPeer.get(peer);
@@ -180,10 +242,14 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
       },
       onFailure: (err) => {
         if (err.kind === 'protocol') this.counters.protocolErrors++;
+        else if (err.kind === 'auth') this.counters.refused++;
         this.onError(err);
       },
       onClose: (c) => {
         this.inbound.delete(c);
+        const left = (this.inboundByAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.inboundByAddress.set(address, left);
+        else this.inboundByAddress.delete(address);
         if (c.peerId !== null && this.inboundByPeer.get(c.peerId) === c) this.inboundByPeer.delete(c.peerId);
       },
     });
@@ -220,6 +286,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
         peerId: id,
         addr,
         localAddress: this.localAddress,
+        clusterKey: this.clusterKey,
         maxQueueBytes: this.maxQueueBytes,
         dialTimeoutMs: this.dialTimeoutMs,
         backoffMinMs: this.backoffMinMs,
@@ -246,7 +313,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> {
   stats(): TransportStats {
     let queuedBytes = 0;
     for (const p of this.peers.values()) queuedBytes += p.pendingBytes;
-    return { ...this.counters, queuedBytes };
+    return { ...this.counters, queuedBytes, inbound: this.inbound.size };
   }
 
   /** Closes the listener and every connection; queued messages are discarded. Idempotent. */

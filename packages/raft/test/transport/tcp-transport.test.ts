@@ -2,7 +2,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Message, MessageType } from '../../src/core/types.js';
 import type { TransportError } from '../../src/transport/errors.js';
-import { encodeFrame, encodeHello } from '../../src/transport/framing.js';
+import { encodeFrame } from '../../src/transport/framing.js';
+import { encodeHello } from '../../src/transport/hello.js';
 import { TcpTransport, type TransportOptions } from '../../src/transport/tcp-transport.js';
 import { app, closeServer, connectRaw, entries, msg, rawServer, tick, waitFor } from './helpers.js';
 
@@ -382,5 +383,102 @@ describe('TcpTransport', () => {
     s.resume();
     await waitFor(() => closed, 'socket closed');
     await expect(b.listen('127.0.0.1', 0)).rejects.toThrow(/closed/);
+  });
+});
+
+/** A raw connection to `port` from `localAddress`, recording when it closes. */
+async function rawFrom(
+  port: number,
+  localAddress: string,
+): Promise<{ s: net.Socket; closed: () => boolean }> {
+  const s = net.connect({ host: '127.0.0.1', port, localAddress });
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('error', reject);
+  });
+  s.on('error', () => {});
+  s.resume();
+  let closed = false;
+  s.on('close', () => {
+    closed = true;
+  });
+  cleanups.push(() => s.destroy());
+  return { s, closed: () => closed };
+}
+
+describe('TcpTransport inbound admission (issue 11)', () => {
+  it('exchanges messages between nodes sharing the cluster key, and refuses other keys', async () => {
+    const errors: TransportError[] = [];
+    const b = await node('b', { clusterKey: 'k1', onError: (e) => errors.push(e) });
+    const atB = collect(b);
+    const good = transport('a', { clusterKey: 'k1', peers: { b: addr(b) } });
+    const wrong = transport('c', { clusterKey: 'k2', peers: { b: addr(b) } });
+    const none = transport('d', { peers: { b: addr(b) } });
+    good.send(app('a', 'b', 1));
+    wrong.send(app('c', 'b', 2));
+    none.send(app('d', 'b', 3));
+    await waitFor(() => atB.length === 1 && b.stats().refused >= 2, 'one delivery, two refusals');
+    expect(seqs(atB)).toEqual([1]);
+    expect(errors.filter((e) => e.kind === 'auth').map((e) => e.message)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/another cluster key/),
+        expect.stringMatching(/without/),
+      ]),
+    );
+  });
+
+  it('takes a sender once it is in the configuration (a node being added)', async () => {
+    const members = new Set(['a']);
+    const b = await node('b', { isPeer: (id) => members.has(id) });
+    const atB = collect(b);
+    const c = transport('c', { peers: { b: addr(b) }, backoffMaxMs: 20 });
+    c.send(app('c', 'b', 1));
+    await waitFor(() => b.stats().refused >= 1, 'refused while outside the configuration');
+    expect(atB).toHaveLength(0);
+    members.add('c');
+    // Raft retransmits; the reconnect after the refusal carries the next message.
+    await waitFor(() => {
+      c.send(app('c', 'b', 2));
+      return atB.length > 0;
+    }, 'delivered once a member');
+    expect(atB[0].from).toBe('c');
+  });
+
+  it('caps connections per source address and in total, and frees the slots when they close', async () => {
+    const b = await node('b', { maxInboundPerAddress: 3, maxInbound: 5 });
+    const port = b.address()!.port;
+    const first = [];
+    for (let i = 0; i < 4; i++) first.push(await rawFrom(port, '127.0.0.21'));
+    await waitFor(() => first[3].closed(), 'the fourth from one address refused');
+    expect(first.slice(0, 3).some((c) => c.closed())).toBe(false);
+    const other = [await rawFrom(port, '127.0.0.22'), await rawFrom(port, '127.0.0.22')];
+    const over = await rawFrom(port, '127.0.0.23');
+    await waitFor(() => over.closed(), 'the sixth in all refused');
+    expect(other.some((c) => c.closed())).toBe(false);
+    expect(b.stats()).toMatchObject({ inbound: 5, refused: 2 });
+    for (const c of [...first, ...other]) c.s.destroy();
+    await waitFor(() => b.stats().inbound === 0, 'slots freed');
+    const again = [];
+    for (let i = 0; i < 3; i++) again.push(await rawFrom(port, '127.0.0.21'));
+    await waitFor(() => b.stats().inbound === 3, 'accepted again');
+    expect(again.some((c) => c.closed())).toBe(false);
+  });
+
+  it('closes a member connection whose frame trickles, and keeps the others', async () => {
+    const b = await node('b', { frameGraceMs: 200, minFrameBytesPerSecond: 10_000 });
+    const atB = collect(b);
+    const a = transport('a', { peers: { b: addr(b) } });
+    const { s, closed } = await rawFrom(b.address()!.port, '127.0.0.24');
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(64 * 1024 * 1024);
+    s.write(Buffer.concat([Buffer.of(0xff), encodeHello('x', 'b'), header]));
+    const started = Date.now();
+    const pump = setInterval(() => s.write(Buffer.alloc(100)), 20);
+    cleanups.push(() => clearInterval(pump));
+    await waitFor(() => closed(), 'the trickling connection closed');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(b.stats().protocolErrors).toBe(1);
+    a.send(app('a', 'b', 1));
+    await waitFor(() => atB.length === 1, 'a well-behaved peer still delivers');
   });
 });
