@@ -1,9 +1,18 @@
 import { COLON, CR, FIELD_VALUE, HEX, HTAB, LF, SP, TOKEN } from './chars.js';
 
+// Size-line states come before SizeLf (the line-length limit counts them).
 enum S {
   Size,
-  SizeWs,
-  Ext,
+  SizeWs, // BWS after the size: only ';' may follow
+  ExtName, // after ';' and BWS: the first name byte
+  ExtNameRest,
+  ExtNameWs, // BWS after a name: '=' or ';'
+  ExtValue, // after '=' and BWS: the first value byte
+  ExtToken,
+  ExtQuoted,
+  ExtEscape,
+  ExtValueEnd, // after a value: ';', BWS or CR
+  ExtValueWs, // BWS after a value: ';'
   SizeLf,
   Data,
   DataCr,
@@ -43,6 +52,8 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export class ChunkedDecoder {
   done = false;
   error: string | null = null;
+  /** Chunk data bytes seen so far (the decoded body length, excluding sizes and trailers). */
+  dataBytes = 0;
   private state = S.Size;
   private remaining = 0; // bytes of chunk data still to come
   private digits = 0;
@@ -64,6 +75,7 @@ export class ChunkedDecoder {
       if (state === S.Data) {
         const n = Math.min(this.remaining, end - i);
         this.remaining -= n;
+        this.dataBytes += n;
         i += n;
         if (this.remaining === 0) state = S.DataCr;
         continue;
@@ -83,20 +95,51 @@ export class ChunkedDecoder {
           } else if (c === SP || c === HTAB) {
             state = S.SizeWs;
           } else if (c === 0x3b) {
-            state = S.Ext;
+            state = S.ExtName;
           } else {
             return this.fail('invalid chunk size');
           }
           break;
         }
+        // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] )
         case S.SizeWs:
-          if (c === 0x3b) state = S.Ext;
-          else if (c === CR) state = S.SizeLf;
+        case S.ExtNameWs:
+        case S.ExtValueWs:
+          if (c === 0x3b) state = S.ExtName;
+          else if (c === 0x3d && state === S.ExtNameWs) state = S.ExtValue;
           else if (c !== SP && c !== HTAB) return this.fail('invalid chunk size line');
           break;
-        case S.Ext:
+        case S.ExtName:
+          if (TOKEN[c] === 1) state = S.ExtNameRest;
+          else if (c !== SP && c !== HTAB) return this.fail('invalid chunk extension');
+          break;
+        case S.ExtNameRest:
           if (c === CR) state = S.SizeLf;
+          else if (c === 0x3b) state = S.ExtName;
+          else if (c === 0x3d) state = S.ExtValue;
+          else if (c === SP || c === HTAB) state = S.ExtNameWs;
+          else if (TOKEN[c] === 0) return this.fail('invalid chunk extension');
+          break;
+        case S.ExtValue:
+          if (TOKEN[c] === 1) state = S.ExtToken;
+          else if (c === 0x22) state = S.ExtQuoted;
+          else if (c !== SP && c !== HTAB) return this.fail('invalid chunk extension');
+          break;
+        case S.ExtToken:
+        case S.ExtValueEnd:
+          if (c === CR) state = S.SizeLf;
+          else if (c === 0x3b) state = S.ExtName;
+          else if (c === SP || c === HTAB) state = S.ExtValueWs;
+          else if (state === S.ExtValueEnd || TOKEN[c] === 0) return this.fail('invalid chunk extension');
+          break;
+        case S.ExtQuoted:
+          if (c === 0x22) state = S.ExtValueEnd;
+          else if (c === 0x5c) state = S.ExtEscape;
           else if (FIELD_VALUE[c] === 0) return this.fail('invalid chunk extension');
+          break;
+        case S.ExtEscape:
+          if (FIELD_VALUE[c] === 0) return this.fail('invalid chunk extension');
+          state = S.ExtQuoted;
           break;
         case S.SizeLf:
           if (c !== LF) return this.fail('bare CR in chunk size line');

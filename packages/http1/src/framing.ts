@@ -23,11 +23,13 @@ export class BodyFraming {
   done: boolean;
   error: string | null = null;
   private remaining: number;
+  private readonly length: number;
   private readonly decoder: ChunkedDecoder | null;
 
   constructor(kind: FramingKind, contentLength = 0, limits: ChunkedLimits = DEFAULT_CHUNKED_LIMITS) {
     this.kind = kind;
     this.remaining = kind === 'length' ? contentLength : 0;
+    this.length = this.remaining;
     this.decoder = kind === 'chunked' ? new ChunkedDecoder(limits) : null;
     this.done = kind === 'none' || kind === 'interim' || (kind === 'length' && contentLength === 0);
   }
@@ -35,6 +37,11 @@ export class BodyFraming {
   /** Whether the connection may carry another message after this one (when done). */
   get reusable(): boolean {
     return this.kind !== 'close' && this.kind !== 'tunnel';
+  }
+
+  /** Body bytes seen so far: for `chunked`, the decoded data; for `close`/`tunnel`, 0. */
+  get bodyBytes(): number {
+    return this.decoder !== null ? this.decoder.dataBytes : this.length - this.remaining;
   }
 
   feed(buf: Uint8Array, start = 0, end = buf.length): number {

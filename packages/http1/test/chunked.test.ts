@@ -24,7 +24,7 @@ const VALID: string[] = [
   'A\r\n0123456789\r\n0\r\n\r\n',
   'a;name=value\r\n0123456789\r\n0;last\r\n\r\n',
   '3 ; ext="quoted; \\" str"\r\nabc\r\n0\r\n\r\n',
-  '3\t\r\nabc\r\n000\r\n\r\n',
+  '3\t;x\r\nabc\r\n000\r\n\r\n',
   '1\r\n\r\r\n2\r\n\r\n\r\n0\r\n\r\n', // data bytes may be CR/LF
   '5\r\nhello\r\n0\r\nExpires: never\r\nX-Sum:\tabc def\r\n\r\n',
   '00000000000000000001\r\nx\r\n0\r\n\r\n',
@@ -109,4 +109,40 @@ describe('ChunkedDecoder: rejections', () => {
     const big = `0\r\nA: ${'x'.repeat(70000)}\r\n\r\n`;
     expect(run([b(big)]).error).toMatch(/trailer/);
   });
+});
+
+// Found by the differential test against llhttp (test/differential.test.ts): the size line must
+// follow RFC 9112 §7.1.1 exactly, since the router forwards it untouched to the backend.
+describe('ChunkedDecoder: chunk-size line grammar (RFC 9112 §7.1.1)', () => {
+  const accepted = [
+    '5;a=b\r\nhello\r\n0\r\n\r\n',
+    '5 ;a\r\nhello\r\n0\r\n\r\n', // BWS before ';'
+    '5; a = "q v" ;b\r\nhello\r\n0\r\n\r\n',
+    '5;a="x\\"y"\r\nhello\r\n0;last\r\n\r\n',
+    '5;a=\x80\xff\r\nhello\r\n0\r\n\r\n'.replace('=\x80\xff', '="\x80\xff"'), // obs-text, quoted
+  ];
+  for (const body of accepted) {
+    it(`accepts ${JSON.stringify(body)}`, () => {
+      expect(run([b(body)])).toEqual({ consumed: body.length, done: true, error: null });
+    });
+  }
+  const rejected: Array<[string, string]> = [
+    ['whitespace after the size without an extension', '5 \r\nhello\r\n0\r\n\r\n'],
+    ['HTAB after the last-chunk size', '0\t\r\n\r\n'],
+    ['an empty extension', '5;\r\nhello\r\n0\r\n\r\n'],
+    ['an extension name that is not a token', '5;a b\r\nhello\r\n0\r\n\r\n'],
+    ['obs-text in an extension name', '5;n\xb5e\r\nhello\r\n0\r\n\r\n'],
+    ['an empty extension value', '5;a=\r\nhello\r\n0\r\n\r\n'],
+    ['an unterminated quoted value', '5;a="x\r\nhello\r\n0\r\n\r\n'],
+    ['text after a quoted value', '5;a="x"y\r\nhello\r\n0\r\n\r\n'],
+    ['whitespace before CRLF after an extension', '5;a \r\nhello\r\n0\r\n\r\n'],
+    ['an extension without a name', '5;=b\r\nhello\r\n0\r\n\r\n'],
+  ];
+  for (const [name, body] of rejected) {
+    it(`rejects ${name}`, () => {
+      const r = run([b(body)]);
+      expect(r.done).toBe(false);
+      expect(r.error).toEqual(expect.any(String));
+    });
+  }
 });
