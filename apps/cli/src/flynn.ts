@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { exitQuietlyOnClosedPipe } from './closed-pipe.js';
 import { discoverdUrls, getJson } from './discoverd-http.js';
 import { streamNdjson } from './ndjson.js';
 import { CliError, printError } from './output.js';
@@ -122,4 +123,5 @@ export async function runFlynn(argv: string[]): Promise<number> {
   }
 }
 
+exitQuietlyOnClosedPipe('flynn');
 process.exitCode = await runFlynn(process.argv.slice(2));

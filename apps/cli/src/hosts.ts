@@ -1,3 +1,4 @@
+import { maskJob } from '@flynn-edge/host/secrets';
 import { getJson } from './discoverd-http.js';
 import { CliError, note } from './output.js';
 
@@ -52,15 +53,20 @@ export interface HostJob {
   app: { id: string; name: string };
   processType: string;
   error?: string;
+  env?: Record<string, string>;
+  args?: string[];
 }
 
 /** Flynn's `ps` columns. */
 export const JOB_COLUMNS = ['ID', 'STATE', 'CREATED', 'CONTROLLER APP', 'CONTROLLER TYPE', 'ERROR'];
 
-/** A host's jobs; a host that does not answer is noted on stderr and gives none. */
+/**
+ * A host's jobs, secrets masked (the host masks them too; this also covers an older host); a host
+ * that does not answer is noted on stderr and gives none.
+ */
 export async function hostJobs(host: HostRef, clusterKey?: string): Promise<HostJob[]> {
   try {
-    return (await getJson<HostJob[]>(`${host.url}/host/jobs`, { clusterKey })).value;
+    return (await getJson<HostJob[]>(`${host.url}/host/jobs`, { clusterKey })).value.map(maskJob);
   } catch (err) {
     if (!(err instanceof CliError)) throw err;
     note(`host ${host.id}: ${err.message}`);

@@ -1,4 +1,5 @@
-import { CliError, printError } from './output.js';
+import { exitQuietlyOnClosedPipe } from './closed-pipe.js';
+import { CliError, PROG, printError } from './output.js';
 
 // flynn-host's entry point. `flynn-host log …` (run often, and timed: issue 5 wants the last
 // 10,000 lines in under 150 ms end to end) takes a fast path that loads neither commander nor any
@@ -104,4 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await run(process.argv.slice(2));
+const argv = process.argv.slice(2);
+// The daemon is not a pipeline's writer: its log also goes to a file, and it keeps its own rules.
+if (argv[0] !== 'daemon') exitQuietlyOnClosedPipe(PROG);
+process.exitCode = await run(argv);

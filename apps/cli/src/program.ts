@@ -114,6 +114,20 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('inspect')
+    .description('print one job as its host knows it; secret env values are masked unless asked for')
+    .argument('<job-id>', 'the job id (<host id>-<uuid>)')
+    .option('--json', 'print JSON')
+    .option('--reveal', 'show secret values too')
+    .option('--env-value <name>', 'print the value of this env variable alone (secret or not)')
+    .action(
+      async (jobId: string, opts: { json?: boolean; reveal?: boolean; envValue?: string }, cmd: Command) => {
+        const { inspectCommand } = await import('./commands/inspect.js');
+        await inspectCommand({ jobId, ...opts, ...globals(cmd) });
+      },
+    );
+
+  program
     .command('log')
     .description("print a job's log from its host's files; with -f, follow it until the job ends")
     .argument('<job-id>', 'the job id (<host id>-<uuid>)')
@@ -134,7 +148,7 @@ export function buildProgram(): Command {
 
   listing(
     'list',
-    'list the hosts registered in discoverd with their Raft role (peer, peer (leader), proxy)',
+    'list the hosts registered in discoverd with their discoverd role (peer, peer (leader), learner, proxy, none)',
     async (opts) => (await import('./commands/list.js')).listCommand(opts),
   );
 
@@ -177,10 +191,13 @@ export function buildProgram(): Command {
       'gather logs, jobs and system state into a gzip tarball and print its path (no upload: this cluster has no internet)',
     )
     .option('--tarball', 'write a tarball (always: there is no gist upload)')
-    .option('--include-env', 'include the environment variables')
-    .option('--log-dir <dir>', "the hosts' log directory", '/var/log/flynn')
+    .option('--include-env', 'include the environment variables (secret values masked)')
+    .option(
+      '--log-dir <dir>',
+      "the host's log directory (default: each host's, as its API reports it; else /var/log/flynn)",
+    )
     .option('--filename <path>', 'where to write the tarball (default: a new temp dir)')
-    .action(async (opts: { includeEnv?: boolean; logDir: string; filename?: string }, cmd: Command) => {
+    .action(async (opts: { includeEnv?: boolean; logDir?: string; filename?: string }, cmd: Command) => {
       const { collectDebugInfo } = await import('./commands/debug-info.js');
       await collectDebugInfo({ ...opts, ...globals(cmd), version: VERSION });
     });

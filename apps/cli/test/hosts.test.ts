@@ -4,17 +4,19 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
 import { localHostDaemon } from '@flynn-edge/host';
 import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, runFlynn } from './run-cli.js';
+import { FLYNN_BIN, runCli, runFlynn, runUntilFirstLine } from './run-cli.js';
 
 // End to end on 127.0.0.51-53: one discoverd, a flynn-host daemon on each of three addresses
 // (own state and log dirs, no volumes), and a logaggregator. A job writes numbered lines;
 // `flynn-host log` (from the host's files) and `flynn -a APP log` (from the aggregator) both
-// see every line, in order. `ps` and `list` see the hosts and the job.
+// see every line, in order. `ps` and `list` see the hosts and the job. A discoverd proxy runs on
+// 127.0.0.52 (a host without a Raft seat); 127.0.0.53 has no discoverd at all.
 
 const HOSTS = ['127.0.0.51', '127.0.0.52', '127.0.0.53'];
 const BASE = 23_000 + Math.floor(Math.random() * 50) * 20;
@@ -29,6 +31,8 @@ const POOL = `e2e${randomUUID().slice(0, 8)}`;
 const poolOf = (i: number) => `${POOL}-host${i + 1}`;
 const discoverd = new DiscoverdProcessCluster({ size: 1, port: BASE, dnsPort: BASE + 1, dir, firstHost: 51 });
 const DISCOVERD = discoverd.addrs.join(',');
+// 127.0.0.52: a discoverd proxy (started with the peer, never promoted).
+discoverd.addHost();
 const env = { DISCOVERD };
 const daemons = HOSTS.map((ip, i) =>
   localHostDaemon({
@@ -97,8 +101,10 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     expect(r.code).toBe(0);
     const rows = JSON.parse(r.stdout) as { id: string; raft: string }[];
     expect(rows.map((x) => x.id)).toEqual(['host1', 'host2', 'host3']);
-    // discoverd runs on 127.0.0.51 only: host1 is the peer (and leader), the others proxies.
-    expect(rows.map((x) => x.raft)).toEqual(['peer (leader)', 'proxy', 'proxy']);
+    // The Raft member runs on 127.0.0.51, a proxy on .52, and nothing on .53.
+    expect(rows.map((x) => x.raft)).toEqual(['peer (leader)', 'proxy', 'none']);
+    const table = await runCli(['list'], env);
+    expect(table.stdout).toMatch(/^host3\s+127\.0\.0\.53:\d+\s+none$/m);
   });
 
   it('reports its log disk and its pool health in /host/status (what the status service checks)', async () => {
@@ -211,5 +217,151 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     expect(jobLog).toBeDefined();
     const content = execFileSync('tar', ['-xzOf', tarball, jobLog!], { encoding: 'utf8' });
     expect(content).toContain('line 199');
+  });
+
+  it('ends quietly with status 0 when its output pipe closes (log, flynn log, -f)', async () => {
+    // Enough history (3000 lines of ~160 bytes) that the CLI is still writing when the reader
+    // goes, then a line every 50 ms for the followers.
+    const appId = randomUUID();
+    const jobId = `host2-${randomUUID()}`;
+    const script = `const pad = 'x'.repeat(150);
+      for (let i = 0; i < 3000; i++) console.log('line ' + i + ' ' + pad);
+      setInterval(() => console.log('tick ' + Date.now()), 50);`;
+    const body = { app: { id: appId, name: 'chatty' }, processType: 'worker', cmd: process.execPath };
+    expect((await runJob(HOSTS[1], { ...body, args: ['-e', script] }, jobId)).status).toBe(200);
+    try {
+      await waitFor(
+        async () => {
+          const r = await runFlynn(['-a', 'chatty', 'log', '-r', '-n', '2500'], env);
+          return r.stdout.split('\n').filter(Boolean).length >= 2500;
+        },
+        { timeoutMs: 30_000, what: '2500 lines at the aggregator' },
+      );
+      const runs = {
+        'flynn-host log': await runUntilFirstLine(['log', jobId], env),
+        'flynn-host log -f': await runUntilFirstLine(['log', '-f', jobId], env),
+        'flynn log -n 2000': await runUntilFirstLine(['-a', 'chatty', 'log', '-n', '2000'], env, FLYNN_BIN),
+        'flynn log -f': await runUntilFirstLine(['-a', 'chatty', 'log', '-f'], env, FLYNN_BIN),
+      };
+      for (const [what, r] of Object.entries(runs)) {
+        expect({ what, code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({
+          what,
+          code: 0,
+          signal: null,
+          stderr: '',
+        });
+        expect(r.stdout).toMatch(
+          what.startsWith('flynn-host') ? /^line 0 x+\n$/ : /^\S+ chatty\[worker\.host2-.+\n$/,
+        );
+      }
+    } finally {
+      await fetch(`http://${HOSTS[1]}:${API_PORT}/host/jobs/${jobId}?grace=100`, { method: 'DELETE' });
+    }
+  });
+
+  it('keeps secret env values out of ps, inspect, the host API and the debug tarball', async () => {
+    // Fixed, recognisable values: any of them in an output is a leak.
+    const secrets = {
+      CLUSTER_KEY: 'ck-0b1d6a5e9f5c4e2b',
+      AUTH_KEY: 'ak-5e3f2c1d0a9b8c7d',
+      COOKIE_KEY: 'cookie-9c8b7a6d5e4f',
+      DB_PASSWORD: 'pw-1a2b3c4d5e6f',
+      GITHUB_TOKEN: 'tok-6f5e4d3c2b1a',
+    };
+    const urlSecret = 'urlpw-3c2b1a0f';
+    const argSecret = 'argtok-7d6c5b4a';
+    const values = [...Object.values(secrets), urlSecret, argSecret];
+    const jobId = `host3-${randomUUID()}`;
+    const res = await runJob(
+      HOSTS[2],
+      {
+        app: { id: randomUUID(), name: 'secretive' },
+        processType: 'web',
+        cmd: process.execPath,
+        args: ['-e', 'setInterval(() => {}, 1000)', '--', '--api-token', argSecret],
+        env: { ...secrets, DATABASE_URL: `postgres://app:${urlSecret}@db/app`, GREETING: 'hello' },
+      },
+      jobId,
+    );
+    expect(res.status).toBe(200);
+    const leaks = (what: string, text: string) =>
+      values.filter((v) => text.includes(v)).map((v) => `${what}: ${v}`);
+    try {
+      const hostApi = `http://${HOSTS[2]}:${API_PORT}/host/jobs`;
+      const listed = await (await fetch(hostApi)).text();
+      const one = await (await fetch(`${hostApi}/${jobId}`)).text();
+      const ps = await runCli(['ps', '-a', '--json'], env);
+      const inspect = await runCli(['inspect', jobId], env);
+      expect(ps.code, ps.stderr).toBe(0);
+      expect(inspect.code, inspect.stderr).toBe(0);
+      expect([
+        ...leaks('GET /host/jobs', listed),
+        ...leaks('GET /host/jobs/:id', one),
+        ...leaks('ps --json', ps.stdout),
+        ...leaks('inspect', inspect.stdout),
+      ]).toEqual([]);
+      // The names stay, with the ordinary values.
+      const job = (JSON.parse(ps.stdout) as { id: string; env: Record<string, string> }[]).find(
+        (j) => j.id === jobId,
+      );
+      expect(job?.env).toMatchObject({ CLUSTER_KEY: '<masked>', GREETING: 'hello' });
+      expect(job?.state).toBe('running');
+      expect(job?.env.DATABASE_URL).toBe('postgres://app:<masked>@db/app');
+      expect(inspect.stdout).toMatch(/^ENV\[AUTH_KEY\]\s+<masked>$/m);
+
+      // Asked for explicitly: one value, or all of them.
+      const value = await runCli(['inspect', '--env-value', 'DB_PASSWORD', jobId], env);
+      expect([value.code, value.stdout]).toEqual([0, `${secrets.DB_PASSWORD}\n`]);
+      const revealed = await (await fetch(`${hostApi}/${jobId}?reveal=true`)).json();
+      expect((revealed as { env: Record<string, string> }).env).toMatchObject(secrets);
+      expect((await fetch(`${hostApi}?reveal=maybe`)).status).toBe(400);
+
+      // The debug tarball, --include-env with the operator's own CLUSTER_KEY in the environment.
+      const tarball = join(dir, 'secrets.tar.gz');
+      const dbg = await runCli(['collect-debug-info', '--include-env', '--filename', tarball], {
+        ...env,
+        CLUSTER_KEY: secrets.CLUSTER_KEY,
+        SOME_SECRET: secrets.AUTH_KEY,
+      });
+      expect(dbg.code, dbg.stderr).toBe(0);
+      const gz = readFileSync(tarball);
+      const raw = gunzipSync(gz);
+      expect([
+        ...leaks('tarball', raw.toString('latin1')),
+        ...leaks('tar.gz', gz.toString('latin1')),
+      ]).toEqual([]);
+      // …while it does hold the job and the env names.
+      const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+      const jobFile = listing.find((n) => n.includes(jobId));
+      expect(jobFile).toBeDefined();
+      expect(execFileSync('tar', ['-xzOf', tarball, jobFile!], { encoding: 'utf8' })).toContain(
+        '"CLUSTER_KEY": "<masked>"',
+      );
+      expect(execFileSync('tar', ['-xzOf', tarball, 'env.log'], { encoding: 'utf8' })).toMatch(
+        /^CLUSTER_KEY=<masked>$/m,
+      );
+    } finally {
+      await fetch(`http://${HOSTS[2]}:${API_PORT}/host/jobs/${jobId}?grace=100`, { method: 'DELETE' });
+    }
+  });
+
+  it("collect-debug-info finds each host's log directory, and says which one is missing", async () => {
+    const tarball = join(dir, 'found.tar.gz');
+    const dbg = await runCli(['collect-debug-info', '--filename', tarball], env);
+    expect(dbg.code, dbg.stderr).toBe(0);
+    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    expect(listing).toEqual(
+      expect.arrayContaining(['flynn-host-host1.log', 'flynn-host-host2.log', 'flynn-host-host3.log']),
+    );
+    const host2 = execFileSync('tar', ['-xzOf', tarball, 'flynn-host-host2.log'], { encoding: 'utf8' });
+    expect(host2).toContain('"host":"host2"');
+
+    const missingDir = join(dir, 'no-such-dir');
+    const other = join(dir, 'missing.tar.gz');
+    const r = await runCli(['collect-debug-info', '--log-dir', missingDir, '--filename', other], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`${missingDir} is not on this machine`);
+    const output = execFileSync('tar', ['-xzOf', other, '0-debug-output.log'], { encoding: 'utf8' });
+    expect(output).toContain(`${missingDir} is not on this machine`);
   });
 });

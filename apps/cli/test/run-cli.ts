@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 // Runs the built CLI as an operator would: `node bin/flynn-host.js ...` in a child process.
 
 const BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url));
-const FLYNN_BIN = fileURLToPath(new URL('../bin/flynn.js', import.meta.url));
+export const FLYNN_BIN = fileURLToPath(new URL('../bin/flynn.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 export interface CliResult {
@@ -48,4 +48,45 @@ export function runCli(args: string[], env: Record<string, string> = {}, bin = B
 /** Error output is one line per message, never a stack trace. */
 export function hasStackTrace(text: string): boolean {
   return /\n\s+at /.test(text) || /^\s+at .+:\d+:\d+\)?$/m.test(text);
+}
+
+/**
+ * Runs the CLI as `CLI … | head -1` runs it: reads its stdout up to the first line, then closes
+ * the pipe. Resolves with how the CLI ended; a CLI still running after `timeoutMs` is killed (code
+ * null).
+ */
+export function runUntilFirstLine(
+  args: string[],
+  env: Record<string, string> = {},
+  bin = BIN,
+  timeoutMs = 15_000,
+): Promise<CliResult & { signal: NodeJS.Signals | null }> {
+  const base: Record<string, string | undefined> = { ...process.env };
+  delete base.DISCOVERD;
+  delete base.CLUSTER_KEY;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const nl = stdout.indexOf('\n');
+      if (nl >= 0) {
+        stdout = stdout.slice(0, nl + 1);
+        child.stdout.destroy();
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
 }

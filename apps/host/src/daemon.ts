@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
 import { type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
@@ -14,9 +15,12 @@ import {
 } from '@flynn-edge/service-kit';
 import {
   httpFetchSnapshot,
+  probeZfs,
   tryOpenVolumeManager,
   type VolumeManager,
   volumeApiPlugin,
+  ZfsUnavailableError,
+  zfsReadiness,
 } from '@flynn-edge/zfs';
 import type { FastifyInstance } from 'fastify';
 import type { DaemonConfig } from './config.js';
@@ -226,7 +230,8 @@ export class HostDaemon {
         subnet: `${this.config.externalIp}/32`,
         resolvers: resolvers(),
       },
-      log_dir: this.config.logDir,
+      // Absolute: collect-debug-info reads flynn-host.log from here.
+      log_dir: resolve(this.config.logDir),
       log_disk: logDisk,
       volumes,
       jobs: this.jobCounts(),
@@ -287,8 +292,14 @@ export class HostDaemon {
       this.volumes = r.manager;
       this.log.info({ pool: this.config.zpoolName }, 'volumes enabled');
     } else {
-      this.volumesDisabled = `volumes are disabled: ${r.error.message}`;
-      this.log.warn({ err: r.error.message }, 'volumes are disabled (ZFS is not usable here)');
+      let why = r.error.message;
+      if (r.error instanceof ZfsUnavailableError) {
+        // What exactly is missing (not root, no zfs-fuse, its daemon stopped or stuck).
+        const readiness = zfsReadiness(await probeZfs());
+        if (!readiness.ready) why = readiness.message;
+      }
+      this.volumesDisabled = `volumes are disabled: ${why}`;
+      this.log.warn({ err: why }, 'volumes are disabled (ZFS is not usable here)');
     }
   }
 

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runDemo } from '@flynn-edge/testkit';
-import { zfsReachable } from '@flynn-edge/zfs';
+import { probeZfs, zfsReadiness } from '@flynn-edge/zfs';
 import { LocalCluster } from './local-cluster.js';
 
 // `npm start`: the most complete local cluster so far (LocalCluster) on 127.0.0.1-3 with fresh
@@ -14,8 +14,10 @@ const say = (msg = '') => process.stdout.write(`${msg}\n`);
 const port = (name: string, fallback: number) => Number(env[name] ?? fallback);
 
 // Volumes when ZFS answers (root and zfs-fuse, e.g. after .ci/zfs-setup.sh), one pool per host on
-// a sparse file in the demo's directory; otherwise the daemons run with -no-volumes.
-const zfs = await zfsReachable();
+// a sparse file in the demo's directory; otherwise the daemons run with -no-volumes, and the
+// banner says what is missing.
+const readiness = zfsReadiness(await probeZfs());
+const zfs = readiness.ready;
 
 const cluster = new LocalCluster({
   hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
@@ -40,9 +42,9 @@ async function main(): Promise<void> {
   say(`flynn-edge demo: three flynn-host daemons on ${hosts.join(', ')}; everything else runs as their jobs`);
   say(`state, logs and daemon output in ${dir}\n`);
   say(
-    zfs
+    readiness.ready
       ? `- volumes: one ZFS pool per host (${cluster.poolOf(0)}, …) on sparse files in ${dir}`
-      : '- volumes: disabled (they need root and zfs-fuse: apt-get install zfs-fuse && zfs-fuse)',
+      : `- volumes: disabled: ${readiness.message}`,
   );
   await cluster.start();
 
@@ -71,8 +73,19 @@ async function main(): Promise<void> {
   say(`  ${cli}/flynn-host.js list                       # hosts and their Raft role`);
   say(`  ${cli}/flynn-host.js log -f ${demoJob}`);
   say(`  ${cli}/flynn.js -a demo log -f                 # the app's lines from the aggregator`);
+  say(`  ${cli}/flynn-host.js inspect ${demoJob}   # one job; secret env values masked (--env-value NAME)`);
   say(`  curl -s ${cluster.routerApi}/metrics | grep flynn_router_requests_total`);
+  say(
+    `  ${cli}/flynn-host.js collect-debug-info       # a tarball; each host's log dir from its API, or --log-dir ${join(dir, 'host1', 'logs')}`,
+  );
   if (zfs) say(`  ${cli}/flynn-host.js volume create --host ${hosts[1]}:${ports.host}`);
 }
 
-runDemo(main, () => cluster.close(), dir);
+runDemo(
+  main,
+  async () => {
+    say('\nstopping the cluster:');
+    await cluster.close();
+  },
+  dir,
+);

@@ -4,6 +4,7 @@ import {
   JobNotFoundError,
   type JobSpec,
   JobSpecError,
+  maskJob,
 } from '@flynn-edge/host-jobs';
 import { HttpError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,9 @@ import type { FastifyInstance } from 'fastify';
 //   PUT    /host/jobs/:id      run a job with this id (body: a job spec)
 //   POST   /host/jobs          run a job, id assigned (`<host id>-<uuid>`)
 //   DELETE /host/jobs/:id      stop it: SIGTERM, then SIGKILL after `?grace=<ms>` (default 10 s)
+// Every answer masks secret env values and flag values (packages/host-jobs/src/secrets.ts): the
+// cluster key already guards the API, but listings end up in terminals, debug tarballs and logs.
+// `?reveal=true` on GET answers them as they are, for an operator who asks for one.
 
 export interface JobsApiOptions {
   jobs: JobManager;
@@ -52,25 +56,40 @@ function specFrom(body: unknown, id?: string): JobSpec {
   return spec;
 }
 
+/** `reveal=true` (or 1): the real values; absent, false or 0: masked. */
+function revealOf(query: { reveal?: string }): boolean {
+  const v = query.reveal;
+  if (v === undefined || v === 'false' || v === '0') return false;
+  if (v === 'true' || v === '1') return true;
+  throw new HttpError('validation_error', 'reveal must be true or false');
+}
+
 export async function jobsApiPlugin(app: FastifyInstance, opts: JobsApiOptions): Promise<void> {
   const { jobs } = opts;
   const run = async (spec: JobSpec) => {
     await opts.beforeRun?.(spec);
     return jobs.run(spec);
   };
-  app.get('/host/jobs', async (_req, reply) => sendJson(reply, 200, jobs.list().sort(newestFirst)));
-  app.get<{ Params: { id: string } }>('/host/jobs/:id', async (req, reply) => {
-    const job = jobs.get(req.params.id);
-    if (!job) throw new HttpError('object_not_found', `job ${JSON.stringify(req.params.id)} not found`);
-    return sendJson(reply, 200, job);
+  app.get<{ Querystring: { reveal?: string } }>('/host/jobs', async (req, reply) => {
+    const list = jobs.list().sort(newestFirst);
+    return sendJson(reply, 200, revealOf(req.query) ? list : list.map(maskJob));
   });
+  app.get<{ Params: { id: string }; Querystring: { reveal?: string } }>(
+    '/host/jobs/:id',
+    async (req, reply) => {
+      const job = jobs.get(req.params.id);
+      if (!job) throw new HttpError('object_not_found', `job ${JSON.stringify(req.params.id)} not found`);
+      return sendJson(reply, 200, revealOf(req.query) ? job : maskJob(job));
+    },
+  );
   app.put<{ Params: { id: string } }>(
     '/host/jobs/:id',
     { config: { decodeJson: 'lenient' } },
-    async (req, reply) => sendJson(reply, 200, await answer(() => run(specFrom(req.body, req.params.id)))),
+    async (req, reply) =>
+      sendJson(reply, 200, maskJob(await answer(() => run(specFrom(req.body, req.params.id))))),
   );
   app.post('/host/jobs', { config: { decodeJson: 'lenient' } }, async (req, reply) =>
-    sendJson(reply, 200, await answer(() => run(specFrom(req.body)))),
+    sendJson(reply, 200, maskJob(await answer(() => run(specFrom(req.body))))),
   );
   app.delete<{ Params: { id: string }; Querystring: { grace?: string } }>(
     '/host/jobs/:id',
@@ -79,7 +98,7 @@ export async function jobsApiPlugin(app: FastifyInstance, opts: JobsApiOptions):
       if (grace !== undefined && (!Number.isFinite(grace) || grace < 0)) {
         throw new HttpError('validation_error', 'grace must be a number of milliseconds');
       }
-      return sendJson(reply, 200, await answer(() => jobs.stop(req.params.id, { graceMs: grace })));
+      return sendJson(reply, 200, maskJob(await answer(() => jobs.stop(req.params.id, { graceMs: grace }))));
     },
   );
 }

@@ -393,48 +393,107 @@ export class LocalCluster {
     return out.join('\n');
   }
 
-  /** Stops every job (they outlive their daemon on purpose), then the daemons, then the pools. */
-  async close(): Promise<void> {
-    // discoverd last: the others unregister from it on the way out.
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Stops everything, saying what as it goes: the app jobs (through their daemons, every host at
+   * once), then the daemons (while discoverd still answers their unregistration), then discoverd
+   * (its processes directly: they outlive their daemon on purpose), then the pools.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.stopAll();
+    return this.closing;
+  }
+
+  private async stopAll(): Promise<void> {
+    const t0 = Date.now();
+    const took: string[] = [];
+    const step = async (what: string, short: string, f: () => Promise<void>) => {
+      this.say(`stopping ${what}…`);
+      const t = Date.now();
+      await f();
+      took.push(`${short} ${seconds(Date.now() - t)}`);
+    };
     const discoverdJobs = new Set((this.jobs.get('discoverd') ?? []).map((j) => j.id));
-    const procs = new Map<number, number | undefined>();
-    for (const last of [false, true]) {
-      await Promise.all(
-        this.hosts.map(async (_ip, i) => {
-          try {
-            const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as Job[];
-            const live = jobs.filter((j) => j.state === 'running' || j.state === 'starting');
-            for (const j of live) if (j.pid) procs.set(j.pid, j.procStartTime);
-            await Promise.all(
-              live
-                .filter((j) => discoverdJobs.has(j.id) === last)
-                .map((j) => this.hostApi(i, 'DELETE', `/host/jobs/${j.id}?grace=5000`).catch(() => {})),
-            );
-          } catch {
-            // that daemon is gone already
-          }
-        }),
+    // pid → start time of every live job, for discoverd and for any job whose stop failed.
+    const procs = new Map<number, { startTime?: number; discoverd: boolean }>();
+    const live = await Promise.all(
+      this.hosts.map(async (_ip, i) => {
+        try {
+          const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as Job[];
+          return jobs.filter((j) => j.state === 'running' || j.state === 'starting');
+        } catch {
+          return []; // that daemon is gone already
+        }
+      }),
+    );
+    for (const j of live.flat()) {
+      if (j.pid) procs.set(j.pid, { startTime: j.procStartTime, discoverd: discoverdJobs.has(j.id) });
+    }
+    const apps = live.map((jobs) => jobs.filter((j) => !discoverdJobs.has(j.id)));
+    const names = [...new Set(apps.flat().map((j) => j.app.name))].join(', ');
+    if (names) {
+      await step(`jobs: ${names} (${apps.flat().length})`, 'jobs', () =>
+        Promise.all(
+          apps.map((jobs, i) =>
+            Promise.all(
+              jobs.map((j) => this.hostApi(i, 'DELETE', `/host/jobs/${j.id}?grace=5000`).catch(() => {})),
+            ),
+          ),
+        ).then(() => {}),
       );
     }
-    // A job whose stop failed (a daemon that did not answer in time) would outlive the cluster:
-    // end its process group (each job leads its own), if the pid still names that very process.
-    for (const [pid, startTime] of procs) {
-      if (!isSameProcessAlive(pid, startTime)) continue;
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
+    await step(`the flynn-host daemons (${this.daemons.length})`, 'daemons', async () => {
+      await Promise.all(this.daemons.map((d) => d.kill('SIGTERM')));
+      await Promise.all(this.daemons.map((d) => d.close()));
+    });
+    const rest = [...procs].filter(([pid, p]) => isSameProcessAlive(pid, p.startTime));
+    if (rest.length > 0) {
+      const what = rest.every(([, p]) => p.discoverd) ? 'discoverd' : 'the remaining jobs';
+      await step(`${what} (${rest.length})`, what === 'discoverd' ? what : 'rest', () =>
+        Promise.all(rest.map(([pid, p]) => stopProcessGroup(pid, p.startTime, 5000))).then(() => {}),
+      );
     }
-    await Promise.all(this.daemons.map((d) => d.kill('SIGTERM')));
-    await Promise.all(this.daemons.map((d) => d.close()));
-    for (let i = 0; i < this.hosts.length; i++) {
-      const pool = this.poolOf(i);
-      // zfs-fuse sometimes answers "pool is busy" right after use: a few tries.
-      for (let attempt = 0; pool && attempt < 5; attempt++) {
-        if (spawnSync('zpool', ['destroy', '-f', pool], { stdio: 'ignore' }).status === 0) break;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
+    const pools = this.hosts.map((_h, i) => this.poolOf(i)).filter((p): p is string => p !== undefined);
+    if (pools.length > 0) {
+      await step(`the ZFS pools (${pools.join(', ')})`, 'pools', async () => {
+        for (const pool of pools) {
+          // zfs-fuse sometimes answers "pool is busy" right after use: a few tries.
+          for (let attempt = 0; attempt < 5; attempt++) {
+            if (spawnSync('zpool', ['destroy', '-f', pool], { stdio: 'ignore' }).status === 0) break;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
+      });
     }
+    this.say(`stopped in ${seconds(Date.now() - t0)} (${took.join(', ')})`);
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * SIGTERM to a job's process group (each job leads its own), SIGKILL after `graceMs`; only while
+ * the pid still names that very process.
+ */
+async function stopProcessGroup(pid: number, startTime: number | undefined, graceMs: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  if (!isSameProcessAlive(pid, startTime)) return;
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isSameProcessAlive(pid, startTime)) {
+    if (Date.now() >= deadline) {
+      signal('SIGKILL');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -15,16 +15,18 @@ const dir = mkdtempSync(join(tmpdir(), 'local-cluster-'));
 const zfs = await zfsReachable();
 const chromium = requireCommand('chromium', 'chromium');
 const BASE = 25_000 + Math.floor(Math.random() * 40) * 20;
+const progress: string[] = [];
 const cluster = new LocalCluster({
   hosts: ['127.0.0.91', '127.0.0.92', '127.0.0.93'],
   dir,
   ports: consecutivePorts(BASE, 26_000),
   zfsPoolPrefix: zfs ? `lc${process.pid}` : undefined,
+  progress: (line) => progress.push(line),
 });
 
 beforeAll(() => cluster.start(), 120_000);
 afterAll(async () => {
-  await cluster.close();
+  await cluster.close(); // done already unless the last test was left out
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -138,5 +140,30 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
       snapshot_id: snap.id,
     });
     expect(readFileSync(join(mountOf(cluster.poolOf(1)!, dst.id), 'hello.txt'), 'utf8')).toBe('from host1');
+  });
+
+  // Last: it stops the cluster (what Ctrl-C on npm start runs).
+  it('stops everything within seconds, saying what it stops as it goes', async () => {
+    const before = progress.length;
+    const t0 = Date.now();
+    await cluster.close();
+    const took = Date.now() - t0;
+    const lines = progress.slice(before);
+    expect(lines[0]).toMatch(/^stopping jobs: .*demo.* \(\d+\)…$/);
+    expect(lines).toContain('stopping the flynn-host daemons (3)…');
+    expect(lines).toContain('stopping discoverd (3)…');
+    expect(lines.at(-1)).toMatch(/^stopped in \d+\.\d s \(jobs .*, daemons .*, discoverd .*\)$/);
+    expect(took).toBeLessThan(10_000);
+    // Nothing is left running: no daemon, no job process.
+    for (const d of cluster.daemons) expect(d.running).toBe(false);
+    const answers = await Promise.all(
+      cluster.hosts.map((h) =>
+        fetch(`http://${h}:${cluster.ports.discoverd}/ping`, { signal: AbortSignal.timeout(1000) }).then(
+          () => 'answered',
+          () => 'gone',
+        ),
+      ),
+    );
+    expect(answers).toEqual(['gone', 'gone', 'gone']);
   });
 });

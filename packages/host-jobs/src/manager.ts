@@ -7,6 +7,7 @@ import type { DiscoverdClient, Heartbeater } from '@flynn-edge/discoverd-client'
 import { HealthMonitor, resolveHealthCheck } from './health.js';
 import { PortAllocator, type PortRange } from './ports.js';
 import { isSameProcessAlive, readProcStat } from './procfs.js';
+import { maskArgs } from './secrets.js';
 import { Spool, type SpoolOptions } from './spool.js';
 import { readJson, writeJsonAtomic } from './state.js';
 import {
@@ -477,7 +478,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     job.child = true;
     job.state = 'running';
     job.startedAt = new Date().toISOString();
-    this.initLine(e, `started pid ${child.pid}: ${[job.cmd, ...job.args].join(' ')}`);
+    this.initLine(e, `started pid ${child.pid}: ${[job.cmd, ...maskArgs(job.args)].join(' ')}`);
     this.persist();
     this.emitState(e);
     if (this.closed) return;

@@ -5,3 +5,4 @@ export * from './exec.js';
 export * from './manager.js';
 export * from './parse.js';
 export * from './pool.js';
+export * from './readiness.js';
