@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { defineFlags, type FlagValues, parseFlags } from '@flynn-edge/service-kit';
 
 // Flynn's router flags and environment (spec §2.1), plus ours: -workers, -cluster-key,
-// -access-log, -max-conns. Parsed once in the primary; workers get the resolved config as JSON.
+// -access-log, -max-conns and the timeouts. Parsed once in the primary; workers get the resolved
+// config as JSON.
 
 export const flagSpec = defineFlags({
   'http-port': { type: 'int', default: 8080, usage: 'first HTTP listener port (Flynn runs 80)' },
@@ -36,10 +37,20 @@ export const flagSpec = defineFlags({
   'max-conns': {
     type: 'int',
     default: 10_000,
-    usage: 'client connections per worker; past it new connections are closed at once',
+    usage:
+      'client connections per worker; past it the oldest idle or silent one is closed, or the new one if all are busy',
   },
   'idle-timeout': { type: 'duration', default: '5m', usage: 'idle keep-alive timeout' },
-  'header-timeout': { type: 'duration', default: '1m', usage: 'time allowed to send a request head' },
+  'header-timeout': {
+    type: 'duration',
+    default: '1m',
+    usage: 'time allowed to send a request head (the first one from the accept, TLS handshake included)',
+  },
+  'response-header-timeout': {
+    type: 'duration',
+    default: '10m',
+    usage: "time a backend has to start its response after the request (Flynn's ResponseHeaderTimeout)",
+  },
   'max-tls-contexts': { type: 'int', default: 1000, usage: 'per-certificate TLS contexts cached per worker' },
 });
 
@@ -70,6 +81,7 @@ export interface RouterConfig {
   maxConnections: number;
   idleTimeoutMs: number;
   headerTimeoutMs: number;
+  responseHeaderTimeoutMs: number;
   maxTlsContexts: number;
 }
 
@@ -115,6 +127,11 @@ function checkHostName(v: string): string {
   if (!/^[\x21-\x7e]+$/.test(v))
     throw new ConfigError(`-host-name must be printable ASCII without spaces: ${JSON.stringify(v)}`);
   return v;
+}
+
+function positiveDuration(flag: string, ms: number): number {
+  if (!(ms > 0)) throw new ConfigError(`-${flag} must be positive`);
+  return ms;
 }
 
 function defaultCertificate(flags: RouterFlags, env: NodeJS.ProcessEnv): RouterConfig['defaultCert'] {
@@ -170,8 +187,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number)
     accessLog: flags.accessLog,
     debug: truthy(env.DEBUG),
     maxConnections: flags.maxConns,
-    idleTimeoutMs: flags.idleTimeout,
-    headerTimeoutMs: flags.headerTimeout,
+    idleTimeoutMs: positiveDuration('idle-timeout', flags.idleTimeout),
+    headerTimeoutMs: positiveDuration('header-timeout', flags.headerTimeout),
+    responseHeaderTimeoutMs: positiveDuration('response-header-timeout', flags.responseHeaderTimeout),
     maxTlsContexts: flags.maxTlsContexts,
   };
 }

@@ -19,6 +19,17 @@ import { TlsTerminator } from './tls-listener.js';
 
 const START_SYNC_WAIT_MS = 30_000;
 
+/** The TLS socket shares its raw socket's peer address and port. */
+function peerKey(s: { remoteAddress?: string; remotePort?: number }): string {
+  return `${s.remoteAddress}:${s.remotePort}`;
+}
+
+/** An HTTPS connection in its handshake: the handshake and first head share the header timeout. */
+interface Handshake {
+  acceptedAt: number;
+  guard: NodeJS.Timeout;
+}
+
 export interface DataPlaneStatus {
   pid: number;
   /** The route table has been loaded from the store at least once. */
@@ -49,6 +60,7 @@ export class DataPlane {
   private readonly backends: ServiceBackends;
   private readonly servers: net.Server[] = [];
   private readonly tls = new Map<number, TlsTerminator>();
+  private readonly handshakes = new Map<string, Handshake>();
   private synced = false;
   private readonly cfg: RouterConfig;
   private readonly log: Logger;
@@ -74,7 +86,11 @@ export class DataPlane {
       proxyProtocol: cfg.proxyProtocol,
       hostName: cfg.hostName,
       maxConnections: cfg.maxConnections,
-      timeouts: { idleMs: cfg.idleTimeoutMs, headerMs: cfg.headerTimeoutMs },
+      timeouts: {
+        idleMs: cfg.idleTimeoutMs,
+        headerMs: cfg.headerTimeoutMs,
+        responseHeaderMs: cfg.responseHeaderTimeoutMs,
+      },
       logger: opts.log,
       accessLog: cfg.accessLog ? (entry) => opts.log.info(entry, 'request complete') : undefined,
       metrics: createProxyMetrics(opts.registry),
@@ -118,7 +134,12 @@ export class DataPlane {
         new TlsTerminator({
           sni,
           onSecure: (s, clientAddress) => {
-            const info = { listenerPort: port, scheme: 'https' as const, clientAddress };
+            const info = {
+              listenerPort: port,
+              scheme: 'https' as const,
+              clientAddress,
+              acceptedAt: this.handshakeDone(s),
+            };
             if (s.alpnProtocol === 'h2') this.proxy.handleHttp2(s, info);
             else this.proxy.handleConnection(s, info);
           },
@@ -152,6 +173,7 @@ export class DataPlane {
       raw.destroy();
       return;
     }
+    this.guardHandshake(raw);
     if (!this.cfg.proxyProtocol) {
       tlsTerm.accept(raw);
       return;
@@ -164,6 +186,30 @@ export class DataPlane {
       },
       () => raw.destroy(),
     );
+  }
+
+  /** A raw HTTPS socket that has not finished its handshake within the header timeout is closed. */
+  private guardHandshake(raw: net.Socket): void {
+    const key = peerKey(raw);
+    const h: Handshake = {
+      acceptedAt: Date.now(),
+      guard: setTimeout(() => raw.destroy(), this.cfg.headerTimeoutMs),
+    };
+    this.handshakes.set(key, h);
+    raw.once('close', () => {
+      clearTimeout(h.guard);
+      if (this.handshakes.get(key) === h) this.handshakes.delete(key);
+    });
+  }
+
+  /** Ends the handshake guard of a secured socket; returns when its raw socket was accepted. */
+  private handshakeDone(s: net.Socket): number | undefined {
+    const key = peerKey(s);
+    const h = this.handshakes.get(key);
+    if (h === undefined) return undefined;
+    this.handshakes.delete(key);
+    clearTimeout(h.guard);
+    return h.acceptedAt;
   }
 
   /** Take `addr` out of rotation and resolve when this process has no request in flight to it. */

@@ -19,6 +19,7 @@ import {
   rewriteResponseHead,
 } from '@flynn-edge/http1';
 import { normaliseHost } from '@flynn-edge/router-core';
+import { parseAbsoluteTarget } from './absolute-form.js';
 import { Dechunker } from './dechunk.js';
 import { fastRewrite, type ProxyFields } from './fast-rewrite.js';
 import type { BackendConn, BackendOwner } from './pool.js';
@@ -28,6 +29,7 @@ import { simpleResponse } from './responses.js';
 import { selectBackend, upgradeOrder } from './select.js';
 import { findStickyCookie, STICKY_COOKIE } from './sticky.js';
 import type { Backend, ConnectionInfo, ResolvedRoute } from './types.js';
+import type { Waiter } from './waiting-list.js';
 
 enum St {
   Proxy, // waiting for the PROXY protocol line
@@ -124,7 +126,7 @@ function withSetCookie(head: Buffer, cookie: string): Buffer {
 }
 
 /** One client connection: parses request heads, forwards each request, relays its response. */
-export class ClientConn implements BackendOwner {
+export class ClientConn implements BackendOwner, Waiter {
   readonly socket: Socket;
   private readonly core: ProxyCore;
   private readonly info: ConnectionInfo;
@@ -138,6 +140,9 @@ export class ClientConn implements BackendOwner {
   private readonly fields: ProxyFields;
   deadline = Number.POSITIVE_INFINITY;
   deadlineKind = Deadline.None;
+  prevWaiting: Waiter | null = null;
+  nextWaiting: Waiter | null = null;
+  waiting = false;
   private clientEnded = false;
   private paused = false;
   private closeAfter = false;
@@ -146,6 +151,8 @@ export class ClientConn implements BackendOwner {
 
   // Per-request state (reset in startRequest).
   private head: RequestHead | null = null;
+  /** The authority of an absolute-form target: sent as Host instead of the client's. */
+  private targetHost: string | null = null;
   private resolved: ResolvedRoute | null = null;
   private routeLabel = '_none';
   private start = 0;
@@ -176,7 +183,6 @@ export class ClientConn implements BackendOwner {
   private status = 0;
   private upgrade = false;
   private upgradeOrder: string[] = [];
-  private rawForward = false;
 
   constructor(core: ProxyCore, socket: Socket, info: ConnectionInfo) {
     this.core = core;
@@ -205,7 +211,10 @@ export class ClientConn implements BackendOwner {
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => {});
     socket.on('close', () => this.onClose());
-    this.setDeadline(this.state === St.Proxy ? Deadline.Header : Deadline.Idle);
+    // The first head (and the PROXY line) must arrive within headerMs of the accept, so a socket
+    // that sends nothing is not held for the idle timeout.
+    this.setDeadline(Deadline.Header);
+    if (info.acceptedAt !== undefined) this.deadline = info.acceptedAt + core.timeouts.headerMs;
   }
 
   private appendEdits(): Header[] {
@@ -256,6 +265,12 @@ export class ClientConn implements BackendOwner {
     }
   }
 
+  /** Closed to make room at the connection cap (the proxy took it off the waiting list). */
+  evict(): void {
+    this.core.forget(this);
+    this.socket.destroy();
+  }
+
   /** Graceful shutdown: close now if idle between requests, else after the current response. */
   shutdown(): void {
     this.closeAfter = true;
@@ -276,7 +291,7 @@ export class ClientConn implements BackendOwner {
 
   private onData(chunk: Buffer): void {
     const st = this.state;
-    if (st === St.Tunnel || this.rawForward) {
+    if (st === St.Tunnel) {
       const b = this.bconn;
       if (b !== null && !b.socket.write(chunk)) this.pause();
       else if (b === null && this.inBuf !== null) this.inBuf = Buffer.concat([this.inBuf, chunk]);
@@ -312,8 +327,8 @@ export class ClientConn implements BackendOwner {
         this.socket.destroy();
         return;
       default:
-        if (this.rawForward) {
-          this.bconn?.socket.end();
+        if (this.upgrade) {
+          // Passed on to the backend if it agrees to upgrade (startTunnel), else we close after the answer.
           this.closeAfter = true;
           return;
         }
@@ -384,12 +399,8 @@ export class ClientConn implements BackendOwner {
       this.fields.forwardedFor = this.clientAddr;
     }
     this.inBuf = r.consumed === buf.length ? null : buf.subarray(r.consumed);
-    this.state = St.Head;
-    this.setDeadline(Deadline.Idle);
-    if (this.inBuf !== null) {
-      this.setDeadline(Deadline.Header);
-      this.processHeads();
-    }
+    this.state = St.Head; // the header deadline, set at accept, still runs
+    if (this.inBuf !== null) this.processHeads();
   }
 
   private processHeads(): void {
@@ -435,8 +446,22 @@ export class ClientConn implements BackendOwner {
     this.endClient();
   }
 
-  private startRequest(head: RequestHead, raw: Buffer, rawEnd: number): void {
+  private startRequest(parsed: RequestHead, raw: Buffer, rawEnd: number): void {
     const core = this.core;
+    core.waiting.remove(this);
+    let head = parsed;
+    this.targetHost = null;
+    if (head.target.charCodeAt(0) !== 47 && head.target !== '*') {
+      const abs = parseAbsoluteTarget(head.target);
+      if (abs !== null && 'error' in abs) {
+        this.rejectHead(400, abs.error);
+        return;
+      }
+      if (abs !== null) {
+        head = { ...head, target: abs.path, host: abs.host };
+        this.targetHost = abs.host;
+      }
+    }
     this.head = head;
     this.start = core.clock();
     this.status = 0;
@@ -455,7 +480,6 @@ export class ClientConn implements BackendOwner {
     this.dechunk = null;
     this.closeClient = false;
     this.upgrade = false;
-    this.rawForward = false;
     this.stickyAddr = undefined;
     this.setDeadline(Deadline.None);
     if (!head.keepAlive || core.closing || this.clientEnded) this.closeAfter = true;
@@ -504,21 +528,25 @@ export class ClientConn implements BackendOwner {
       return;
     }
     try {
-      const fast = route.disable_keep_alives ? null : fastRewrite(raw, 0, rawEnd, head, this.fields);
-      this.reqHeadBuf =
-        fast ??
-        rewriteRequestHead(
-          head,
-          route.disable_keep_alives
-            ? { ...this.edits, set: [...this.setEdits, ['Connection', 'close']] }
-            : this.edits,
-        );
+      const general = route.disable_keep_alives || this.targetHost !== null;
+      const fast = general ? null : fastRewrite(raw, 0, rawEnd, head, this.fields);
+      this.reqHeadBuf = fast ?? rewriteRequestHead(head, this.generalEdits(route.disable_keep_alives, false));
     } catch {
       this.rejectHead(400, 'invalid request');
       return;
     }
     this.state = St.Dial;
     this.connectNext();
+  }
+
+  /** Edits for the general rewrite: the proxy's fields plus what this request needs. */
+  private generalEdits(close: boolean, upgrade: boolean): HeadEdits {
+    const host = this.targetHost;
+    if (!close && !upgrade && host === null) return this.edits;
+    const set = close || host !== null ? [...this.setEdits] : this.setEdits;
+    if (close) set.push(['Connection', 'close']);
+    if (host !== null) set.push(['Host', host]);
+    return { append: this.edits.append, set, upgrade };
   }
 
   /** Answers a request without a backend (404, 308). A request body we do not read means close. */
@@ -572,17 +600,7 @@ export class ClientConn implements BackendOwner {
 
   onBackendConnect(c: BackendConn): void {
     if (c !== this.bconn) return;
-    if (this.upgrade) {
-      this.rawForward = true;
-      this.state = St.Wait;
-      const rest = this.inBuf;
-      this.inBuf = null;
-      c.socket.write(this.reqHeadBuf);
-      if (rest !== null && rest.length > 0) c.socket.write(rest);
-      if (this.clientEnded) c.socket.end();
-      this.setDeadline(Deadline.Response);
-      return;
-    }
+    // An upgrade request goes like any other: what follows its body stays here until a 101.
     const body = this.inBuf !== null && !this.reqBodyDone;
     if (body) c.socket.cork();
     c.socket.write(this.reqHeadBuf);
@@ -615,7 +633,11 @@ export class ClientConn implements BackendOwner {
     if (n > 0) ok = c.socket.write(n === buf.length ? buf : buf.subarray(0, n));
     if (f.done) {
       this.reqBodyDone = true;
-      if (this.state === St.Body) this.state = St.Wait;
+      if (this.state === St.Body) {
+        this.state = St.Wait;
+        // Like Go's ResponseHeaderTimeout: counted from the end of the request.
+        if (!this.resSeen) this.setDeadline(Deadline.Response);
+      }
     }
     if (!ok) this.pause();
     else if (this.inBuf === null || this.inBuf.length <= MAX_BUFFERED) this.resume();
@@ -626,7 +648,7 @@ export class ClientConn implements BackendOwner {
     if (this.state === St.Body) {
       this.resume();
       this.pumpBody();
-    } else if (this.state === St.Tunnel || this.rawForward) {
+    } else if (this.state === St.Tunnel) {
       this.resume();
     }
   }
@@ -731,13 +753,7 @@ export class ClientConn implements BackendOwner {
     const client1_0 = this.head!.versionMinor === 0;
     // HTTP/1.0 has no chunked coding: send such a body unframed, delimited by closing.
     const dechunk = client1_0 && head.chunked;
-    const close =
-      this.closeAfter ||
-      !this.reqBodyDone ||
-      framing.kind === 'close' ||
-      this.upgrade ||
-      core.closing ||
-      dechunk;
+    const close = this.closeAfter || !this.reqBodyDone || framing.kind === 'close' || core.closing || dechunk;
     this.closeClient = close;
     const backend = this.backend!;
     const setCookie = this.resolved!.route.sticky && backend.addr !== this.stickyAddr;
@@ -797,12 +813,12 @@ export class ClientConn implements BackendOwner {
 
   /** After a response: close if asked, else read the next (maybe already buffered) request. */
   private nextRequest(): void {
-    this.rawForward = false;
     if (this.closeAfter || this.core.closing) {
       this.endClient();
       return;
     }
     this.state = St.Head;
+    this.core.waiting.push(this);
     this.resume();
     if (this.inBuf !== null && this.inBuf.length > 0) {
       this.setDeadline(Deadline.Header);
@@ -905,7 +921,7 @@ export class ClientConn implements BackendOwner {
   private startUpgrade(head: RequestHead, resolved: ResolvedRoute): void {
     this.upgrade = true;
     try {
-      this.reqHeadBuf = rewriteRequestHead(head, { ...this.edits, upgrade: true });
+      this.reqHeadBuf = rewriteRequestHead(head, this.generalEdits(false, true));
     } catch {
       this.rejectHead(400, 'invalid request');
       return;
@@ -929,7 +945,6 @@ export class ClientConn implements BackendOwner {
   private startTunnel(c: BackendConn, head: ResponseHead, rest: Buffer): void {
     this.status = 101;
     this.state = St.Tunnel;
-    this.rawForward = false;
     this.setDeadline(Deadline.None);
     this.core.metrics?.upgrades.inc();
     let out = rewriteResponseHead(head, { upgrade: true });
@@ -938,9 +953,11 @@ export class ClientConn implements BackendOwner {
       out = withSetCookie(out, this.core.sticky.encode(addr));
     this.write(rest.length > 0 ? Buffer.concat([out, rest]) : out);
     this.record();
+    // The bytes held since the upgrade request are the backend's now.
     const pending = this.inBuf;
     this.inBuf = null;
-    if (pending !== null && pending.length > 0) c.socket.write(pending);
+    if (pending !== null && pending.length > 0 && !c.socket.write(pending)) this.pause();
+    else this.resume();
     if (this.clientEnded) c.socket.end();
   }
 
@@ -949,6 +966,8 @@ export class ClientConn implements BackendOwner {
   private endClient(): void {
     if (this.state >= St.Closing) return;
     this.state = St.Closing;
+    // Lingering for the client's FIN, it may still be evicted to make room (push keeps its place).
+    this.core.waiting.push(this);
     this.resume(); // keep reading (and discarding) so the client sees our FIN, not a reset
     if (this.clientEnded) {
       this.socket.end();

@@ -9,6 +9,7 @@ export interface ProxyMetrics {
   retries: Counter;
   clientConnections: Gauge;
   rejectedConnections: Counter;
+  evictedConnections: Counter;
   dialFailures: Counter;
   quarantined: Gauge;
   upgrades: Counter;
@@ -55,6 +56,11 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     rejectedConnections: new Counter({
       name: 'flynn_router_rejected_connections_total',
       help: 'Client connections closed at once because the connection limit was reached',
+      registers: [registry],
+    }),
+    evictedConnections: new Counter({
+      name: 'flynn_router_evicted_connections_total',
+      help: 'Connections without a request in flight closed to make room at the connection limit',
       registers: [registry],
     }),
     dialFailures: new Counter({

@@ -6,6 +6,7 @@ import type { BackendPool } from './pool.js';
 import type { CannedResponses } from './responses.js';
 import type { StickyCodec } from './sticky.js';
 import type { AccessLogEntry, Logger, ProxyTimeouts, RouteResolver } from './types.js';
+import type { WaitingList } from './waiting-list.js';
 
 /** What client connections share: configuration, the backend pool and bookkeeping. */
 export interface ProxyCore {
@@ -22,6 +23,8 @@ export interface ProxyCore {
   readonly pool: BackendPool;
   readonly sticky: StickyCodec;
   readonly closing: boolean;
+  /** Connections without a request in flight, oldest first (eviction candidates). */
+  readonly waiting: WaitingList<ClientConn>;
   forget(conn: ClientConn): void;
   routeLabel(route: HTTPRoute): string;
 }

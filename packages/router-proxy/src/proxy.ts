@@ -17,6 +17,7 @@ import type {
   ProxyTimeouts,
   RouteResolver,
 } from './types.js';
+import { WaitingList } from './waiting-list.js';
 
 export const DEFAULT_TIMEOUTS: Readonly<ProxyTimeouts> = Object.freeze({
   idleMs: 5 * 60_000,
@@ -45,6 +46,7 @@ export class HttpProxy implements ProxyCore {
   readonly pool: BackendPool;
   readonly sticky: StickyCodec;
   closing = false;
+  readonly waiting = new WaitingList<ClientConn>();
   private readonly maxConnections: number;
   private readonly conns = new Set<ClientConn>();
   private readonly labels = new WeakMap<HTTPRoute, string>();
@@ -87,15 +89,11 @@ export class HttpProxy implements ProxyCore {
   }
 
   handleConnection(socket: Socket, info: ConnectionInfo): void {
-    if (this.closing || this.openConnections >= this.maxConnections) {
-      this.metrics?.rejectedConnections.inc();
-      socket.on('error', () => {});
-      socket.destroy();
-      return;
-    }
+    if (!this.admit(socket)) return;
     const conn = new ClientConn(this, socket, info);
     if (socket.destroyed) return;
     this.conns.add(conn);
+    this.waiting.push(conn);
     this.metrics?.clientConnections.inc();
   }
 
@@ -104,19 +102,37 @@ export class HttpProxy implements ProxyCore {
    * pooled HTTP/1.1 connections with the same rules as HTTP/1.
    */
   handleHttp2(socket: TLSSocket, info: ConnectionInfo): void {
-    if (this.closing || this.openConnections >= this.maxConnections) {
-      this.metrics?.rejectedConnections.inc();
-      socket.on('error', () => {});
-      socket.destroy();
-      return;
-    }
+    if (!this.admit(socket)) return;
     if (this.h2 === null) this.h2 = new Http2Bridge(this);
     this.metrics?.clientConnections.inc();
     socket.once('close', () => this.metrics?.clientConnections.dec());
     this.h2.handle(socket, info);
   }
 
+  /**
+   * Room for one more connection: at the cap the connection that has waited longest without a
+   * request in flight is closed (a silent socket must not lock clients out); when every one has
+   * a request in flight the new socket is destroyed.
+   */
+  private admit(socket: Socket): boolean {
+    if (!this.closing && this.openConnections >= this.maxConnections) {
+      const victim = this.waiting.shift();
+      if (victim !== null) {
+        this.metrics?.evictedConnections.inc();
+        victim.evict();
+      }
+    }
+    if (this.closing || this.openConnections >= this.maxConnections) {
+      this.metrics?.rejectedConnections.inc();
+      socket.on('error', () => {});
+      socket.destroy();
+      return false;
+    }
+    return true;
+  }
+
   forget(conn: ClientConn): void {
+    this.waiting.remove(conn);
     if (!this.conns.delete(conn)) return;
     this.metrics?.clientConnections.dec();
     if (this.conns.size === 0 && this.closeWaiters.length > 0) {

@@ -29,6 +29,11 @@ export interface ConnectionInfo {
    * PROXY line itself.
    */
   clientAddress?: string;
+  /**
+   * When the connection was accepted (the proxy's clock), if before it reached the proxy (a TLS
+   * handshake): the first request head must be complete within `headerMs` of it.
+   */
+  acceptedAt?: number;
 }
 
 export interface Logger {
@@ -59,7 +64,10 @@ export interface AccessLogEntry {
 export interface ProxyTimeouts {
   /** Idle keep-alive client connection. Default 5 min. */
   idleMs: number;
-  /** From the first byte of a request head to its end. Default 1 min. */
+  /**
+   * For a request head to arrive complete: from the connection's accept for its first request,
+   * from the first byte for later ones. Default 1 min.
+   */
   headerMs: number;
   /** From the request to the backend's response head. Default 10 min. */
   responseHeaderMs: number;
@@ -86,7 +94,11 @@ export interface HttpProxyOptions {
   hostName: string;
   limits?: Partial<HeadLimits>;
   timeouts?: Partial<ProxyTimeouts>;
-  /** Client connections beyond this are destroyed at once. Default 10,000. */
+  /**
+   * Client connections beyond this evict the oldest one without a request in flight (silent, or
+   * idle between requests); when every one has a request in flight the new one is destroyed.
+   * Default 10,000.
+   */
   maxConnections?: number;
   /** Idle pooled connections kept per backend. Default 256. */
   maxIdlePerBackend?: number;

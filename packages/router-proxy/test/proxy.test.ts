@@ -427,21 +427,78 @@ describe('client connection handling', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
   });
 
-  it('destroys connections beyond maxConnections and counts them', async () => {
+  it('at maxConnections evicts the oldest connection without a request in flight', async () => {
     const registry = new Registry();
     const metrics = createProxyMetrics(registry);
     const p = await setup({ maxConnections: 2, metrics });
+    const b = await backend();
+    p.resolver.set('app.test', route(), [{ addr: b.addr }]);
     const a = client(p);
-    const b = client(p);
     await a.connected;
-    await b.connected;
+    const idle = client(p);
+    idle.write(get('app.test'));
+    await idle.read();
     await waitFor(() => p.proxy.openConnections === 2);
     const c = client(p);
+    c.write(get('app.test'));
+    expect((await c.read()).status).toBe(200);
+    await a.waitClosed(); // silent since its accept: the oldest waiting
+    const d = client(p);
+    d.write(get('app.test'));
+    expect((await d.read()).status).toBe(200);
+    await idle.waitClosed(); // idle between requests since before c's request
+    const value = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0].value;
+    expect(await value('flynn_router_evicted_connections_total')).toBe(2);
+    expect(await value('flynn_router_rejected_connections_total')).toBe(0);
+  });
+
+  it('at maxConnections destroys a new connection when every one has a request in flight', async () => {
+    const registry = new Registry();
+    const metrics = createProxyMetrics(registry);
+    const p = await setup({ maxConnections: 2, metrics });
+    const b = await backend(() => {}); // never answers
+    p.resolver.set('app.test', route(), [{ addr: b.addr }]);
+    const busy = [client(p), client(p)];
+    for (const c of busy) c.write(get('app.test'));
+    await waitFor(() => b.connections() === 2);
+    const c = client(p);
     await c.waitClosed();
+    expect(c.rest().length).toBe(0);
+    expect(busy.every((x) => !x.closed)).toBe(true);
     expect(
       (await registry.getSingleMetric('flynn_router_rejected_connections_total')!.get()).values[0].value,
     ).toBe(1);
-    expect(p.proxy.openConnections).toBe(2);
+  });
+
+  it('bounds a connection that sends nothing by the header timeout from its accept', async () => {
+    const p = await setup({ timeouts: { headerMs: 300 } });
+    const t0 = Date.now();
+    const silent = client(p);
+    await silent.waitClosed(3000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    // A TLS connection passes its accept time: the handshake counts against the same budget.
+    const late = await startProxy({ timeouts: { headerMs: 300 } }, { acceptedAt: Date.now() - 250 });
+    cleanups.push(() => late.stop());
+    const t1 = Date.now();
+    const c = client(late);
+    await c.waitClosed(3000);
+    expect(Date.now() - t1).toBeLessThan(250);
+  });
+
+  it('routes an absolute-form target by its authority and sends origin-form with that Host', async () => {
+    const a = await backend();
+    const b = await backend();
+    const p = await setup();
+    p.resolver.set('a.test', route({ domain: 'a.test' }), [{ addr: a.addr }]);
+    p.resolver.set('b.test', route({ domain: 'b.test' }), [{ addr: b.addr }]);
+    const c = client(p);
+    c.write('GET http://a.test:81?x=1 HTTP/1.1\r\nHost: b.test\r\n\r\n');
+    const e = json(await c.read());
+    expect(e.port).toBe(a.port);
+    expect(e.url).toBe('/?x=1');
+    expect(e.headers.host).toBe('a.test:81');
+    c.write('GET http://u@a.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n');
+    expect((await c.read()).status).toBe(400);
   });
 
   it('uses the PROXY protocol source address and rejects a missing PROXY line', async () => {
