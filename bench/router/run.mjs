@@ -246,6 +246,17 @@ candidates.push({
   http: `http://127.0.0.1:${ports.pipe}/`,
   tcp: ports.pipe,
 });
+const httpProxyScript = new URL('./http-proxy.mjs', import.meta.url).pathname;
+ports.httpProxy = await freePort();
+const hpx = startProcess(process.execPath, [httpProxyScript, String(ports.httpProxy), backendAddr]);
+stops.push(() => stopProcess(hpx));
+await waitFor(() => tcpReady(ports.httpProxy), { what: 'http-proxy' });
+candidates.push({
+  name: 'http-proxy 1.18 (keep-alive agent, 1 proc)',
+  kind: 'httpproxy',
+  pids: [hpx.pid],
+  http: `http://127.0.0.1:${ports.httpProxy}/`,
+});
 candidates.push({
   name: 'backend direct (no proxy)',
   kind: 'direct',
