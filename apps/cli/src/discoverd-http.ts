@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { CliError } from './output.js';
 
 // Talking to discoverd over HTTP: addresses and the server list, requests with a deadline, 307s
-// followed by hand (the method, body and headers, the cluster key included, are sent again), and
-// every failure turned into a one-line CliError.
+// followed by hand (the method, body and headers are sent again; the cluster key only to trusted
+// hosts, see KeyTrust), and every failure turned into a one-line CliError.
 
 export const DEFAULT_PORT = 1111;
 export const DEFAULT_SERVER = `http://127.0.0.1:${DEFAULT_PORT}`;
@@ -124,6 +124,64 @@ export interface Answer {
   url: string;
   headers: AnswerHeaders;
   text: string;
+  /** The URL that answered may receive the cluster key (it was asked, or vouched for by a peer). */
+  trusted: boolean;
+}
+
+/**
+ * Who may receive the cluster key when a request is redirected (the same rule as discoverd-state's
+ * PeerTrust, kept here so the CLI loads nothing but node:http): the host asked, and the peers a
+ * trusted host names in `Discoverd-Peers`. Any other Location is followed without the key; only
+ * http(s), never from https down to http.
+ */
+export class KeyTrust {
+  private readonly hosts = new Set<string>();
+
+  constructor(urls: Iterable<string> = []) {
+    for (const u of urls) this.add(u);
+  }
+
+  private static hostOf(entry: string): string | undefined {
+    try {
+      const u = new URL(/^https?:\/\//i.test(entry) ? entry : `http://${entry.trim()}`);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+      return `${u.hostname.toLowerCase()}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  add(entry: string): void {
+    const h = KeyTrust.hostOf(entry);
+    if (h) this.hosts.add(h);
+  }
+
+  trusts(url: string): boolean {
+    const h = KeyTrust.hostOf(url);
+    return h !== undefined && this.hosts.has(h);
+  }
+
+  observe(answeredUrl: string, peersHeader: string | null): void {
+    if (!peersHeader || !this.trusts(answeredUrl)) return;
+    for (const p of peersHeader.split(',')) if (p.trim()) this.add(p);
+  }
+
+  /** The next URL, and whether the key may go there; throws CliError for a non-http(s) Location. */
+  redirect(method: string, from: string, location: string): { url: string; keepKey: boolean } {
+    let next: URL;
+    try {
+      next = new URL(location, from);
+    } catch {
+      throw new CliError(`${method} ${from} answered 307 with an invalid Location`);
+    }
+    if ((next.protocol !== 'http:' && next.protocol !== 'https:') || next.username || next.password) {
+      throw new CliError(
+        `${method} ${from}: refusing to follow a redirect to ${next.protocol}//${next.host}`,
+      );
+    }
+    const downgrade = from.startsWith('https:') && next.protocol === 'http:';
+    return { url: next.toString(), keepKey: !downgrade && this.trusts(next.toString()) };
+  }
 }
 
 function answerHeaders(h: IncomingHttpHeaders): AnswerHeaders {
@@ -192,19 +250,21 @@ export async function request(method: string, url: string, opts: RequestOptions 
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (opts.clusterKey) headers.authorization = `Bearer ${opts.clusterKey}`;
   let body: string | undefined;
   if (opts.body !== undefined) {
     body = JSON.stringify(opts.body);
     headers['content-type'] = 'application/json';
   }
+  const keyed = opts.clusterKey ? { ...headers, authorization: `Bearer ${opts.clusterKey}` } : headers;
+  const trust = new KeyTrust([url]);
   let target = url;
+  let keepKey = true;
   for (let redirects = 0; ; redirects++) {
     let status: number;
     let resHeaders: AnswerHeaders;
     let text: string;
     try {
-      const { res, done } = await send(method, target, headers, body, deadline);
+      const { res, done } = await send(method, target, keepKey ? keyed : headers, body, deadline);
       try {
         status = res.statusCode ?? 0;
         resHeaders = answerHeaders(res.headers);
@@ -215,16 +275,34 @@ export async function request(method: string, url: string, opts: RequestOptions 
     } catch (err) {
       throw new NetworkError(method, target, describeNetworkError(err, timeoutMs));
     }
+    trust.observe(target, resHeaders.get('discoverd-peers'));
     if (status !== 307 || opts.followRedirects === false) {
-      return { status, url: target, headers: resHeaders, text };
+      if (status === 401 && !keepKey && opts.clusterKey) {
+        text = withheldNote(text, target);
+      }
+      return { status, url: target, headers: resHeaders, text, trusted: keepKey };
     }
     const location = resHeaders.get('location');
     if (!location) throw new CliError(`${method} ${target} answered 307 without a Location`);
     if (redirects >= MAX_REDIRECTS) {
       throw new CliError(`${method} ${url}: more than ${MAX_REDIRECTS} redirects (last to ${location})`);
     }
-    target = new URL(location, target).toString();
+    ({ url: target, keepKey } = trust.redirect(method, target, location));
   }
+}
+
+/** A 401 from a host the key was withheld from says why (in the envelope's message if any). */
+function withheldNote(text: string, url: string): string {
+  const note = ` (key not sent to ${originOf(url)}: not a known discoverd peer)`;
+  try {
+    const env = JSON.parse(text) as { message?: unknown };
+    if (env && typeof env === 'object' && typeof env.message === 'string') {
+      return JSON.stringify({ ...env, message: env.message + note });
+    }
+  } catch {
+    // not an envelope
+  }
+  return text.trim() + note;
 }
 
 /** The answer as a DiscoverdError unless it is a 2xx. */

@@ -56,7 +56,10 @@ afterEach(() => {
 describe('flynn-host HTTP handling (stub servers)', () => {
   it('follows 307s, re-sending the cluster key, and treats a missing /raft/learners as none', async () => {
     const b = await stub(raftView);
-    const a = await stub(redirectTo(() => b.url));
+    // As a discoverd follower does, `a` names its peers: the key may follow to one of them.
+    const a = await stub((req, res) => {
+      res.writeHead(307, { location: `${b.url}${req.url}`, 'discoverd-peers': `${a.addr},${b.addr}` }).end();
+    });
     const r = await runCli(['raft', '--json', '--discoverd', a.addr, '--cluster-key', 'sekrit']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -2,7 +2,13 @@
 // HTTP status, or a client-side code for failures that never produced an answer.
 
 /** Codes that are not hh codes: the request never got a usable answer. */
-export type ClientErrorCode = 'network_error' | 'timeout' | 'too_many_redirects' | 'aborted' | 'closed';
+export type ClientErrorCode =
+  | 'network_error'
+  | 'timeout'
+  | 'too_many_redirects'
+  | 'bad_redirect'
+  | 'aborted'
+  | 'closed';
 
 export interface DiscoverdErrorInit {
   code: string;

@@ -1,11 +1,12 @@
+import { isRedirectStatus } from '@flynn-edge/discoverd-state';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { DiscoverdError, errorFromResponse } from './errors.js';
 import { originOf, type ServerList } from './servers.js';
 
 // One request against the server list, Flynn's way (spec §1.8): every known server in turn
 // (remembered leader first for writes, last good first for reads), 100 ms between rounds, until
-// the retry deadline; 307s followed by hand (method, body and headers re-sent) and the target
-// remembered as the leader. Network errors, timeouts and hh errors with `retry: true` are retried.
+// the retry deadline; 307s followed by hand (method, body and headers re-sent, the cluster key only
+// to trusted peers: see PeerTrust) and the target remembered as the leader. Network errors, timeouts and hh errors with `retry: true` are retried.
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -54,9 +55,25 @@ interface Exchange {
   done: () => void;
   /** Maps a failed body read to a (retryable) DiscoverdError. */
   bodyError: (err: unknown) => DiscoverdError;
+  /** The cluster key was configured but not sent to the server that answered (not trusted). */
+  keyWithheld: boolean;
 }
 
-const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+function withoutHeader(headers: Record<string, string>, name: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== name));
+}
+
+/** A 401 from a server the key was withheld from says why. */
+function unauthorizedHint(err: DiscoverdError, ex: Pick<Exchange, 'keyWithheld' | 'server'>): DiscoverdError {
+  if (err.status !== 401 || !ex.keyWithheld) return err;
+  return new DiscoverdError({
+    code: err.code,
+    message: `${err.message} (the cluster key was not sent to ${ex.server}: a redirect led there, and it is not a known discoverd peer)`,
+    status: err.status,
+    retry: err.retry,
+    server: err.server,
+  });
+}
 
 export class Transport {
   readonly servers: ServerList;
@@ -82,12 +99,8 @@ export class Transport {
   /** A request whose whole body is read; non-2xx answers throw a DiscoverdError. */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResult> {
     return this.withRetries(method, opts, async (server) => {
-      const {
-        response,
-        server: answered,
-        done,
-        bodyError,
-      } = await this.exchange(server, method, path, opts, false);
+      const ex = await this.exchange(server, method, path, opts, false);
+      const { response, server: answered, done, bodyError } = ex;
       try {
         let text: string;
         try {
@@ -96,7 +109,7 @@ export class Transport {
           throw bodyError(err);
         }
         if (response.status < 200 || response.status > 299) {
-          throw errorFromResponse(response.status, text, answered);
+          throw unauthorizedHint(errorFromResponse(response.status, text, answered), ex);
         }
         return { status: response.status, headers: response.headers, text, server: answered };
       } finally {
@@ -129,14 +142,12 @@ export class Transport {
   async stream(path: string, opts: RequestOptions = {}): Promise<{ response: Response; server: string }> {
     const headers = { accept: 'text/event-stream', ...opts.headers };
     return this.withRetries('GET', opts, async (server) => {
-      const {
-        response,
-        server: answered,
-        done,
-      } = await this.exchange(server, 'GET', path, { ...opts, headers }, true);
+      const ex = await this.exchange(server, 'GET', path, { ...opts, headers }, true);
+      const { response, server: answered, done } = ex;
       done();
       if (response.status < 200 || response.status > 299) {
-        throw errorFromResponse(response.status, await response.text().catch(() => ''), answered);
+        const text = await response.text().catch(() => '');
+        throw unauthorizedHint(errorFromResponse(response.status, text, answered), ex);
       }
       return { response, server: answered };
     });
@@ -201,21 +212,24 @@ export class Transport {
         : typeof opts.body === 'string'
           ? opts.body
           : JSON.stringify(opts.body);
-    const headers: Record<string, string> = {
+    const withKey: Record<string, string> = {
       accept: 'application/json',
       ...clusterKeyHeaders(this.clusterKey),
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       ...opts.headers,
     };
+    const withoutKey = withoutHeader(withKey, CLUSTER_KEY_HEADER);
 
     let url = `${server}${path}`;
+    // The key goes only to trusted servers (see PeerTrust), on the first hop too.
+    let keepKey = this.servers.trust.trusts(url);
     try {
       for (let hop = 0; hop <= this.maxRedirects; hop++) {
         let response: Response;
         try {
           response = await this.fetchFn(url, {
             method,
-            headers,
+            headers: keepKey ? withKey : withoutKey,
             body,
             redirect: 'manual',
             signal: ctrl.signal,
@@ -227,11 +241,21 @@ export class Transport {
         const answered = originOf(url);
         this.servers.observe(response.headers, answered);
         const location = response.headers.get('location');
-        if (REDIRECTS.has(response.status) && location) {
+        if (isRedirectStatus(response.status) && location) {
           await response.body?.cancel().catch(() => {});
-          url = new URL(location, url).toString();
+          const next = this.servers.trust.redirect(url, location);
+          if ('error' in next) {
+            throw new DiscoverdError({
+              code: 'bad_redirect',
+              message: `discoverd: ${method} ${url}: ${next.error}`,
+              status: response.status,
+              server: answered,
+            });
+          }
+          url = next.url;
+          keepKey = next.keepKey;
           // A 307 to another node is a follower pointing at the Raft leader (or a proxy at a
-          // peer): remember it. Same-origin redirects only fix up the path.
+          // peer): remember it (if trusted). Same-origin redirects only fix up the path.
           if (response.status === 307 && originOf(url) !== answered) this.servers.setLeader(originOf(url));
           continue;
         }
@@ -240,6 +264,7 @@ export class Transport {
         return {
           response,
           server: answered,
+          keyWithheld: !keepKey && this.clusterKey !== undefined,
           done,
           bodyError: (err: unknown) =>
             opts.signal?.aborted

@@ -1,6 +1,10 @@
+import { PeerTrust } from '@flynn-edge/discoverd-state';
+
 // The list of discoverd servers a client talks to: parsed from DISCOVERD, ordered per request
 // (remembered leader first for writes, last good server first for reads), and refreshed from the
 // Discoverd-Peers / Discoverd-Current-Peers headers that Flynn's Go client never managed to read.
+// Only trusted servers (configured, or named as peers by a trusted server) enter the list or are
+// remembered: the cluster key is sent to whatever the list puts first.
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:1111';
 
@@ -45,6 +49,8 @@ export class ServerList {
   private peersHeader = '';
   /** Highest Discoverd-Index seen (the answering node's applied Raft index). */
   lastIndex = 0;
+  /** Who may receive the cluster key. */
+  readonly trust: PeerTrust;
 
   constructor(
     servers: readonly string[],
@@ -52,6 +58,7 @@ export class ServerList {
   ) {
     const list = [...new Set(servers.map(normalizeServer).filter((s) => s !== 'http://'))];
     this.list = list.length > 0 ? list : [DEFAULT_SERVER];
+    this.trust = new PeerTrust(this.list);
   }
 
   get servers(): readonly string[] {
@@ -78,12 +85,14 @@ export class ServerList {
     return out;
   }
 
+  /** Remembers the Raft leader (a redirect target); ignored unless it is trusted. */
   setLeader(url: string): void {
-    this.leaderUrl = normalizeServer(url);
+    if (this.trust.trusts(url)) this.leaderUrl = normalizeServer(url);
   }
 
+  /** Remembers the server that answered; ignored unless it is trusted. */
   markGood(url: string): void {
-    this.goodUrl = normalizeServer(url);
+    if (this.trust.trusts(url)) this.goodUrl = normalizeServer(url);
   }
 
   /** A server failed at the network level: stop putting it first. */
@@ -100,8 +109,9 @@ export class ServerList {
   observe(headers: Headers, answeredBy: string): void {
     const index = Number(headers.get('discoverd-index') ?? headers.get('discoverd-current-index') ?? '');
     if (Number.isSafeInteger(index) && index > this.lastIndex) this.lastIndex = index;
-    if (!this.followPeers) return;
     const header = headers.get('discoverd-peers') ?? headers.get('discoverd-current-peers');
+    this.trust.observe(answeredBy, header);
+    if (!this.followPeers || !this.trust.trusts(answeredBy)) return;
     if (!header || header === this.peersHeader) return;
     const scheme = answeredBy.startsWith('https://') ? 'https://' : 'http://';
     const peers = header

@@ -1,5 +1,5 @@
-import type { ApplyResult, Command, DiscoverdState } from '@flynn-edge/discoverd-state';
-import { encodeCommand } from '@flynn-edge/discoverd-state';
+import type { ApplyResult, Command, DiscoverdState, HhError } from '@flynn-edge/discoverd-state';
+import { checkCommand } from '@flynn-edge/discoverd-state';
 import { NotLeaderError, ProposalTimeoutError, type RaftServer } from '@flynn-edge/raft';
 import { type ErrorCode, HttpError } from '@flynn-edge/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -19,6 +19,16 @@ export class Redirected extends Error {
   }
 }
 
+/** A command that passed checkCommand, with its log entry. */
+export interface CheckedCommand {
+  cmd: Command;
+  data: Uint8Array;
+}
+
+function httpError(e: HhError): HttpError {
+  return new HttpError(e.code as ErrorCode, e.message);
+}
+
 export class DiscoverdContext {
   constructor(
     readonly state: DiscoverdState,
@@ -30,10 +40,21 @@ export class DiscoverdContext {
     private readonly onProposal: (result: ProposalResult) => void = () => {},
   ) {}
 
-  /** raft.propose, with the outcome counted. */
-  async propose(cmd: Command): Promise<ApplyResult> {
+  /**
+   * Validates a command completely (400 in Flynn's envelope when it must not enter the log).
+   * Routes call it before redirecting, so a follower refuses bad input itself.
+   */
+  check(cmd: Command): CheckedCommand {
+    const r = checkCommand(cmd);
+    if ('error' in r) throw httpError(r.error);
+    return { cmd, data: r.data };
+  }
+
+  /** raft.propose of a checked command, with the outcome counted. */
+  async propose(command: Command | CheckedCommand): Promise<ApplyResult> {
+    const { data } = 'data' in command ? command : this.check(command);
     try {
-      const result = await this.raft.propose(encodeCommand(cmd));
+      const result = await this.raft.propose(data);
       this.onProposal(result.ok ? 'applied' : 'refused');
       return result;
     } catch (err) {
@@ -56,10 +77,12 @@ export class DiscoverdContext {
    * or throws the HttpError Flynn would answer with. If leadership moved while waiting, the
    * client is redirected (the write was not applied in our term) and Redirected is thrown.
    */
-  async write(req: FastifyRequest, reply: FastifyReply, cmd: Command): Promise<unknown> {
+  async write(req: FastifyRequest, reply: FastifyReply, command: Command | CheckedCommand): Promise<unknown> {
+    const checked = 'data' in command ? command : this.check(command);
+    await this.refuseEarly(checked.cmd);
     let result: ApplyResult;
     try {
-      result = await this.propose(cmd);
+      result = await this.propose(checked);
     } catch (err) {
       if (isNotLeader(err)) {
         const leader = (err as NotLeaderError).leader ?? this.raft.leaderId;
@@ -74,8 +97,27 @@ export class DiscoverdContext {
       }
       throw new HttpError('service_unavailable', `discoverd: ${(err as Error).message}`, { retry: true });
     }
-    if (!result.ok) throw new HttpError(result.error.code as ErrorCode, result.error.message);
+    if (!result.ok) throw httpError(result.error);
     return result.value;
+  }
+
+  /**
+   * On the leader, answers a write the state machine would refuse (missing service, meta CAS,
+   * not manual) without a log entry. A refusal is confirmed after a read barrier: a new leader may
+   * not have applied everything committed yet, and must not refuse on an old state.
+   */
+  private async refuseEarly(cmd: Command): Promise<void> {
+    if (!this.raft.isLeader || !this.state.refusal(cmd)) return;
+    try {
+      await this.raft.readBarrier();
+    } catch {
+      return; // leadership moved: the proposal finds out and redirects
+    }
+    const no = this.state.refusal(cmd);
+    if (!no) return;
+    // Counted as the state machine's refusal, which it is: only the log entry was saved.
+    this.onProposal('refused');
+    throw httpError(no);
   }
 }
 

@@ -23,7 +23,7 @@ import {
   sendJson,
 } from '@flynn-edge/service-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type DiscoverdContext, noLeader, writing } from './context.js';
+import { type CheckedCommand, type DiscoverdContext, noLeader, writing } from './context.js';
 import { sendRedirect } from './redirect.js';
 
 // The cluster store's HTTP API under /kv/: a small etcd v3 over JSON (see README-kv.md).
@@ -572,8 +572,13 @@ export function kvRoutes(ctx: DiscoverdContext, opts: KvRoutesOptions) {
       return true;
     }
 
-    async function txn(req: FastifyRequest, reply: FastifyReply, cmd: ParsedTxn): Promise<KvTxnResult> {
-      return (await ctx.write(req, reply, { type: 'kvTxn', ...cmd })) as KvTxnResult;
+    /** The kvTxn command, checked in full (sizes too) before any redirect. */
+    function checked(cmd: ParsedTxn): CheckedCommand {
+      return ctx.check({ type: 'kvTxn', ...cmd });
+    }
+
+    async function txn(req: FastifyRequest, reply: FastifyReply, cmd: CheckedCommand): Promise<KvTxnResult> {
+      return (await ctx.write(req, reply, cmd)) as KvTxnResult;
     }
 
     /** The guard of a single-key write: none, "absent" (0) or mod_revision = n. */
@@ -646,12 +651,9 @@ export function kvRoutes(ctx: DiscoverdContext, opts: KvRoutesOptions) {
           throw invalid('kv: a prefix delete needs a non-empty ?prefix= (refusing to delete every key)');
         }
         check(validateKvPrefix(prefix));
+        const cmd = checked({ Compare: [], Success: [{ Op: 'deletePrefix', Prefix: prefix }], Failure: [] });
         if (!ctx.leaderOrRedirect(req, reply)) return reply;
-        const r = await txn(req, reply, {
-          Compare: [],
-          Success: [{ Op: 'deletePrefix', Prefix: prefix }],
-          Failure: [],
-        });
+        const r = await txn(req, reply, cmd);
         const res = r.results[0];
         const deleted = res?.op === 'deletePrefix' ? res.deleted.length : 0;
         return sendJson(reply, 200, { revision: r.revision, deleted });
@@ -683,12 +685,13 @@ export function kvRoutes(ctx: DiscoverdContext, opts: KvRoutesOptions) {
           throw invalid('kv: prev_revision must be a non-negative integer');
         }
         const prev = prevRaw ?? undefined;
-        if (!ctx.leaderOrRedirect(req, reply)) return reply;
-        const r = await txn(req, reply, {
+        const cmd = checked({
           Compare: guard(key, prev),
           Success: [{ Op: 'put', Key: key, Value: value }],
           Failure: [],
         });
+        if (!ctx.leaderOrRedirect(req, reply)) return reply;
+        const r = await txn(req, reply, cmd);
         if (!r.succeeded) throw compareFailed(key, prev ?? 0);
         const res = r.results[0];
         const old = res?.op === 'put' ? res.prev : undefined;
@@ -707,12 +710,13 @@ export function kvRoutes(ctx: DiscoverdContext, opts: KvRoutesOptions) {
         const key = keyOf(req);
         const prev = intParam(query(req), 'prev_revision');
         if (prev === 0) throw invalid('kv: prev_revision must be positive for a delete');
-        if (!ctx.leaderOrRedirect(req, reply)) return reply;
-        const r = await txn(req, reply, {
+        const cmd = checked({
           Compare: guard(key, prev),
           Success: [{ Op: 'delete', Key: key }],
           Failure: [],
         });
+        if (!ctx.leaderOrRedirect(req, reply)) return reply;
+        const r = await txn(req, reply, cmd);
         if (!r.succeeded) throw compareFailed(key, prev ?? 0);
         const res = r.results[0];
         const deleted = res?.op === 'delete' && res.prev ? 1 : 0;
@@ -722,7 +726,7 @@ export function kvRoutes(ctx: DiscoverdContext, opts: KvRoutesOptions) {
 
     app.post('/kv/txn', { config: { decodeJson: 'lenient' } }, (req, reply) =>
       writing(reply, async () => {
-        const cmd = parseTxnBody(req.body);
+        const cmd = checked(parseTxnBody(req.body));
         if (!ctx.leaderOrRedirect(req, reply)) return reply;
         const r = await txn(req, reply, cmd);
         return sendJson(reply, 200, {

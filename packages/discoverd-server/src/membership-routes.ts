@@ -1,11 +1,13 @@
+import { PeerTrust } from '@flynn-edge/discoverd-state';
 import { HttpError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance } from 'fastify';
+import { fetchFollowing } from './redirect.js';
 
 // POST /raft/promote and /raft/demote (spec §1.9): local to the node, never proxied. Promote asks
 // the leader to add this node (as a learner; the leader promotes it to voter once its log caught
 // up) and waits until it is a member with its applied index at the leader's; demote asks the
 // leader to remove it and waits until it is out. Both go through whatever peer answers, following
-// redirects to the leader.
+// redirects to the leader by hand, with the cluster key.
 
 export interface MembershipHooks {
   self: string;
@@ -18,12 +20,15 @@ export interface MembershipHooks {
 
 async function askLeader(hooks: MembershipHooks, method: 'PUT' | 'DELETE', path: string): Promise<Response> {
   let lastError: unknown;
-  for (const peer of [...hooks.peers().filter((p) => p !== hooks.self), ...hooks.peers()]) {
+  const peers = hooks.peers();
+  // The peer asked may redirect to the leader: the key must survive that hop (issue 11).
+  const trust = new PeerTrust(peers);
+  for (const peer of [...peers.filter((p) => p !== hooks.self), ...peers]) {
     try {
-      const res = await fetch(`http://${peer}${path}`, {
+      const res = await fetchFollowing(`http://${peer}${path}`, {
         method,
         headers: hooks.authHeaders(),
-        redirect: 'follow',
+        trust,
         signal: AbortSignal.timeout(30_000),
       });
       if (res.status >= 500 && res.status !== 503) return res;

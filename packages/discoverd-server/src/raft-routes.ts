@@ -1,3 +1,4 @@
+import { validateAddr } from '@flynn-edge/discoverd-state';
 import { HttpError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { type DiscoverdContext, NO_LEADER, Redirected } from './context.js';
@@ -8,11 +9,13 @@ import { type DiscoverdContext, NO_LEADER, Redirected } from './context.js';
 
 type PeerParams = { peer: string };
 
+/** A peer id is an advertised host:port, checked like an instance addr (it becomes a Raft member). */
 function checkPeer(peer: string): void {
-  const i = peer.lastIndexOf(':');
-  const port = Number(peer.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new HttpError('validation_error', `discoverd: peer must be host:port, got ${JSON.stringify(peer)}`);
+  if (validateAddr(peer)) {
+    throw new HttpError(
+      'validation_error',
+      `discoverd: peer must be host:port, got ${JSON.stringify(peer.slice(0, 300))}`,
+    );
   }
 }
 

@@ -1,11 +1,9 @@
 import {
   EVENT_KINDS,
   type EventKind,
-  type Instance,
-  normalizeInstance,
+  parseInstance,
   parseServiceConfig,
   READ_ERRORS,
-  validateInstance,
   validateServiceName,
 } from '@flynn-edge/discoverd-state';
 import { type ErrorCode, HttpError, sendJson } from '@flynn-edge/service-kit';
@@ -13,7 +11,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type DiscoverdContext, writing } from './context.js';
 import { type AppliedIndexWaiter, indexWaitHook } from './kv-routes.js';
 
-// Flynn's service registry API (spec §1.2–1.7), route by route.
+// Flynn's service registry API (spec §1.2–1.7), route by route. Every write is checked in full
+// (ctx.check) before any redirect or proposal: bad input is a 400 and never a log entry.
+
+/** Registry request bodies: service meta data (64 KiB) is the largest. */
+const REGISTRY_BODY_LIMIT = 128 * 1024;
 
 type ServiceParams = { service: string };
 type InstanceParams = { service: string; instance_id: string };
@@ -43,18 +45,15 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
 
     app.put<{ Params: ServiceParams }>(
       '/services/:service',
-      { config: { decodeJson: 'strict' } },
+      { config: { decodeJson: 'strict' }, bodyLimit: REGISTRY_BODY_LIMIT },
       (req, reply) =>
         writing(reply, async () => {
           checkService(req.params.service);
           const parsed = parseServiceConfig(req.body);
           if ('error' in parsed) throw hh(parsed.error);
+          const cmd = ctx.check({ type: 'addService', Service: req.params.service, Config: parsed.config });
           if (!ctx.leaderOrRedirect(req, reply)) return reply;
-          await ctx.write(req, reply, {
-            type: 'addService',
-            Service: req.params.service,
-            Config: parsed.config,
-          });
+          await ctx.write(req, reply, cmd);
           return reply.code(200).send();
         }),
     );
@@ -62,8 +61,9 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
     app.delete<{ Params: ServiceParams }>('/services/:service', (req, reply) =>
       writing(reply, async () => {
         checkService(req.params.service);
+        const cmd = ctx.check({ type: 'removeService', Service: req.params.service });
         if (!ctx.leaderOrRedirect(req, reply)) return reply;
-        await ctx.write(req, reply, { type: 'removeService', Service: req.params.service });
+        await ctx.write(req, reply, cmd);
         return reply.code(200).send();
       }),
     );
@@ -77,7 +77,7 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
 
     app.put<{ Params: ServiceParams; Body: { data?: unknown; index?: unknown; leader_id?: unknown } }>(
       '/services/:service/meta',
-      { config: { decodeJson: 'strict' } },
+      { config: { decodeJson: 'strict' }, bodyLimit: REGISTRY_BODY_LIMIT },
       (req, reply) =>
         writing(reply, async () => {
           checkService(req.params.service);
@@ -89,20 +89,17 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
           if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
             throw new HttpError('validation_error', 'discoverd: meta index must be a non-negative integer');
           }
-          if (body.leader_id !== undefined && typeof body.leader_id !== 'string') {
+          if (body.leader_id !== undefined && body.leader_id !== null && typeof body.leader_id !== 'string') {
             throw new HttpError('validation_error', 'discoverd: leader_id must be a string');
           }
-          if (!ctx.leaderOrRedirect(req, reply)) return reply;
           const meta = {
             data: body.data ?? null,
             index,
             ...(body.leader_id ? { leader_id: body.leader_id } : {}),
           };
-          const echoed = await ctx.write(req, reply, {
-            type: 'setServiceMeta',
-            Service: req.params.service,
-            Meta: meta,
-          });
+          const cmd = ctx.check({ type: 'setServiceMeta', Service: req.params.service, Meta: meta });
+          if (!ctx.leaderOrRedirect(req, reply)) return reply;
+          const echoed = await ctx.write(req, reply, cmd);
           return sendJson(reply, 200, echoed);
         }),
     );
@@ -113,24 +110,17 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
       return sendJson(reply, 200, { data: meta.data ?? null, index: meta.index });
     });
 
-    app.put<{ Params: InstanceParams; Body: Instance }>(
+    app.put<{ Params: InstanceParams }>(
       '/services/:service/instances/:instance_id',
+      { bodyLimit: REGISTRY_BODY_LIMIT },
       (req, reply) =>
         writing(reply, async () => {
           const service = req.params.service;
           checkService(service);
-          const inst = req.body as Partial<Instance> | null;
-          if (typeof inst !== 'object' || inst === null || Array.isArray(inst)) {
-            throw new HttpError('syntax_error', 'The provided JSON input is invalid');
-          }
-          const invalid = validateInstance({
-            id: String(inst.id ?? ''),
-            addr: String(inst.addr ?? ''),
-            proto: String(inst.proto ?? ''),
-          });
-          if (invalid) throw hh(invalid);
+          const parsed = parseInstance(req.body);
+          if ('error' in parsed) throw hh(parsed.error);
+          const clean = parsed.instance;
           if (!ctx.leaderOrRedirect(req, reply)) return reply;
-          const clean = normalizeInstance(inst as Instance);
           ctx.heartbeats.heartbeat({ service, id: clean.id });
           // Flynn checks "unchanged" before the service exists: a heartbeat never costs a log entry.
           if (state.instanceUnchanged(service, clean)) return reply.code(200).send();
@@ -143,8 +133,9 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
       writing(reply, async () => {
         const { service, instance_id: id } = req.params;
         checkService(service);
+        const cmd = ctx.check({ type: 'removeInstance', Service: service, ID: id });
         if (!ctx.leaderOrRedirect(req, reply)) return reply;
-        await ctx.write(req, reply, { type: 'removeInstance', Service: service, ID: id });
+        await ctx.write(req, reply, cmd);
         ctx.heartbeats.forget({ service, id });
         return reply.code(200).send();
       }),
@@ -163,7 +154,7 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
 
     app.put<{ Params: ServiceParams; Body: { id?: unknown } }>(
       '/services/:service/leader',
-      { config: { decodeJson: 'strict' } },
+      { config: { decodeJson: 'strict' }, bodyLimit: REGISTRY_BODY_LIMIT },
       (req, reply) =>
         writing(reply, async () => {
           const service = req.params.service;
@@ -171,8 +162,9 @@ export function registryRoutes(ctx: DiscoverdContext, applied?: AppliedIndexWait
           const id = req.body && typeof req.body === 'object' ? req.body.id : undefined;
           if (typeof id !== 'string' || id === '')
             throw new HttpError('validation_error', 'discoverd: leader id must be set');
+          const cmd = ctx.check({ type: 'setLeader', Service: service, ID: id });
           if (!ctx.leaderOrRedirect(req, reply)) return reply;
-          await ctx.write(req, reply, { type: 'setLeader', Service: service, ID: id });
+          await ctx.write(req, reply, cmd);
           return reply.code(200).send();
         }),
     );

@@ -10,7 +10,7 @@ import {
   type Metrics,
   metricsMeta,
 } from '@flynn-edge/service-kit';
-import { ClusterKey } from './cluster-key.js';
+import { ClusterKey, needsClusterKey } from './cluster-key.js';
 import { DiscoverdContext } from './context.js';
 import { countByService, type DiscoverdMetrics, registerDiscoverdMetrics } from './discoverd-metrics.js';
 import { EventHub } from './event-hub.js';
@@ -20,7 +20,7 @@ import { membershipRoutes } from './membership-routes.js';
 import { sendNotify } from './notify.js';
 import { createPortMux } from './port-mux.js';
 import { prometheusRoutes } from './prometheus-routes.js';
-import { isLocalOnlyPath, PeerDnsSource, proxyRedirect } from './proxy.js';
+import { forwardToPeer, isLocalOnlyPath, PeerDnsSource, proxyRedirect } from './proxy.js';
 import { raftRoutes } from './raft-routes.js';
 import { registryRoutes } from './registry-routes.js';
 
@@ -55,6 +55,11 @@ export interface DiscoverdOptions {
   /** At most one snapshot per this many ms (default 30 s). */
   snapshotMinIntervalMs?: number;
 }
+
+/** Largest request body (the KV API's values are the largest thing a client sends). */
+const BODY_LIMIT = 1024 * 1024;
+/** A proxied keyed request may wait for a membership change or `?index=N&wait=60s`. */
+const FORWARD_TIMEOUT_MS = 70_000;
 
 export class DiscoverdServer {
   readonly advertised: string;
@@ -133,6 +138,7 @@ export class DiscoverdServer {
       forceNewCluster: this.opts.forceNewCluster,
       // Listening on one IP means that IP is ours: dial peers from it as well.
       localAddress: splitListen(this.opts.addr)[0] || undefined,
+      clusterKey: this.opts.clusterKey,
       tickMs: this.opts.tickMs ?? 100,
       electionTicks: this.opts.electionTicks ?? 10,
       // Flynn's clients give up after 5 s: answer (503, outcome unknown) before they do.
@@ -143,9 +149,17 @@ export class DiscoverdServer {
       logger: logger as unknown as ServerLogger,
       stateMachine: {
         apply: (index, data) => {
+          // state.apply never throws; a failing subscriber must not stop the apply loop either.
           const r = state.apply(index, data);
-          if (r.events.length > 0) hub.publish(r.events);
-          if (r.kvEvents.length > 0) kvWatchers.publish(r.kvEvents);
+          try {
+            if (r.events.length > 0) hub.publish(r.events);
+            if (r.kvEvents.length > 0) kvWatchers.publish(r.kvEvents);
+          } catch (err) {
+            logger.error({ err: (err as Error).message, index }, 'publishing applied events failed');
+          }
+          if (!r.ok && r.error.code === 'unknown_error') {
+            logger.error({ index, err: r.error.message }, 'log entry could not be applied');
+          }
           applied.notify();
           return r;
         },
@@ -187,19 +201,26 @@ export class DiscoverdServer {
     this.ctx = ctx;
     this.http = createHttpServer({
       component: 'discoverd',
+      bodyLimit: BODY_LIMIT,
       logger,
       metrics: this.metrics,
       version: this.opts.version,
     });
+    // The key is checked first, also on a proxy: it then forwards only requests that carry it.
+    const clusterKey = this.opts.clusterKey ? new ClusterKey(this.opts.clusterKey) : undefined;
+    if (clusterKey) this.http.addHook('onRequest', clusterKey.hook());
     this.http.addHook('onRequest', async (req, reply) => {
-      // A proxy sends everything but promote, demote and shutdown to a peer.
-      if (
-        this.mode === 'proxy' &&
-        !isLocalOnlyPath(req.url) &&
-        proxyRedirect(req, reply, this.redirectPeers(), this.advertised)
-      ) {
+      // A proxy sends everything but promote, demote and shutdown to a peer: a 307, or for a
+      // keyed request a forward (a client must not send the key where a 307 points).
+      if (this.mode !== 'proxy' || isLocalOnlyPath(req.url)) return;
+      if (clusterKey && needsClusterKey(req)) {
+        await forwardToPeer(req, reply, this.redirectPeers(), this.advertised, {
+          bodyLimit: BODY_LIMIT,
+          timeoutMs: FORWARD_TIMEOUT_MS,
+        });
         return reply;
       }
+      if (proxyRedirect(req, reply, this.redirectPeers(), this.advertised)) return reply;
     });
     this.http.addHook('onSend', async (_req, reply, payload) => {
       if (this.mode === 'proxy') return payload;
@@ -212,7 +233,6 @@ export class DiscoverdServer {
       reply.header('Discoverd-Current-Index', index);
       return payload;
     });
-    if (this.opts.clusterKey) this.http.addHook('onRequest', new ClusterKey(this.opts.clusterKey).hook());
     await this.http.register(registryRoutes(ctx, this.applied));
     await this.http.register(
       kvRoutes(ctx, { applied: this.applied, watchers: this.kvWatchers, metrics: this.metrics }),

@@ -1,3 +1,4 @@
+export { checkCommand } from './check-command.js';
 export {
   type Command,
   type CommandName,
@@ -15,6 +16,12 @@ export {
   type KvTxnOutcome,
   WatchHistory,
 } from './kv-store.js';
+export {
+  isRedirectStatus,
+  MAX_REDIRECT_HOPS,
+  PeerTrust,
+  type RedirectHop,
+} from './peer-trust.js';
 export { type Outcome, ServiceRegistry } from './services.js';
 export { ShapeError } from './shape.js';
 export { type ApplyResult, DiscoverdState, type DiscoverdStateOptions } from './state.js';
@@ -42,16 +49,25 @@ export {
 } from './types.js';
 export { compareKeys, goQuote } from './util.js';
 export {
+  jsonTooDeep,
+  LIMITS,
   MAX_KV_KEY_BYTES,
+  MAX_KV_VALUE_BYTES,
+  parseInstance,
   parseServiceConfig,
   type SplitHostPortResult,
   splitHostPort,
+  validateAddr,
   validateInstance,
+  validateInstanceMeta,
+  validateInstanceRef,
   validateKvCompare,
   validateKvKey,
   validateKvOp,
   validateKvPrefix,
   validateKvTxn,
+  validateKvTxnLimits,
   validateProto,
+  validateServiceMetaData,
   validateServiceName,
 } from './validate.js';

@@ -1,4 +1,4 @@
-import type { ExpireKey } from './commands.js';
+import type { Command, ExpireKey } from './commands.js';
 import { errors } from './errors.js';
 import { object, ShapeError, shapeConfig, shapeInstance, shapeMeta } from './shape.js';
 import type { Event, EventKind, HhError, Instance, ServiceConfig, ServiceMeta } from './types.js';
@@ -43,8 +43,38 @@ export class ServiceRegistry {
 
   // ---- writes ----
 
+  /**
+   * Why `cmd` would be refused against the current state (404, 409, 412, manual leader), or
+   * undefined. Each write below starts with it; the leader also asks before proposing, so a
+   * write that is bound to fail costs no log entry.
+   */
+  refusal(cmd: Command): HhError | undefined {
+    switch (cmd.type) {
+      case 'addService':
+        return this.configs.has(cmd.Service) ? errors.serviceExists(cmd.Service) : undefined;
+      case 'removeService':
+      case 'addInstance':
+        return this.configs.has(cmd.Service) ? undefined : errors.serviceNotFound(cmd.Service);
+      case 'setServiceMeta': {
+        const service = cmd.Service;
+        if (!this.configs.has(service)) return errors.serviceNotFound(service);
+        const curr = this.metas.get(service);
+        if (cmd.Meta.index === 0) return curr ? errors.metaExists(service) : undefined;
+        if (!curr) return errors.metaMissing(service);
+        return curr.index === cmd.Meta.index ? undefined : errors.metaWrongIndex(service);
+      }
+      case 'setLeader':
+        return this.configs.get(cmd.Service)?.leader_type === 'manual' ? undefined : errors.notManual();
+      case 'removeInstance':
+        return this.instanceMaps.has(cmd.Service) ? undefined : errors.serviceNotFound(cmd.Service);
+      default:
+        return undefined;
+    }
+  }
+
   addService(service: string, config: ServiceConfig): Outcome {
-    if (this.configs.has(service)) return fail(errors.serviceExists(service));
+    const no = this.refusal({ type: 'addService', Service: service, Config: config });
+    if (no) return fail(no);
     this.configs.set(service, Object.freeze({ leader_type: config.leader_type }));
     return ok([]);
   }
@@ -54,7 +84,8 @@ export class ServiceRegistry {
    * (instances keep being listed until they expire), but `down` is broadcast for every instance.
    */
   removeService(service: string): Outcome {
-    if (!this.configs.has(service)) return fail(errors.serviceNotFound(service));
+    const no = this.refusal({ type: 'removeService', Service: service });
+    if (no) return fail(no);
     this.configs.delete(service);
     this.metas.delete(service);
     const events: Event[] = (this.instances(service) ?? []).map((instance) => ({
@@ -67,15 +98,8 @@ export class ServiceRegistry {
 
   /** Meta compare-and-set (§1.4). The value is the meta echoed with `index` = this log index. */
   setServiceMeta(index: number, service: string, meta: ServiceMeta): Outcome {
-    if (!this.configs.has(service)) return fail(errors.serviceNotFound(service));
-    const curr = this.metas.get(service);
-    if (meta.index === 0) {
-      if (curr) return fail(errors.metaExists(service));
-    } else if (!curr) {
-      return fail(errors.metaMissing(service));
-    } else if (curr.index !== meta.index) {
-      return fail(errors.metaWrongIndex(service));
-    }
+    const no = this.refusal({ type: 'setServiceMeta', Service: service, Meta: meta });
+    if (no) return fail(no);
     const data = deepFreeze(meta.data === undefined ? null : meta.data);
     const stored: ServiceMeta = Object.freeze({ data, index });
     this.metas.set(service, stored);
@@ -92,8 +116,8 @@ export class ServiceRegistry {
 
   /** Manual leader (§1.5). The event is broadcast only when the instance exists. */
   setLeader(service: string, id: string): Outcome {
-    const config = this.configs.get(service);
-    if (config?.leader_type !== 'manual') return fail(errors.notManual());
+    const no = this.refusal({ type: 'setLeader', Service: service, ID: id });
+    if (no) return fail(no);
     if (id === '') this.leaders.delete(service);
     else this.leaders.set(service, id);
     const inst = this.instanceMaps.get(service)?.get(id);
@@ -105,7 +129,8 @@ export class ServiceRegistry {
    * existing one keeps its own. An unchanged instance produces no event and no change.
    */
   addInstance(index: number, service: string, inst: Instance): Outcome {
-    if (!this.configs.has(service)) return fail(errors.serviceNotFound(service));
+    const no = this.refusal({ type: 'addInstance', Service: service, Instance: inst });
+    if (no) return fail(no);
     let map = this.instanceMaps.get(service);
     if (!map) {
       map = new Map();
@@ -126,8 +151,9 @@ export class ServiceRegistry {
 
   /** 404 only when the service never had an instance map; an unknown id is a silent success. */
   removeInstance(service: string, id: string): Outcome {
+    const no = this.refusal({ type: 'removeInstance', Service: service, ID: id });
     const map = this.instanceMaps.get(service);
-    if (!map) return fail(errors.serviceNotFound(service));
+    if (no || !map) return fail(no ?? errors.serviceNotFound(service));
     const events: Event[] = [];
     const prev = map.get(id);
     if (prev) {

@@ -1,4 +1,4 @@
-import { decodeCommand } from './commands.js';
+import { type Command, decodeCommand } from './commands.js';
 import { errors } from './errors.js';
 import { DEFAULT_WATCH_HISTORY, type KvListOptions, KvStore } from './kv-store.js';
 import { type Outcome, ServiceRegistry } from './services.js';
@@ -96,6 +96,14 @@ export class DiscoverdState {
     } catch (e) {
       return failure(errors.invalidEntry(e instanceof Error ? e.message : String(e)));
     }
+  }
+
+  /**
+   * Why apply() would refuse `cmd` against the current state (404, 409, 412, not manual), or
+   * undefined. The leader asks before proposing, so a write bound to fail costs no log entry.
+   */
+  refusal(cmd: Command): HhError | undefined {
+    return this.registry.refusal(cmd);
   }
 
   /** Index of the last entry applied (or of the restored snapshot). */

@@ -52,11 +52,14 @@ export async function fetchRaftView(servers: string[], clusterKey?: string): Pro
       continue;
     }
     const origin = originOf(answer.url);
+    // The key goes on to the node that answered only if it was trusted with it (a proxy's 307 may
+    // point anywhere: see KeyTrust).
+    const key = answer.trusted ? clusterKey : undefined;
     return {
       server: origin,
-      leader: await fetchLeader(origin, clusterKey),
+      leader: await fetchLeader(origin, key),
       voters: stringList(voters, `${origin}/raft/peers`),
-      learners: await fetchLearners(origin, clusterKey),
+      learners: await fetchLearners(origin, key),
     };
   }
   throw new CliError(
