@@ -69,7 +69,7 @@ describe('discoverd metrics', () => {
   it('counts proposals by outcome, and observes proposal and fsync latency', async () => {
     const before = await metrics();
     await register('counted', '10.1.0.1:80');
-    // Deleting an unknown service: committed, then refused by the state machine (404).
+    // Deleting an unknown service: refused by the leader's state check before proposing (404).
     expect((await http('DELETE', `${base}/services/never-created`)).status).toBe(404);
     const after = await metrics();
     const d = (s: string) => (sample(after, s) ?? 0) - (sample(before, s) ?? 0);

@@ -16,7 +16,7 @@ export interface DiscoverdMetricSources {
 export type ProposalResult =
   /** Committed and applied; the state machine accepted it. */
   | 'applied'
-  /** Committed and applied, but the state machine refused it (not found, precondition…). */
+  /** Refused by the state machine's rules (not found, precondition…): before proposing, or when applied. */
   | 'refused'
   /** Not the leader (any more): the client was redirected or told there is none. */
   | 'not_leader'
