@@ -1,12 +1,11 @@
 import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
-import type { SniContextCache } from '@flynn-edge/tls';
+import type * as tls from 'node:tls';
+import { type SniContextCache, SniTerminator } from '@flynn-edge/tls';
 
-// Terminates TLS on raw sockets accepted by the (cluster-shared) HTTPS listeners. A tls.Server
-// that never listens does the handshakes: sockets are handed to it with emit('connection').
-// (A hand-built TLSSocket would do as well for HTTP/1.1, but node:http2 cannot take it over.)
-// A PROXY protocol source, read off the raw socket before the handshake, is remembered by the
-// connection's peer address and port, which the TLS socket shares.
+// Terminates TLS on raw sockets accepted by the (cluster-shared) HTTPS listeners, through
+// @flynn-edge/tls's SniTerminator (which picks the certificate by SNI; see there for why it
+// needs two tls.Servers). A PROXY protocol source, read off the raw socket before the handshake,
+// is remembered by the connection's peer address and port, which the TLS socket shares.
 
 /** A handshake must finish within this (tls.Server's 120 s default is an fd-exhaustion lever). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -21,19 +20,20 @@ function peerKey(s: { remoteAddress?: string; remotePort?: number }): string {
 }
 
 export class TlsTerminator {
-  private readonly server: tls.Server;
+  private readonly terminator: SniTerminator;
   private readonly sources = new Map<string, string>();
 
   constructor(opts: TlsTerminatorOptions) {
-    this.server = tls.createServer({ ...opts.sni.serverOptions(), handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
-    this.server.on('secureConnection', (s: tls.TLSSocket) => {
-      const key = peerKey(s);
-      const source = this.sources.get(key);
-      if (source !== undefined) this.sources.delete(key);
-      opts.onSecure(s, source);
+    this.terminator = new SniTerminator({
+      sni: opts.sni,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      onSecure: (s) => {
+        const key = peerKey(s);
+        const source = this.sources.get(key);
+        if (source !== undefined) this.sources.delete(key);
+        opts.onSecure(s, source);
+      },
     });
-    // Failed handshakes (unknown server name, timeouts, garbage) only cost that connection.
-    this.server.on('tlsClientError', (_err, s) => s.destroy());
   }
 
   /** Start the handshake on a raw accepted socket; `clientAddress` comes from a PROXY line. */
@@ -43,6 +43,6 @@ export class TlsTerminator {
       this.sources.set(key, clientAddress);
       raw.once('close', () => this.sources.delete(key));
     }
-    this.server.emit('connection', raw);
+    this.terminator.accept(raw);
   }
 }

@@ -1,15 +1,18 @@
 import { createLogger } from '@flynn-edge/service-kit';
 import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 import { DataPlane } from './data-plane.js';
-import type { PrimaryMessage, WorkerInit, WorkerMessage } from './ipc.js';
+import { listenFailureOf, type PrimaryMessage, type WorkerInit, type WorkerMessage } from './ipc.js';
 
 // A cluster worker: waits for its configuration, runs a DataPlane, reports its status every
 // second, and answers drain and shutdown requests from the primary.
 
 const STATUS_INTERVAL_MS = 1000;
 
-function send(m: WorkerMessage): void {
-  if (process.connected) process.send?.(m);
+/** `done` runs once the message is written (or could not be). */
+function send(m: WorkerMessage, done: () => void = () => {}): void {
+  // The callback also keeps a channel closed under us (primary gone) from becoming an 'error' event.
+  if (process.connected && process.send) process.send(m, undefined, undefined, () => done());
+  else done();
 }
 
 export function runWorker(): void {
@@ -55,8 +58,8 @@ export function runWorker(): void {
     if (m.type === 'init') {
       start(m.init).catch((err: Error) => {
         log.error({ err: err.message }, 'worker failed to start');
-        send({ type: 'fatal', message: err.message });
-        process.exit(1);
+        // The primary decides whether to retry (a port held elsewhere for a moment) or give up.
+        send({ type: 'fatal', message: err.message, listen: listenFailureOf(err) }, () => process.exit(1));
       });
     } else if (m.type === 'drain') {
       const done = () => send({ type: 'drained', id: m.id });

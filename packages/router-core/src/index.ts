@@ -18,6 +18,13 @@ export { allocatePort } from './ports.js';
 export { normaliseHost, RouteTable, type RouteTableOptions } from './table.js';
 export * from './types.js';
 export {
+  idProblem,
+  MAX_CERT_PEM_BYTES,
+  MAX_DOMAIN_LENGTH,
+  MAX_ID_LENGTH,
+  MAX_KEY_PEM_BYTES,
+  MAX_PARENT_REF_LENGTH,
+  MAX_PATH_LENGTH,
   normaliseDomain,
   normalisePath,
   type ValidateOptions,

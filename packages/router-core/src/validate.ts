@@ -51,13 +51,39 @@ function conflict(message: string, field?: string): { error: RouteError } {
 
 const DOMAIN_LABEL = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/;
 
+// Limits that keep every route field well inside the cluster store's 4 KiB keys (a route's key
+// holds its domain and path; ids, services and certificate ids are keys of their own).
+/** A DNS name's limit, wildcard prefix included. */
+export const MAX_DOMAIN_LENGTH = 253;
+export const MAX_PATH_LENGTH = 2048;
+export const MAX_ID_LENGTH = 128;
+export const MAX_PARENT_REF_LENGTH = 256;
+/** A PEM chain of a dozen certificates fits easily; a key of any usual type is under 4 KiB. */
+export const MAX_CERT_PEM_BYTES = 64 * 1024;
+export const MAX_KEY_PEM_BYTES = 16 * 1024;
+
+/** Ids (routes, certificates): as in URLs and store keys, so no "/", no spaces, no dot-only names. */
+const ID = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$/;
+/** A discoverd service the router can route to: a DNS label (discoverd allows `[a-z0-9-]+`). */
+const SERVICE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Why a route or certificate id is unusable, or undefined when it is fine. */
+export function idProblem(id: string): string | undefined {
+  if (id.length > MAX_ID_LENGTH) return `id must be at most ${MAX_ID_LENGTH} characters`;
+  if (!ID.test(id)) return 'id may contain only letters, digits and "-", "_", "~", "." (not first)';
+  return undefined;
+}
+
 /** Lower-case and check a route domain: `*`, `*.suffix`, or dot-separated labels. */
 export function normaliseDomain(input: string): string | { reason: string } {
   const domain = input.toLowerCase();
   if (domain === '') return { reason: 'domain must not be empty' };
   if (domain === '*') return domain;
+  if (domain.length > MAX_DOMAIN_LENGTH)
+    return { reason: `domain must be at most ${MAX_DOMAIN_LENGTH} characters` };
   const body = domain.startsWith('*.') ? domain.slice(2) : domain;
-  if (body.length > 253) return { reason: 'domain is too long' };
   for (const label of body.split('.')) {
     if (label.length === 0 || label.length > 63 || !DOMAIN_LABEL.test(label)) {
       return {
@@ -79,17 +105,47 @@ export function normalisePath(input: string | undefined): string | { reason: str
   if (path === '') path = '/';
   if (!path.endsWith('/')) path += '/';
   if (!path.startsWith('/')) return { reason: 'path must start with "/"' };
+  if (path.length > MAX_PATH_LENGTH) return { reason: `path must be at most ${MAX_PATH_LENGTH} characters` };
   if (/[?#\s]/.test(path)) return { reason: 'path must not contain "?", "#" or whitespace' };
+  if (CONTROL.test(path)) return { reason: 'path must not contain control characters' };
+  if (!PATH_CHARS.test(path)) {
+    return { reason: 'path may contain only URL path characters (RFC 3986; percent-encode the rest)' };
+  }
+  // A request path never matches these once normalised, and a proxy's normalisation would.
+  const segments = path.slice(1, -1).split('/');
+  if (path !== '/' && segments.some((seg) => seg === '')) return { reason: 'path must not contain "//"' };
+  if (segments.some((seg) => /^(\.|%2e){1,2}$/i.test(seg))) {
+    return { reason: 'path must not contain "." or ".." segments (encoded or not)' };
+  }
   return path;
 }
 
+/** RFC 3986 path characters: unreserved, sub-delims, ":", "@", "/" and %XX escapes. */
+const PATH_CHARS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
+
 type Obj = Record<string, unknown>;
 
-function optString(o: Obj, f: string): string | undefined | { error: RouteError } {
+function optString(o: Obj, f: string, field = f): string | undefined | { error: RouteError } {
   const v = o[f];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') return invalid(f, `${f} must be a string`);
+  if (typeof v !== 'string') return invalid(field, `${f} must be a string`);
   return v;
+}
+
+/** Refuses PEM input past the size limits before anything parses it. */
+function pemTooBig(
+  cert: string | undefined,
+  key: string | undefined,
+  certField: string,
+  keyField: string,
+): { error: RouteError } | undefined {
+  if (cert && Buffer.byteLength(cert) > MAX_CERT_PEM_BYTES) {
+    return invalid(certField, `certificate PEM must be at most ${MAX_CERT_PEM_BYTES} bytes`);
+  }
+  if (key && Buffer.byteLength(key) > MAX_KEY_PEM_BYTES) {
+    return invalid(keyField, `key PEM must be at most ${MAX_KEY_PEM_BYTES} bytes`);
+  }
+  return undefined;
 }
 
 function optBool(o: Obj, f: string): boolean | { error: RouteError } {
@@ -131,10 +187,21 @@ export function validateRoute(
   const service = optString(o, 'service');
   if (isErr(service)) return service;
   if (!service) return invalid('service', 'service must not be empty');
+  if (!SERVICE.test(service)) {
+    return invalid('service', 'service must be a DNS label: at most 63 of [a-z0-9-], no "-" first or last');
+  }
   const id = optString(o, 'id');
   if (isErr(id)) return id;
+  const badId = id ? idProblem(id) : undefined;
+  if (badId) return invalid('id', badId);
   const parentRef = optString(o, 'parent_ref');
   if (isErr(parentRef)) return parentRef;
+  if (parentRef && (parentRef.length > MAX_PARENT_REF_LENGTH || CONTROL.test(parentRef))) {
+    return invalid(
+      'parent_ref',
+      `parent_ref must be at most ${MAX_PARENT_REF_LENGTH} characters, without control characters`,
+    );
+  }
   const leader = optBool(o, 'leader');
   if (isErr(leader)) return leader;
   const drain = optBool(o, 'drain_backends');
@@ -245,18 +312,24 @@ function validateHTTP(
   let keyIn: string | undefined;
   let certId: string | undefined;
   if (tlsCert || tlsKey) {
+    const tooBig = pemTooBig(tlsCert, tlsKey, 'tls_cert', 'tls_key');
+    if (tooBig) return tooBig;
     certIn = tlsCert ?? '';
     keyIn = tlsKey ?? '';
   } else if (o.certificate !== undefined && o.certificate !== null) {
     const c = o.certificate;
     if (typeof c !== 'object' || Array.isArray(c))
       return invalid('certificate', 'certificate must be an object');
-    const cert = optString(c as Obj, 'cert');
+    const cert = optString(c as Obj, 'cert', 'certificate');
     if (isErr(cert)) return cert;
-    const key = optString(c as Obj, 'key');
+    const key = optString(c as Obj, 'key', 'certificate');
     if (isErr(key)) return key;
-    const cid = optString(c as Obj, 'id');
+    const cid = optString(c as Obj, 'id', 'certificate');
     if (isErr(cid)) return cid;
+    const badCid = cid ? idProblem(cid) : undefined;
+    if (badCid) return invalid('certificate', `certificate ${badCid}`);
+    const tooBig = pemTooBig(cert, key, 'certificate', 'certificate');
+    if (tooBig) return tooBig;
     certIn = cert ?? '';
     keyIn = key ?? '';
     certId = cid;

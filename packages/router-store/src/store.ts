@@ -8,6 +8,7 @@ import {
   goTime,
   type HTTPRoute,
   httpDomainPrefix,
+  idProblem,
   isRouteError,
   type PortRange,
   type Route,
@@ -194,7 +195,8 @@ export class RouteStore {
     id: string,
     kv: Reader = this.freshReader,
   ): Promise<{ route: Route; entry: KvEntry; index: KvEntry }> {
-    if (type !== 'http' && type !== 'tcp') throw routeNotFound();
+    // An id no route can have (and a key the store would refuse) is simply not found.
+    if ((type !== 'http' && type !== 'tcp') || idProblem(id)) throw routeNotFound();
     const index = await kv.get(routeIdKey(type, id));
     if (!index) throw routeNotFound();
     const entry = await kv.get(index.value);
@@ -545,6 +547,7 @@ export class RouteStore {
   }
 
   async getCertificate(id: string): Promise<Certificate> {
+    if (idProblem(id)) throw certificateNotFound();
     const e = await this.kv.get(certificateKey(id));
     if (!e) throw certificateNotFound();
     return this.toCertificate(JSON.parse(e.value) as StoredCertificate, await this.certRouteIds(id));
@@ -563,6 +566,7 @@ export class RouteStore {
    * certificate. Their stored values lose the certificate in the same transaction.
    */
   async deleteCertificate(id: string): Promise<void> {
+    if (idProblem(id)) throw certificateNotFound();
     await this.commit('certificate delete', async (kv) => {
       const e = await kv.get(certificateKey(id));
       if (!e) throw certificateNotFound();

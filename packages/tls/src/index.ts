@@ -1,3 +1,9 @@
+export {
+  type ClientHelloScan,
+  MAX_CLIENT_HELLO_BYTES,
+  peekClientHello,
+  scanClientHello,
+} from './client-hello.js';
 export { certificateCovers, normaliseHost } from './covers.js';
 export {
   type DefaultCertificate,
@@ -18,6 +24,7 @@ export {
   type SniStats,
   UnknownServerNameError,
 } from './sni.js';
+export { SniTerminator, type SniTerminatorOptions } from './terminator.js';
 export {
   type CertificateInfo,
   certificateNames,

@@ -100,15 +100,21 @@ export class SniContextCache {
     return this.defaultCtx;
   }
 
-  /** For `tls.createServer` / `http2.createSecureServer`: SNICallback, versions, ALPN, default cert. */
-  serverOptions(): tls.TlsOptions {
+  /**
+   * For `tls.createServer` / `http2.createSecureServer`: SNICallback, versions, ALPN and the
+   * default certificate. Node adds an SNI context's certificate to the connection beside the
+   * server's own, one slot per key type, so a default of another key type can win the signature
+   * algorithm choice (TLS 1.3 prefers ECDSA): a server that serves routes' certificates to clients
+   * sending SNI must be built with `{ defaultCertificate: false }` (SniTerminator does this).
+   */
+  serverOptions(opts: { defaultCertificate?: boolean } = {}): tls.TlsOptions {
     const o: tls.TlsOptions = {
       ...this.contextOptions,
       SNICallback: this.SNICallback,
       minVersion: this.minVersion,
       ALPNProtocols: this.alpn,
     };
-    if (this.defaultMaterial) {
+    if (this.defaultMaterial && opts.defaultCertificate !== false) {
       o.cert = this.defaultMaterial.certPem;
       o.key = this.defaultMaterial.keyPem;
     }
