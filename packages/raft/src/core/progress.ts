@@ -70,6 +70,8 @@ export class Progress {
   snapshotOffset = 0;
   /** Ticks since the last chunk acknowledgement; a stalled transfer is resent from the acknowledged offset. */
   snapshotIdleTicks = 0;
+  /** Highest commit index sent to the follower (appends, heartbeats) that it may not have learned yet. */
+  sentCommit = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number, maxInflightBytes: number) {
@@ -83,6 +85,7 @@ export class Progress {
     } else {
       this.next = this.match + 1;
     }
+    this.sentCommit = Math.min(this.sentCommit, this.next - 1);
     this.state = 'probe';
     this.probeSent = false;
     this.pendingSnapshot = 0;
@@ -99,6 +102,7 @@ export class Progress {
   becomeSnapshot(index: number): void {
     this.state = 'snapshot';
     this.pendingSnapshot = index;
+    this.sentCommit = index;
     this.snapshotOffset = 0;
     this.snapshotIdleTicks = 0;
     this.probeSent = false;
@@ -130,6 +134,7 @@ export class Progress {
     if (this.state === 'replicate') {
       if (rejected <= this.match) return false;
       this.next = Math.max(this.match + 1, Math.min(rejected, hint + 1));
+      this.sentCommit = Math.min(this.sentCommit, this.next - 1);
       return true;
     }
     if (this.next - 1 !== rejected) return false;
@@ -139,8 +144,17 @@ export class Progress {
       this.match = hint;
     }
     this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
+    this.sentCommit = Math.min(this.sentCommit, this.next - 1);
     this.probeSent = false;
     return true;
+  }
+
+  /**
+   * Could sending `commit` move the follower's commit index? Only when it exceeds what was sent,
+   * and what was sent did not already reach as far as the follower's log can hold (next - 1).
+   */
+  canBumpCommit(commit: number): boolean {
+    return commit > this.sentCommit && this.sentCommit < this.next - 1;
   }
 
   isPaused(): boolean {

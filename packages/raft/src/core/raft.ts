@@ -327,7 +327,9 @@ export class RaftNode {
     const pr = this.progress.get(to);
     if (pr && pr.match === this.log.lastIndex())
       this.send(blankMessage(MessageType.TimeoutNow, this.id, to, this.term));
-    else this.sendAppend(to);
+    // Even with nothing new to send (appends believed in flight), an empty append makes a follower
+    // that lost them reject now, so its catch-up starts without waiting for a heartbeat.
+    else this.sendAppend(to, true);
     return true;
   }
 
@@ -648,17 +650,22 @@ export class RaftNode {
 
   // ---- elections ----------------------------------------------------------------------------
 
-  private startElection(forced: boolean): void {
-    if (this.preVote && !forced) {
+  /** `transfer`: started by TimeoutNow, so no pre-vote, and the Vote is flagged to bypass leases. */
+  private startElection(transfer: boolean): void {
+    if (this.preVote && !transfer) {
       this.becomePreCandidate();
       this.requestVotes(MessageType.PreVote, this.term + 1, false);
     } else {
-      this.becomeCandidate();
-      this.requestVotes(MessageType.Vote, this.term, forced);
+      this.startVote(transfer);
     }
   }
 
-  private requestVotes(type: MessageType, term: number, forced: boolean): void {
+  private startVote(transfer: boolean): void {
+    this.becomeCandidate();
+    this.requestVotes(MessageType.Vote, this.term, transfer);
+  }
+
+  private requestVotes(type: MessageType, term: number, transfer: boolean): void {
     const respType = type === MessageType.PreVote ? MessageType.PreVoteResp : MessageType.VoteResp;
     this.votes.set(this.id, true);
     if (tallyVotes(this.config.voters, this.votes) === 'won') {
@@ -670,13 +677,14 @@ export class RaftNode {
       const m = blankMessage(type, this.id, v, term);
       m.index = this.log.lastIndex();
       m.logTerm = this.log.lastTerm();
-      m.context = forced ? 1 : 0;
+      m.context = transfer ? 1 : 0;
       this.send(m);
     }
   }
 
   private handleElectionWon(respType: MessageType): void {
-    if (respType === MessageType.PreVoteResp) this.startElection(true);
+    // A won pre-vote is no transfer: its Vote must respect the leases of nodes that still hear a leader.
+    if (respType === MessageType.PreVoteResp) this.startVote(false);
     else this.becomeLeader();
   }
 
@@ -893,25 +901,38 @@ export class RaftNode {
 
   private handleAppendResponse(m: Message, pr: Progress): void {
     if (m.reject) {
-      if (pr.maybeDecrTo(m.index, m.rejectHint)) {
+      // The follower names the last index (and its term there) at which its log may match ours.
+      // None of our entries above it with a higher term can match, so skip them all at once.
+      const hint = m.logTerm > 0 ? this.log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint;
+      if (pr.maybeDecrTo(m.index, hint)) {
         if (pr.state === 'replicate') pr.becomeProbe();
         this.sendAppend(m.from);
       }
       return;
     }
-    const wasPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index)) {
-      if (wasPaused && pr.state === 'probe') this.sendAppend(m.from);
-      return;
-    }
+    // An answer that confirms the match of a probing follower also ends the probe.
+    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === 'probe')) return;
     if (pr.state === 'probe') pr.becomeReplicate();
-    else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
-    else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+    else if (pr.state === 'snapshot') {
+      if (pr.match + 1 >= this.log.firstIndex()) {
+        // Snapshot installed (or no longer needed): the log covers the rest.
+        pr.becomeProbe();
+        pr.becomeReplicate();
+      } else if (pr.match >= pr.pendingSnapshot) {
+        // Installed, but the log was compacted past it meanwhile: a newer snapshot follows.
+        pr.becomeProbe();
+      }
+    } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
 
-    if (!this.maybeCommitAndBroadcast()) {
-      // Keep the pipeline full.
-      while (this.sendAppend(m.from)) {}
+    if (this.maybeCommitAndBroadcast()) {
+      // Applying a committed conf change may have removed this leader.
+      if (this.role !== 'leader') return;
+    } else if (pr.canBumpCommit(this.log.committed)) {
+      // A commit broadcast skips a follower whose probe is outstanding: tell it now.
+      this.sendAppend(m.from, true);
     }
+    // Keep the pipeline full.
+    while (this.sendAppend(m.from)) {}
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
       this.send(blankMessage(MessageType.TimeoutNow, this.id, m.from, this.term));
     }
@@ -973,6 +994,7 @@ export class RaftNode {
       const m = blankMessage(MessageType.Heartbeat, this.id, id, this.term);
       m.commit = Math.min(pr.match, this.log.committed);
       m.context = context;
+      pr.sentCommit = m.commit;
       this.send(m);
     }
   }
@@ -997,6 +1019,7 @@ export class RaftNode {
     m.entries = entries;
     m.commit = this.log.committed;
     this.send(m);
+    pr.sentCommit = m.commit;
     if (pr.state === 'replicate' && entries.length > 0) {
       const last = entries[entries.length - 1].index;
       let size = 0;

@@ -50,7 +50,11 @@ export enum MessageType {
   VoteResp = 4,
   /** AppendEntries: `index`/`logTerm` name the entry preceding `entries`. */
   App = 5,
-  /** `index` is the last index matched (or, with `reject`, the index that failed); `rejectHint` is the follower's last index. */
+  /**
+   * `index` is the last index matched (or, with `reject`, the index that failed). On a rejection,
+   * `rejectHint`/`logTerm` name the follower's highest entry that may still match: index <= the
+   * failed one, term <= the leader's term there.
+   */
   AppResp = 6,
   Heartbeat = 7,
   HeartbeatResp = 8,
