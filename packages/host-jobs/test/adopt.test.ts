@@ -129,7 +129,14 @@ describe('re-adoption', () => {
 
   it('never adopts or signals a pid that now names another process (pid reuse)', async () => {
     // A process of our own stands in for "some other program that got the job's pid".
-    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    // It echoes its stdin and has no SIGTERM handler: a signal sent before an echo kills it first.
+    const other = spawn(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    let echoed = '';
+    other.stdout!.on('data', (d) => {
+      echoed += d;
+    });
     try {
       await waitFor(() => other.pid !== undefined && readProcStat(other.pid));
       const pid = other.pid!;
@@ -166,7 +173,11 @@ describe('re-adoption', () => {
       expect(got.state).toBe('crashed');
       expect(got.error).toMatch(/now names another process/);
       await b.m.stop('host1-reused', { graceMs: 0 });
-      await new Promise((r) => setTimeout(r, 100));
+      // Any signal of stop() was sent before this write; the echo proves none reached the process.
+      other.stdin!.write('ping\n');
+      await waitFor(() => echoed.includes('ping') || other.exitCode !== null || other.signalCode !== null, {
+        what: 'the other process to echo or exit',
+      });
       expect(alive(pid)).toBe(true);
     } finally {
       other.kill('SIGKILL');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobManager, type JobManagerOptions } from '../src/manager.js';
@@ -21,9 +21,24 @@ export function tempDir(): string {
   return d;
 }
 
-/** A random port range of `size` ports in 20000–29999, so parallel files rarely meet. */
-export function testRange(size = 200): { min: number; max: number } {
-  const min = 20_000 + Math.floor(Math.random() * (10_000 - size));
+// Job ports come from 10000–19999: below the OS's ephemeral range (where freePort, port 0 and
+// outgoing connections land) and used by no other suite (theirs start at 20000). Each vitest
+// worker owns a tenth of it, handed out in turn, so the ranges of one run never meet.
+const BAND_MIN = 10_000;
+const SLICE = 1000;
+const WORKERS = 10;
+const ephemeralMin = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+if (!(ephemeralMin >= BAND_MIN + SLICE * WORKERS)) {
+  throw new Error(`the OS's ephemeral ports start at ${ephemeralMin}, inside the test job ports`);
+}
+const slice = BAND_MIN + ((Number(process.env.VITEST_POOL_ID ?? 1) - 1) % WORKERS) * SLICE;
+let nextInSlice = 0;
+
+/** `size` ports of this worker's slice that no other range of this run holds. */
+export function testRange(size = 50): { min: number; max: number } {
+  if (nextInSlice + size > SLICE) nextInSlice = 0;
+  const min = slice + nextInSlice;
+  nextInSlice += size;
   return { min, max: min + size - 1 };
 }
 

@@ -159,9 +159,14 @@ describe('restart policy', () => {
     const stopped = await m.stop(job.id);
     expect(['crashed', 'done']).toContain(stopped.state);
     const n = m.get(job.id)!.restarts;
-    await new Promise((r) => setTimeout(r, 400));
+    // A restart the stop missed was due within maxMs (200 ms) of the stop. A job started after
+    // the stop reaches its third restart through a 200 ms timer set after the stop, and timers
+    // fire in order of expiry: by then the missed one would have run.
+    const later = await m.run(nodeJob('process.exit(1)', { restart: 'on-failure' }));
+    await waitFor(() => (m.get(later.id)?.restarts ?? 0) >= 3, { what: 'a later job’s third restart' });
     expect(m.get(job.id)!.restarts).toBe(n);
     expect(m.get(job.id)!.restartAt).toBeUndefined();
+    await m.stop(later.id);
   });
 
   it('never does not restart; on-failure does not restart a clean exit; always does', async () => {

@@ -1,0 +1,72 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { isSameProcessAlive } from './procfs.js';
+import type { Job } from './types.js';
+
+// A job's process: spawned detached in its own process group (pgid = pid), stdin on /dev/null,
+// stdout and stderr appended to its spool files; signalled as a group.
+
+/** baseEnv, the spec's env, then PORT_n, PORT, the FLYNN_* variables and HOST_ID. */
+export function jobEnv(job: Job, baseEnv: Record<string, string>, hostId: string): Record<string, string> {
+  const env: Record<string, string> = { ...baseEnv, ...job.env };
+  job.ports.forEach((p, i) => {
+    env[`PORT_${i}`] = String(p);
+  });
+  if (job.ports.length > 0) env.PORT = String(job.ports[0]);
+  env.FLYNN_JOB_ID = job.id;
+  env.FLYNN_APP_ID = job.app.id;
+  env.FLYNN_APP_NAME = job.app.name;
+  env.FLYNN_PROCESS_TYPE = job.processType;
+  env.HOST_ID = hostId;
+  return env;
+}
+
+/** Spawns the job's process; throws when it cannot even be tried. */
+export function spawnDetached(
+  job: Job,
+  dir: string,
+  out: { stdout: string; stderr: string },
+  env: Record<string, string>,
+): ChildProcess {
+  let outFd: number | undefined;
+  let errFd: number | undefined;
+  try {
+    mkdirSync(dir, { recursive: true });
+    outFd = openSync(out.stdout, 'a');
+    errFd = openSync(out.stderr, 'a');
+    return spawn(job.cmd, job.args, {
+      cwd: job.cwd,
+      env,
+      stdio: ['ignore', outFd, errFd],
+      detached: true,
+    });
+  } finally {
+    if (outFd !== undefined) closeSync(outFd);
+    if (errFd !== undefined) closeSync(errFd);
+  }
+}
+
+/** Resolves once the child runs (undefined) or could not start (the error). */
+export function spawned(child: ChildProcess): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', (err) => resolve(err));
+  });
+}
+
+/** Sends `sig` to the job's process group (or to its pid alone when that fails). */
+export function signalGroup(job: Job, sig: NodeJS.Signals): void {
+  const pid = job.pid;
+  if (pid === undefined) return;
+  // A re-adopted pid is only signalled while it still names the job's process.
+  if (!job.child && !isSameProcessAlive(pid, job.procStartTime)) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
