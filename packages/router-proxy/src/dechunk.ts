@@ -20,8 +20,12 @@ export class Dechunker {
   private remaining = 0;
   private lineEmpty = true;
 
-  /** Calls `out` with each run of data bytes in buf[start, end). */
-  feed(buf: Buffer, start: number, end: number, out: (data: Buffer) => void): void {
+  /** `out` gets each run of data bytes. */
+  constructor(private readonly out: (data: Buffer) => void) {}
+
+  /** Passes the data bytes in buf[start, end) to `out`. */
+  feed(buf: Buffer, start: number, end: number): void {
+    const out = this.out;
     let i = start;
     while (i < end && this.state !== S.Done) {
       if (this.state === S.Data) {

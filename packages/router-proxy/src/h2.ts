@@ -11,14 +11,14 @@ import {
   responseFraming,
   serializeHead,
 } from '@flynn-edge/http1';
+import { BackendAttempt } from './backend-attempt.js';
 import { Dechunker } from './dechunk.js';
 import type { BackendConn, BackendOwner } from './pool.js';
-import type { ProxyCore } from './proxy-core.js';
-import { selectBackend } from './select.js';
+import { type ProxyCore, type RequestRecord, recordRequest } from './proxy-core.js';
+import { clientIp } from './request-head.js';
 import { STICKY_COOKIE } from './sticky.js';
 import type { Backend, ConnectionInfo, ResolvedRoute } from './types.js';
 
-const MAX_ATTEMPTS = 4;
 const END_STREAM = http2.constants.NGHTTP2_FLAG_END_STREAM;
 
 /** Request fields never forwarded from HTTP/2 (connection-specific, RFC 9113 §8.2.2). */
@@ -41,11 +41,6 @@ const H2_DROP_RES = new Set([
   'te',
   'trailer',
 ]);
-
-function clientIp(addr: string | undefined): string {
-  if (addr === undefined) return '';
-  return addr.startsWith('::ffff:') && addr.indexOf('.') > 0 ? addr.slice(7) : addr;
-}
 
 function stickyFromCookies(cookie: string | string[] | undefined): string | undefined {
   if (cookie === undefined) return undefined;
@@ -85,7 +80,7 @@ export class Http2Bridge {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      new H2Request(this.core, stream, headers, (flags & END_STREAM) !== 0, meta.info, meta.addr).start();
+      new H2Request(this.core, stream, headers, (flags & END_STREAM) !== 0, meta.info, meta.addr).begin();
     });
     this.server.setTimeout(0);
   }
@@ -116,30 +111,29 @@ export class Http2Bridge {
 }
 
 /** One HTTP/2 stream proxied as an HTTP/1.1 request. */
-class H2Request implements BackendOwner {
+class H2Request implements BackendOwner, RequestRecord {
   private resolved: ResolvedRoute | undefined;
-  private routeLabel = '_none';
-  private readonly t0: number;
-  private requestId = '';
-  private stickyAddr: string | undefined;
+  routeLabel = '_none';
+  readonly start: number;
+  requestId = '';
   private head: Buffer = Buffer.alloc(0);
-  private readonly tried: string[] = [];
-  private attempts = 0;
-  private backend: Backend | null = null;
+  private attempt: BackendAttempt | null = null;
   private bconn: BackendConn | null = null;
-  private counted = false;
+  private resSeen = false;
   private resBuf: Buffer | null = null;
   private readonly resScan = createScanState();
   private resHead: ResponseHead | null = null;
   private framing: BodyFraming | null = null;
   private dechunk: Dechunker | null = null;
-  private status = 0;
+  status = 0;
   private done = false;
   private readonly chunkedBody: boolean;
+  private readonly bodiless: boolean;
   private bodyDone: boolean;
-  private readonly method: string;
-  private readonly path: string;
-  private readonly authority: string;
+  readonly method: string;
+  readonly path: string;
+  readonly host: string;
+  readonly scheme: 'http' | 'https';
 
   constructor(
     private readonly core: ProxyCore,
@@ -147,21 +141,23 @@ class H2Request implements BackendOwner {
     private readonly headers: http2.IncomingHttpHeaders,
     endStream: boolean,
     private readonly info: ConnectionInfo,
-    private readonly clientAddr: string,
+    readonly clientAddr: string,
   ) {
-    this.t0 = core.clock();
+    this.start = core.clock();
     this.method = String(headers[':method'] ?? 'GET');
     this.path = String(headers[':path'] ?? '/');
-    this.authority = String(headers[':authority'] ?? headers.host ?? '');
+    this.host = String(headers[':authority'] ?? headers.host ?? '');
+    this.scheme = info.scheme;
+    this.bodiless = endStream;
     this.bodyDone = endStream;
     this.chunkedBody = !endStream && headers['content-length'] === undefined;
     stream.on('error', () => {});
     stream.on('close', () => this.onStreamClose());
   }
 
-  start(): void {
+  begin(): void {
     const core = this.core;
-    this.resolved = core.resolver.resolve(this.authority, this.info.listenerPort, this.path);
+    this.resolved = core.resolver.resolve(this.host, this.info.listenerPort, this.path);
     if (this.resolved === undefined) {
       this.answer(404, 'Not Found\n');
       return;
@@ -170,9 +166,10 @@ class H2Request implements BackendOwner {
     this.routeLabel = core.routeLabel(route);
     const rid = this.headers['x-request-id'];
     this.requestId = typeof rid === 'string' && isValidRequestId(rid) ? rid : randomUUID();
+    let stickyAddr: string | undefined;
     if (route.sticky) {
       const c = stickyFromCookies(this.headers.cookie);
-      if (c !== undefined) this.stickyAddr = core.sticky.decode(c);
+      if (c !== undefined) stickyAddr = core.sticky.decode(c);
     }
     try {
       this.head = this.buildHead();
@@ -181,11 +178,12 @@ class H2Request implements BackendOwner {
       return;
     }
     this.stream.pause();
-    this.connectNext();
+    this.attempt = new BackendAttempt(core, this.resolved.backends, stickyAddr);
+    this.use(this.attempt.connect(this));
   }
 
   private buildHead(): Buffer {
-    const fields: Header[] = [['Host', this.authority]];
+    const fields: Header[] = [['Host', this.host]];
     const h = this.headers;
     const xff: string[] = [];
     const xfp: string[] = [];
@@ -218,7 +216,7 @@ class H2Request implements BackendOwner {
     fields.push(['X-Forwarded-For', [...xff, this.clientAddr].join(', ')]);
     fields.push(['X-Forwarded-Proto', [...xfp, this.info.scheme].join(', ')]);
     fields.push(['X-Forwarded-Port', [...xport, String(this.info.listenerPort)].join(', ')]);
-    fields.push(['X-Request-Start', String(this.t0)]);
+    fields.push(['X-Request-Start', String(this.start)]);
     fields.push(['X-Request-Id', this.requestId]);
     fields.push(['Flynn-Router-Host', this.core.hostName]);
     if (this.chunkedBody) fields.push(['Transfer-Encoding', 'chunked']);
@@ -226,17 +224,11 @@ class H2Request implements BackendOwner {
     return serializeHead(`${this.method} ${this.path} HTTP/1.1`, fields);
   }
 
-  private connectNext(): void {
-    const b = selectBackend(this.core.pool, this.resolved!.backends, this.stickyAddr, this.tried);
-    if (b === undefined) {
+  private use(c: BackendConn | null): void {
+    if (c === null) {
       this.answer(503);
       return;
     }
-    this.backend = b;
-    this.attempts++;
-    this.core.pool.inc(b.addr);
-    this.counted = true;
-    const c = this.core.pool.acquire(b.addr, this);
     this.bconn = c;
     if (c.connected) this.onBackendConnect(c);
   }
@@ -261,15 +253,7 @@ class H2Request implements BackendOwner {
   onBackendDialError(c: BackendConn): void {
     if (c !== this.bconn) return;
     this.bconn = null;
-    this.releaseCount();
-    this.tried.push(c.addr);
-    if (
-      this.attempts < MAX_ATTEMPTS &&
-      selectBackend(this.core.pool, this.resolved!.backends, this.stickyAddr, this.tried)
-    ) {
-      this.core.metrics?.retries.inc();
-      this.connectNext();
-    } else this.answer(503);
+    this.use(this.attempt!.redial(this));
   }
 
   onBackendDrain(c: BackendConn): void {
@@ -278,6 +262,7 @@ class H2Request implements BackendOwner {
 
   onBackendData(c: BackendConn, chunk: Buffer): void {
     if (c !== this.bconn || this.done) return;
+    this.resSeen = true;
     if (this.framing !== null) {
       this.body(chunk, 0);
       return;
@@ -312,7 +297,11 @@ class H2Request implements BackendOwner {
     this.resHead = head;
     this.framing = framing;
     this.status = head.status;
-    if (head.chunked) this.dechunk = new Dechunker();
+    if (head.chunked) {
+      this.dechunk = new Dechunker((d) => {
+        if (!this.stream.write(d)) this.bconn?.socket.pause();
+      });
+    }
     const out: http2.OutgoingHttpHeaders = { ':status': head.status };
     const drop = new Set<string>();
     for (const [n, v] of head.headers) {
@@ -329,8 +318,8 @@ class H2Request implements BackendOwner {
         out[l] = prev === undefined ? v : `${prev}, ${v}`;
       }
     }
-    const addr = this.backend!.addr;
-    if (this.resolved!.route.sticky && addr !== this.stickyAddr) {
+    const addr = this.attempt!.backend!.addr;
+    if (this.resolved!.route.sticky && addr !== this.attempt!.stickyAddr) {
       cookies.push(`${STICKY_COOKIE}=${this.core.sticky.encode(addr)}; Path=/`);
     }
     if (cookies.length > 0) out['set-cookie'] = cookies;
@@ -350,11 +339,8 @@ class H2Request implements BackendOwner {
       return;
     }
     if (n > 0) {
-      if (this.dechunk !== null) {
-        this.dechunk.feed(buf, off, off + n, (d) => {
-          if (!this.stream.write(d)) this.bconn?.socket.pause();
-        });
-      } else if (!this.stream.write(buf.subarray(off, off + n))) this.bconn?.socket.pause();
+      if (this.dechunk !== null) this.dechunk.feed(buf, off, off + n);
+      else if (!this.stream.write(buf.subarray(off, off + n))) this.bconn?.socket.pause();
     }
     if (f.done) {
       if (!this.stream.writableEnded) this.stream.end();
@@ -386,6 +372,15 @@ class H2Request implements BackendOwner {
 
   onBackendEnd(c: BackendConn): void {
     if (c !== this.bconn) return;
+    if (!this.resSeen && !this.done) {
+      this.bconn = null;
+      c.destroy();
+      const retry = this.attempt!.retryStale(this, this.method, this.bodiless);
+      if (retry !== null) {
+        this.bconn = retry;
+        return;
+      }
+    }
     if (this.framing?.kind === 'close') {
       this.stream.end();
       this.finish(false);
@@ -439,31 +434,18 @@ class H2Request implements BackendOwner {
   }
 
   private releaseCount(): void {
-    if (this.counted && this.backend !== null) this.core.pool.dec(this.backend.addr);
-    this.counted = false;
+    this.attempt?.release();
   }
 
   private record(): void {
-    const core = this.core;
-    core.metrics?.observe(this.routeLabel, this.status, (core.clock() - this.t0) / 1000);
-    if (core.accessLog !== undefined) {
-      const b = this.backend;
-      core.accessLog({
-        time: new Date(this.t0).toISOString(),
-        request_id: this.requestId,
-        client_addr: this.clientAddr,
-        host: this.authority,
-        path: this.path,
-        method: this.method,
-        status: this.status,
-        route: this.routeLabel,
-        addr: b?.addr,
-        'job.id': b?.jobId,
-        app: b?.app,
-        conn_reused: false,
-        duration_ms: core.clock() - this.t0,
-        scheme: this.info.scheme,
-      });
-    }
+    recordRequest(this.core, this);
+  }
+
+  get backend(): Backend | null {
+    return this.attempt?.backend ?? null;
+  }
+
+  get connReused(): boolean {
+    return this.attempt?.reused ?? false;
   }
 }

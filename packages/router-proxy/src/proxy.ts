@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_LIMITS, type HeadLimits } from '@flynn-edge/http1';
 import type { HTTPRoute } from '@flynn-edge/router-core';
-import { ClientConn } from './client.js';
+import { ClientConn } from './client-connection.js';
 import { Http2Bridge } from './h2.js';
 import type { ProxyMetrics } from './metrics.js';
 import { BackendPool } from './pool.js';

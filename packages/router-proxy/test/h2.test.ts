@@ -5,7 +5,7 @@ import { waitFor } from '@flynn-edge/testkit';
 import { generateSelfSigned } from '@flynn-edge/tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpProxy, StickyCodec } from '../src/index.js';
-import { COOKIE_KEY, type Echo, route, startBackend, TestResolver } from './helpers.js';
+import { COOKIE_KEY, type Echo, route, startBackend, startStaleBackend, TestResolver } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -123,6 +123,24 @@ describe('HTTP/2 bridge', () => {
     expect(down.headers[':status']).toBe(503);
     expect(down.body).toBe('Service Unavailable\n');
     await waitFor(() => p.proxy.inFlight(b.addr) === 0);
+  });
+
+  it('retries a bodiless GET once when a pooled connection turns out stale, like HTTP/1', async () => {
+    const srv = await startStaleBackend();
+    cleanups.push(() => srv.close());
+    const addr = srv.addr;
+    const p = await startH2Proxy();
+    p.resolver.set('app.test', route(), [{ addr }]);
+    const session = http2.connect(`https://127.0.0.1:${p.port}`, { rejectUnauthorized: false });
+    cleanups.push(() => {
+      session.destroy();
+    });
+    expect((await h2request(session, { ':path': '/', ':authority': 'app.test' })).body).toBe('ok');
+    await waitFor(() => p.proxy.idleBackendConnections(addr) === 1);
+    const r = await h2request(session, { ':path': '/', ':authority': 'app.test' });
+    expect(r.headers[':status']).toBe(200);
+    expect(r.body).toBe('ok');
+    expect(srv.connections()).toBe(2);
   });
 });
 

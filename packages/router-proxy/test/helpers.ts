@@ -134,6 +134,40 @@ export async function startBackend(
   };
 }
 
+/**
+ * A backend that answers the first request of each connection and drops the connection on the
+ * second one without answering: what a keep-alive race looks like from the proxy.
+ */
+export async function startStaleBackend(): Promise<{
+  addr: string;
+  connections: () => number;
+  close(): Promise<void>;
+}> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    let n = 0;
+    s.on('data', () => {
+      if (++n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else s.destroy();
+    });
+    s.on('error', () => {});
+  });
+  let conns = 0;
+  server.on('connection', () => conns++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    addr: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    connections: () => conns,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
 /** An address nothing listens on (a port we bound and released). */
 export async function deadAddr(): Promise<string> {
   const s = net.createServer();

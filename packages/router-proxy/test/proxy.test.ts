@@ -13,6 +13,7 @@ import {
   route,
   startBackend,
   startProxy,
+  startStaleBackend,
 } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -315,21 +316,9 @@ describe('backend connections', () => {
 
   it('retries a bodiless GET once when a pooled connection turns out stale', async () => {
     const p = await setup();
-    let conns = 0;
-    // A backend that answers the first request of each connection and drops the connection on
-    // the second one without answering: what a keep-alive race looks like from the proxy.
-    const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-      conns++;
-      let n = 0;
-      s.on('data', () => {
-        if (++n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-        else s.destroy();
-      });
-      s.on('error', () => {});
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => srv.close(() => r())));
-    const addr = `127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+    const srv = await startStaleBackend();
+    cleanups.push(() => srv.close());
+    const addr = srv.addr;
     p.resolver.set('app.test', route(), [{ addr }]);
     const c = client(p);
     c.write(get('app.test'));
@@ -339,7 +328,7 @@ describe('backend connections', () => {
     const r = await c.read();
     expect(r.status).toBe(200);
     expect(r.body.toString()).toBe('ok');
-    expect(conns).toBe(2);
+    expect(srv.connections()).toBe(2);
     // A POST is not retried: 503.
     c.write('POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1\r\n\r\nx');
     expect((await c.read('POST')).status).toBe(503);

@@ -9,7 +9,7 @@ import type { Message, Outcome } from './outcome.js';
 
 /**
  * Runs our parser over a byte stream the way the router's client connection does
- * (packages/router-proxy/src/client.ts): parseRequestHead on the unread bytes with one scan state
+ * (packages/router-proxy/src/client-connection.ts): parseRequestHead on the unread bytes with one scan state
  * per connection and the router's limits (DEFAULT_LIMITS), requestFraming(head) for the body, an
  * upgrade turns the rest into a tunnel, and a request that is not keep-alive is the last one read.
  * Also returns where each message ended, so the other parser can be fed up to exactly there.
