@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { LogStore } from '@flynn-edge/logstore';
-import { freePort, waitFor } from '@flynn-edge/testkit';
+import { freePort, waitFor } from '@flynn-edge/process-kit';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST_BIN = join(ROOT, 'apps/cli/bin/flynn-host.js');

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '@flynn-edge/status-app/status-cluster';
-import { waitFor } from '@flynn-edge/testkit';
+import { waitFor } from '@flynn-edge/process-kit';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

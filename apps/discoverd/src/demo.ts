@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDemo, waitFor } from '@flynn-edge/testkit';
+import { runDemo, waitFor } from '@flynn-edge/process-kit';
 import { DiscoverdProcessCluster } from './process-cluster.js';
 
 // `npm start`: a local three-node discoverd cluster in three processes on 127.0.0.1-3. It shows a

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { ManagedProcess, waitFor } from '@flynn-edge/process-kit';
 
 // discoverd processes on 127.0.0.1, .2, .3, …, each with its HTTP+Raft port and a DNS port: the
 // demo and the process-level tests start, kill, pause and restart them.

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDemo } from '@flynn-edge/testkit';
+import { runDemo } from '@flynn-edge/process-kit';
 import { probeZfs, zfsReadiness } from '@flynn-edge/zfs';
 import { LocalCluster } from './local-cluster.js';
 

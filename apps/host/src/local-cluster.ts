@@ -5,7 +5,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSameProcessAlive, type Job } from '@flynn-edge/host-jobs';
-import { type ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { type ManagedProcess, waitFor } from '@flynn-edge/process-kit';
 import { localHostDaemon } from './local-host.js';
 
 // A whole cluster on one machine, run the way Flynn runs one: a flynn-host daemon per address,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess } from '@flynn-edge/testkit';
+import { ManagedProcess } from '@flynn-edge/process-kit';
 
 // A flynn-host daemon for a cluster on one machine (the npm start demo, end-to-end tests): host
 // `host<n>` on its own address, with its state, logs and volumes under `<dir>/host<n>/`, and,

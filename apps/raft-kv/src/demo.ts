@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDemo } from '@flynn-edge/testkit';
+import { runDemo } from '@flynn-edge/process-kit';
 import { KvProcessCluster, type NodeStatus } from './process-cluster.js';
 
 // `npm start`: a local three-node Raft cluster in three OS processes on 127.0.0.1-3. It shows a

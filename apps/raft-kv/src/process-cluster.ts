@@ -3,7 +3,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { freePort, ManagedProcess, waitFor } from '@flynn-edge/process-kit';
 import { KvClient } from './kv-client.js';
 
 // raft-kv processes on 127.0.0.1, .2, .3, …: the demo, the process-level tests and the benchmark

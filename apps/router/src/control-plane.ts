@@ -1,4 +1,5 @@
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
+import { type Backend, RouteState, ServiceBackends } from '@flynn-edge/router-binding';
 import type { Route } from '@flynn-edge/router-core';
 import {
   type Backend as EventBackend,
@@ -19,8 +20,6 @@ import {
 import { AggregatorRegistry, type PrometheusContentType } from 'prom-client';
 import type { RouterConfig } from './config.js';
 import type { DataPlaneStatus } from './data-plane.js';
-import { RouteState } from './route-state.js';
-import { type Backend, ServiceBackends } from './service-backends.js';
 import type { DataPlaneHandle } from './worker-pool.js';
 
 // The router's control side, in the primary: the route API (writes go to discoverd's cluster

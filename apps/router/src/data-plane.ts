@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import { RouteState, ServiceBackends } from '@flynn-edge/router-binding';
 import type { Route } from '@flynn-edge/router-core';
 import { createProxyMetrics, HttpProxy, readProxyProtocolV1 } from '@flynn-edge/router-proxy';
 import { RouteSync } from '@flynn-edge/router-store';
@@ -9,8 +10,6 @@ import type { Logger } from '@flynn-edge/service-kit';
 import { SniContextCache } from '@flynn-edge/tls';
 import type { Registry } from 'prom-client';
 import type { RouterConfig } from './config.js';
-import { RouteState } from './route-state.js';
-import { ServiceBackends } from './service-backends.js';
 import { TlsTerminator } from './tls-listener.js';
 
 // The data path of one process: the store watch feeding the route table, backend watches, the

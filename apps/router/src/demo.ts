@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
-import { runDemo, waitFor } from '@flynn-edge/testkit';
+import { runDemo, waitFor } from '@flynn-edge/process-kit';
 import { RouterProcess } from './process.js';
 
 // `npm start`: the most complete local cluster so far. Three discoverd processes on

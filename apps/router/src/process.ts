@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { ManagedProcess, waitFor } from '@flynn-edge/process-kit';
 
 // A router process on one 127.0.0.x host, for the demo, the process-level tests and the bench.
 

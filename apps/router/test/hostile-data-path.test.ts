@@ -223,6 +223,24 @@ describe('hostile clients on the router data path', { timeout: 40_000 }, () => {
     expect((await wellBehaved()).status).toBe(200);
   });
 
+  it('refuses CONNECT itself, so a backend that answers 2xx to anything never becomes a tunnel', async () => {
+    const any = await raw('anyok', 'go200');
+    await route('anyok', 'connect.test');
+    await served('connect.test');
+    for (const target of ['connect.test:443', 'other.test:80']) {
+      const c = open();
+      c.write(
+        `CONNECT ${target} HTTP/1.1\r\nHost: connect.test\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n`,
+      );
+      await c.waitClosed(5000);
+      expect(c.responses()[0]?.status).toBe(405);
+      expect(c.responses()).toHaveLength(1);
+    }
+    expect(any.saw('CONNECT'), 'the backend never sees a CONNECT').toBe(false);
+    expect(any.saw('/smuggled')).toBe(false);
+    expect((await wellBehaved()).status).toBe(200);
+  });
+
   it('routes an absolute-form request by its authority and sends origin-form', async () => {
     const a = await raw('abs-a', 'go200');
     const b = await raw('abs-b', 'go200');

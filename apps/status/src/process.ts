@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
+import { ManagedProcess, waitFor } from '@flynn-edge/process-kit';
 
 // A status process (bin/status) for tests, the bench and the demo.
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
 import { localHostDaemon } from '@flynn-edge/host';
 import { RouterProcess } from '@flynn-edge/router';
-import { ManagedProcess } from '@flynn-edge/testkit';
+import { ManagedProcess } from '@flynn-edge/process-kit';
 import { StatusProcess } from './process.js';
 
 // The small real cluster the status tests and bench/status run the service against, one process
