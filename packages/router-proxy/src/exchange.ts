@@ -63,6 +63,12 @@ export class Exchange implements RequestRecord {
     const conn = this.conn;
     const core = conn.core;
     let head = parsed;
+    // The router is not a forward proxy. Forwarded, a CONNECT that a catch-all backend answers
+    // with 2xx would become a raw tunnel past routing and the header rewriting status trusts.
+    if (head.method === 'CONNECT') {
+      this.reject(405, 'CONNECT is not supported');
+      return;
+    }
     if (head.target.charCodeAt(0) !== 47 && head.target !== '*') {
       const abs = parseAbsoluteTarget(head.target);
       if (abs !== null && 'error' in abs) {

@@ -2,6 +2,7 @@ const STATUS_TEXT: Record<number, string> = {
   308: 'Permanent Redirect',
   400: 'Bad Request',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   408: 'Request Timeout',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
