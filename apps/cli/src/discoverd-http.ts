@@ -1,12 +1,15 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+// The client's server list module alone (not its watches and heartbeats): this file is on the
+// CLI's fast paths.
+import { DEFAULT_SERVER, PeerTrust, parseDiscoverdEnv } from '@flynn-edge/discoverd-client/servers';
 import { CliError } from './output.js';
 
 // Talking to discoverd over HTTP: addresses and the server list, requests with a deadline, 307s
 // followed by hand (the method, body and headers are sent again; the cluster key only to trusted
-// hosts, see KeyTrust), and every failure turned into a one-line CliError.
+// hosts, see the client's PeerTrust), and every failure turned into a one-line CliError.
 
+export { DEFAULT_SERVER };
 export const DEFAULT_PORT = 1111;
-export const DEFAULT_SERVER = `http://127.0.0.1:${DEFAULT_PORT}`;
 /** Per request, as Flynn's discoverd client. */
 export const REQUEST_TIMEOUT_MS = 5_000;
 /** promote and demote wait for the node to catch up with (or leave) the Raft log. */
@@ -55,19 +58,14 @@ export function hostPort(input: string, defaultPort = DEFAULT_PORT): string {
 }
 
 /**
- * The discoverd servers to ask, as Flynn's client reads `DISCOVERD` (spec §1.8): a comma list,
- * `none` or empty meaning http://127.0.0.1:1111. An entry with a scheme is used as it is; one
- * without gets `http://` and, unlike Flynn's client, the default port 1111 when it has none.
+ * The discoverd servers to ask, as the discoverd client reads `DISCOVERD` (spec §1.8): a comma
+ * list, `none` or empty meaning http://127.0.0.1:1111. An entry with a scheme is used as it is;
+ * one without gets `http://` and, unlike Flynn's client, the default port 1111 when it has none.
  */
 export function discoverdUrls(value: string | undefined): string[] {
-  const v = (value ?? '').trim();
-  if (v === '' || v === 'none') return [DEFAULT_SERVER];
-  const urls = v
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)
-    .map((e) => (/^https?:\/\//i.test(e) ? e.replace(/\/+$/, '') : `http://${hostPort(e)}`));
-  return urls.length > 0 ? [...new Set(urls)] : [DEFAULT_SERVER];
+  return parseDiscoverdEnv(value, (e) =>
+    /^https?:\/\//i.test(e) ? e.replace(/\/+$/, '') : `http://${hostPort(e)}`,
+  );
 }
 
 /** `host:port` as a path segment (the colon stays readable, anything odd is escaped). */
@@ -126,62 +124,6 @@ export interface Answer {
   text: string;
   /** The URL that answered may receive the cluster key (it was asked, or vouched for by a peer). */
   trusted: boolean;
-}
-
-/**
- * Who may receive the cluster key when a request is redirected (the same rule as discoverd-state's
- * PeerTrust, kept here so the CLI loads nothing but node:http): the host asked, and the peers a
- * trusted host names in `Discoverd-Peers`. Any other Location is followed without the key; only
- * http(s), never from https down to http.
- */
-export class KeyTrust {
-  private readonly hosts = new Set<string>();
-
-  constructor(urls: Iterable<string> = []) {
-    for (const u of urls) this.add(u);
-  }
-
-  private static hostOf(entry: string): string | undefined {
-    try {
-      const u = new URL(/^https?:\/\//i.test(entry) ? entry : `http://${entry.trim()}`);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-      return `${u.hostname.toLowerCase()}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
-    } catch {
-      return undefined;
-    }
-  }
-
-  add(entry: string): void {
-    const h = KeyTrust.hostOf(entry);
-    if (h) this.hosts.add(h);
-  }
-
-  trusts(url: string): boolean {
-    const h = KeyTrust.hostOf(url);
-    return h !== undefined && this.hosts.has(h);
-  }
-
-  observe(answeredUrl: string, peersHeader: string | null): void {
-    if (!peersHeader || !this.trusts(answeredUrl)) return;
-    for (const p of peersHeader.split(',')) if (p.trim()) this.add(p);
-  }
-
-  /** The next URL, and whether the key may go there; throws CliError for a non-http(s) Location. */
-  redirect(method: string, from: string, location: string): { url: string; keepKey: boolean } {
-    let next: URL;
-    try {
-      next = new URL(location, from);
-    } catch {
-      throw new CliError(`${method} ${from} answered 307 with an invalid Location`);
-    }
-    if ((next.protocol !== 'http:' && next.protocol !== 'https:') || next.username || next.password) {
-      throw new CliError(
-        `${method} ${from}: refusing to follow a redirect to ${next.protocol}//${next.host}`,
-      );
-    }
-    const downgrade = from.startsWith('https:') && next.protocol === 'http:';
-    return { url: next.toString(), keepKey: !downgrade && this.trusts(next.toString()) };
-  }
 }
 
 function answerHeaders(h: IncomingHttpHeaders): AnswerHeaders {
@@ -256,7 +198,7 @@ export async function request(method: string, url: string, opts: RequestOptions 
     headers['content-type'] = 'application/json';
   }
   const keyed = opts.clusterKey ? { ...headers, authorization: `Bearer ${opts.clusterKey}` } : headers;
-  const trust = new KeyTrust([url]);
+  const trust = new PeerTrust([url]);
   let target = url;
   let keepKey = true;
   for (let redirects = 0; ; redirects++) {
@@ -287,7 +229,9 @@ export async function request(method: string, url: string, opts: RequestOptions 
     if (redirects >= MAX_REDIRECTS) {
       throw new CliError(`${method} ${url}: more than ${MAX_REDIRECTS} redirects (last to ${location})`);
     }
-    ({ url: target, keepKey } = trust.redirect(method, target, location));
+    const next = trust.redirect(target, location);
+    if ('error' in next) throw new CliError(`${method} ${target}: ${next.error}`);
+    ({ url: target, keepKey } = next);
   }
 }
 

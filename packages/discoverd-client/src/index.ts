@@ -38,6 +38,14 @@ export {
   type TransportOptions,
 } from './http.js';
 export * from './kv.js';
-export { DEFAULT_SERVER, normalizeServer, originOf, parseDiscoverdEnv, ServerList } from './servers.js';
+export type { ReconnectTiming } from './resumable.js';
+export {
+  DEFAULT_SERVER,
+  normalizeServer,
+  originOf,
+  PeerTrust,
+  parseDiscoverdEnv,
+  ServerList,
+} from './servers.js';
 export { decodeSseJson, readSse, type SseMessage, SseParser, SseServerError } from './sse.js';
 export { AsyncQueue, LeaderWatch, Watch, type WatchDeps, WatchDiffer, type WatchOptions } from './watch.js';

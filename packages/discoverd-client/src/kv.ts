@@ -1,8 +1,8 @@
 import type { KvEntry, KvEvent } from '@flynn-edge/discoverd-state';
-import { type Clock, sleep } from './clock.js';
+import type { Clock } from './clock.js';
 import { DiscoverdError, isNotFound } from './errors.js';
 import type { Transport } from './http.js';
-import { readSse } from './sse.js';
+import { type ReconnectTiming, runResumableStream } from './resumable.js';
 
 // The cluster store under /kv/ (packages/discoverd-server/src/kv-routes.ts): get, put and delete
 // with an optional mod_revision guard, prefix list and delete, etcd-style transactions, and a
@@ -93,7 +93,7 @@ export interface KvCompaction {
   revision: number;
 }
 
-export interface KvWatchOptions {
+export interface KvWatchOptions extends ReconnectTiming {
   /** First revision to deliver (default: changes after the store revision when the watch starts). */
   startRevision?: number;
   /** Every change, in revision order; all events of one transaction share a revision. */
@@ -108,11 +108,6 @@ export interface KvWatchOptions {
   onCompacted?: (info: KvCompaction) => number | undefined | Promise<number | undefined>;
   /** Called once when the watch ends with an error (compaction unhandled, reconnects exhausted). */
   onError?: (err: Error) => void;
-  /** Keep reconnecting for this long after the stream ends (default 30 s; Infinity allowed). */
-  reconnectWindowMs?: number;
-  reconnectDelayMs?: number;
-  /** Reconnect when not even a keep-alive arrives for this long (default 65 s; 0 disables). */
-  idleTimeoutMs?: number;
 }
 
 /** `a/b c` → `a/b%20c`: each segment encoded, slashes kept. Undefined when a URL cannot carry it. */
@@ -316,102 +311,59 @@ export class KvWatch {
   }
 
   private async run(): Promise<Error | undefined> {
-    const { clock } = this.deps;
-    const windowMs = this.opts.reconnectWindowMs ?? 30_000;
-    const delayMs = this.opts.reconnectDelayMs ?? 200;
-    let disconnectedAt = clock.now();
-    let lastErr: Error = new Error('kv watch stream ended');
-    while (!this.closed) {
-      let worked = false;
-      try {
+    let compaction: KvCompaction | undefined;
+    const err = await runResumableStream({
+      ...this.deps,
+      signal: this.ctrl.signal,
+      label: 'kv watch stream',
+      timing: this.opts,
+      resetOn: 'open',
+      path: async () => {
         if (this.revision === undefined) {
           // "From now": pin the start so a reconnect before the first event loses nothing.
           const r = await this.kv.list(this.prefix, { limit: 1, stale: true });
           this.revision = r.revision;
         }
-        const left = disconnectedAt + windowMs - clock.now();
-        const outcome = await this.connect(Number.isFinite(left) ? Math.max(0, left) : undefined, () => {
-          worked = true;
-        });
-        if (outcome === 'compacted') continue;
-        lastErr = new Error('kv watch stream ended');
-      } catch (err) {
-        if (this.closed) break;
-        if (err instanceof DiscoverdError && err.code === 'compacted') return this.fail(err);
-        lastErr = err instanceof Error ? err : new Error(String(err));
-        if (err instanceof DiscoverdError && !err.retry && err.status >= 400 && err.status < 500) {
-          return this.fail(err);
+        compaction = undefined;
+        const q = qs({ watch: 'true', prefix: this.prefix || undefined, start_revision: this.revision + 1 });
+        return `/kv${q}`;
+      },
+      opened: () => {
+        this.connections++;
+        this.resolveReady();
+      },
+      message: (msg) => {
+        if (msg.event === 'compacted') {
+          const info = JSON.parse(msg.data) as { compact_revision: number; revision: number };
+          compaction = { compactRevision: info.compact_revision, revision: info.revision };
+          return;
         }
-      }
-      if (this.closed) break;
-      if (worked) disconnectedAt = clock.now();
-      if (clock.now() - disconnectedAt >= windowMs) return this.fail(lastErr);
-      try {
-        await sleep(clock, delayMs, this.ctrl.signal);
-      } catch {
-        break;
-      }
-    }
+        if (msg.event === 'error') {
+          throw new DiscoverdError({
+            code: 'stream_error',
+            message: `Server error: ${msg.data}`,
+            retry: true,
+          });
+        }
+        this.deliver(JSON.parse(msg.data) as { revision: number; events: WireEvent[] });
+      },
+      ended: async () => {
+        if (!compaction) return false;
+        this.revision = await this.resumeAfter(compaction);
+        return true;
+      },
+      // A request no retry fixes (bad prefix, wrong key), or a compaction nobody re-listed.
+      fatal: (err) =>
+        err instanceof DiscoverdError &&
+        (err.code === 'compacted' || (!err.retry && err.status >= 400 && err.status < 500)),
+    });
+    if (err) return this.fail(err);
     this.rejectReady(new Error('kv watch closed'));
     return undefined;
   }
 
-  /** One stream: resolves when it ends, 'compacted' after a handled compaction. */
-  private async connect(
-    deadlineMs: number | undefined,
-    onWorked: () => void,
-  ): Promise<'ended' | 'compacted'> {
-    const { transport, clock } = this.deps;
-    const conn = new AbortController();
-    const onClose = () => conn.abort(this.ctrl.signal.reason);
-    this.ctrl.signal.addEventListener('abort', onClose, { once: true });
-    const q = qs({
-      watch: 'true',
-      prefix: this.prefix || undefined,
-      start_revision: (this.revision ?? 0) + 1,
-    });
-    let compaction: KvCompaction | undefined;
-    const idleMs = this.opts.idleTimeoutMs ?? 65_000;
-    let idle: unknown;
-    const arm = () => {
-      if (idleMs <= 0) return;
-      if (idle !== undefined) clock.clearTimeout(idle);
-      idle = clock.setTimeout(() => conn.abort(new Error('kv watch stream idle')), idleMs);
-    };
-    try {
-      const { response } = await transport.stream(`/kv${q}`, {
-        signal: conn.signal,
-        retryDeadlineMs: deadlineMs,
-      });
-      this.connections++;
-      this.resolveReady();
-      onWorked();
-      arm();
-      if (!response.body) return 'ended';
-      await readSse(
-        response.body,
-        (msg) => {
-          if (msg.event === 'compacted') {
-            const info = JSON.parse(msg.data) as { compact_revision: number; revision: number };
-            compaction = { compactRevision: info.compact_revision, revision: info.revision };
-            return;
-          }
-          if (msg.event === 'error')
-            throw new DiscoverdError({
-              code: 'stream_error',
-              message: `Server error: ${msg.data}`,
-              retry: true,
-            });
-          this.deliver(JSON.parse(msg.data) as { revision: number; events: WireEvent[] });
-        },
-        arm,
-      );
-    } finally {
-      if (idle !== undefined) clock.clearTimeout(idle);
-      this.ctrl.signal.removeEventListener('abort', onClose);
-      conn.abort();
-    }
-    if (!compaction) return 'ended';
+  /** The revision to resume after once the server refused to (`onCompacted` re-listed). */
+  private async resumeAfter(compaction: KvCompaction): Promise<number> {
     const resume = await this.opts.onCompacted?.(compaction);
     if (resume === undefined) {
       throw new DiscoverdError({
@@ -420,8 +372,7 @@ export class KvWatch {
         detail: compaction,
       });
     }
-    this.revision = resume;
-    return 'compacted';
+    return resume;
   }
 
   private deliver(batch: { revision: number; events: WireEvent[] }): void {

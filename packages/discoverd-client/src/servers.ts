@@ -1,4 +1,7 @@
-import { PeerTrust } from '@flynn-edge/discoverd-state';
+// The peer-trust module alone: the CLI loads this file on its fast paths, not the state machine.
+import { PeerTrust } from '@flynn-edge/discoverd-state/peer-trust';
+
+export { PeerTrust };
 
 // The list of discoverd servers a client talks to: parsed from DISCOVERD, ordered per request
 // (remembered leader first for writes, last good server first for reads), and refreshed from the
@@ -23,16 +26,20 @@ export function normalizeServer(entry: string): string {
 /**
  * Flynn's reading of the `DISCOVERD` variable: a comma list; `none`, empty or unset means
  * `http://127.0.0.1:1111`; entries without an `http` scheme get `http://`; blank entries (the
- * bootstrap manifest leaves a trailing comma) are dropped.
+ * bootstrap manifest leaves a trailing comma) are dropped. `entry` turns one entry into a URL
+ * (the CLI's also adds the default port and refuses what cannot be an address).
  */
-export function parseDiscoverdEnv(value: string | undefined): string[] {
+export function parseDiscoverdEnv(
+  value: string | undefined,
+  entry: (e: string) => string = normalizeServer,
+): string[] {
   const v = (value ?? '').trim();
   if (v === '' || v === 'none') return [DEFAULT_SERVER];
   const list = v
     .split(',')
     .map((e) => e.trim())
     .filter((e) => e !== '' && e !== 'none')
-    .map(normalizeServer);
+    .map((e) => entry(e));
   return list.length > 0 ? [...new Set(list)] : [DEFAULT_SERVER];
 }
 

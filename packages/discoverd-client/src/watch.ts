@@ -1,8 +1,9 @@
 import { type Event, type EventKind, type Instance, instanceEqual } from '@flynn-edge/discoverd-state';
-import { type Clock, sleep } from './clock.js';
+import type { Clock } from './clock.js';
 import { DiscoverdError } from './errors.js';
 import type { Transport } from './http.js';
-import { decodeSseJson, readSse } from './sse.js';
+import { type ReconnectTiming, runResumableStream } from './resumable.js';
+import { decodeSseJson } from './sse.js';
 
 // A service watch over `GET /services/:s` (all kinds, with a `current` marker), reconnecting
 // when the stream ends and diffing what the new stream says against what the consumer has already
@@ -163,21 +164,13 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 }
 
-export interface WatchOptions {
+/** Reconnect timing: Flynn's 30 s window and 200 ms pause (see ReconnectTiming). */
+export interface WatchOptions extends ReconnectTiming {
   /** Kinds handed to the consumer (default: all). The stream always carries every kind. */
   kinds?: readonly EventKind[];
   onEvent?: (event: Event) => void;
   /** Called once when the watch gives up (reconnect window exhausted). */
   onError?: (err: Error) => void;
-  /** How long to keep reconnecting after the stream ends (Flynn: 30 s). */
-  reconnectWindowMs?: number;
-  /** Pause between reconnect attempts (Flynn: 200 ms). */
-  reconnectDelayMs?: number;
-  /**
-   * Reconnect when nothing (not even a keep-alive comment, sent after 30 s of silence) arrives for
-   * this long: a paused server would otherwise hold the watch forever. 0 disables.
-   */
-  idleTimeoutMs?: number;
   /** Buffer events for `for await` (default: true when no onEvent is given). */
   iterate?: boolean;
 }
@@ -202,13 +195,10 @@ export class Watch implements AsyncIterable<Event> {
   private readonly kinds: ReadonlySet<EventKind> | undefined;
   private readonly queue: AsyncQueue<Event> | undefined;
   private readonly ctrl = new AbortController();
-  private connCtrl: AbortController | undefined;
   private resolveCurrent!: () => void;
   private rejectCurrent!: (err: Error) => void;
   private closed = false;
   private failure: Error | undefined;
-  /** Set when the current stream delivered an event: the reconnect window restarts. */
-  private streamWorked = false;
 
   constructor(
     private readonly deps: WatchDeps,
@@ -246,7 +236,6 @@ export class Watch implements AsyncIterable<Event> {
     if (this.closed) return;
     this.closed = true;
     this.ctrl.abort(new Error('watch closed'));
-    this.connCtrl?.abort(new Error('watch closed'));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Event> {
@@ -270,77 +259,29 @@ export class Watch implements AsyncIterable<Event> {
   }
 
   private async run(): Promise<Error | undefined> {
-    const { clock, transport } = this.deps;
-    const windowMs = this.opts.reconnectWindowMs ?? 30_000;
-    const delayMs = this.opts.reconnectDelayMs ?? 200;
-    let disconnectedAt = clock.now();
-    let lastErr: Error = new Error('discoverd: watch stream ended');
-    const path = `/services/${encodeURIComponent(this.service)}`;
-    while (!this.closed) {
-      const conn = new AbortController();
-      this.connCtrl = conn;
-      const onClose = () => conn.abort(this.ctrl.signal.reason);
-      this.ctrl.signal.addEventListener('abort', onClose, { once: true });
-      try {
-        const { response, server } = await transport.stream(path, {
-          signal: conn.signal,
-          retryDeadlineMs: Math.max(0, disconnectedAt + windowMs - clock.now()),
-        });
-        if (this.closed) break;
+    const err = await runResumableStream({
+      ...this.deps,
+      signal: this.ctrl.signal,
+      label: 'discoverd: watch stream',
+      timing: this.opts,
+      // A stream that opens and delivers nothing (a node that cannot serve) keeps counting.
+      resetOn: 'message',
+      path: () => `/services/${encodeURIComponent(this.service)}`,
+      opened: (server) => {
         this.server = server;
         this.connections++;
         this.differ.resync();
-        await this.consume(response, conn);
-        lastErr = new Error(`discoverd: watch stream from ${server} ended`);
-      } catch (err) {
-        if (this.closed) break;
-        lastErr = err instanceof Error ? err : new Error(String(err));
-      } finally {
-        this.ctrl.signal.removeEventListener('abort', onClose);
-        conn.abort();
-      }
-      if (this.closed) break;
-      // A stream that delivered something resets the window: it is measured from the last end.
-      if (this.streamWorked) disconnectedAt = clock.now();
-      this.streamWorked = false;
-      if (clock.now() - disconnectedAt >= windowMs) {
-        this.fail(lastErr);
-        return this.failure;
-      }
-      try {
-        await sleep(clock, delayMs, this.ctrl.signal);
-      } catch {
-        break;
-      }
+      },
+      message: (msg) => {
+        for (const out of this.differ.apply(decodeSseJson<Event>(msg))) this.emit(out);
+      },
+    });
+    if (err) {
+      this.fail(err);
+      return this.failure;
     }
     this.finish();
     return undefined;
-  }
-
-  private async consume(response: Response, conn: AbortController): Promise<void> {
-    const { clock } = this.deps;
-    const idleMs = this.opts.idleTimeoutMs ?? 65_000;
-    let idleTimer: unknown;
-    const arm = () => {
-      if (idleMs <= 0) return;
-      if (idleTimer !== undefined) clock.clearTimeout(idleTimer);
-      idleTimer = clock.setTimeout(() => conn.abort(new Error('watch stream idle')), idleMs);
-    };
-    arm();
-    try {
-      if (!response.body) return;
-      await readSse(
-        response.body,
-        (msg) => {
-          const ev = decodeSseJson<Event>(msg);
-          this.streamWorked = true;
-          for (const out of this.differ.apply(ev)) this.emit(out);
-        },
-        arm,
-      );
-    } finally {
-      if (idleTimer !== undefined) clock.clearTimeout(idleTimer);
-    }
   }
 
   private fail(err: Error): void {

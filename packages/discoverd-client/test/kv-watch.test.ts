@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { KvEvent } from '@flynn-edge/discoverd-state';
-import { waitFor } from '@flynn-edge/testkit';
+import { waitFor } from '@flynn-edge/process-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiscoverdClient } from '../src/client.js';
 import { kvKeyPath } from '../src/kv.js';

@@ -1,7 +1,7 @@
 import type { ApplyResult, Command, DiscoverdState, HhError } from '@flynn-edge/discoverd-state';
 import { checkCommand } from '@flynn-edge/discoverd-state';
 import { NotLeaderError, ProposalTimeoutError, type RaftServer } from '@flynn-edge/raft';
-import { type ErrorCode, HttpError } from '@flynn-edge/service-kit';
+import { HttpError } from '@flynn-edge/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProposalResult } from './discoverd-metrics.js';
 import type { EventHub } from './event-hub.js';
@@ -26,7 +26,7 @@ export interface CheckedCommand {
 }
 
 function httpError(e: HhError): HttpError {
-  return new HttpError(e.code as ErrorCode, e.message);
+  return new HttpError(e.code, e.message);
 }
 
 export class DiscoverdContext {

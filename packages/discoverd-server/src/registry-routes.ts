@@ -1,15 +1,16 @@
 import {
   EVENT_KINDS,
   type EventKind,
+  type HhError,
   parseInstance,
   parseServiceConfig,
   READ_ERRORS,
   validateServiceName,
 } from '@flynn-edge/discoverd-state';
-import { type ErrorCode, HttpError, sendJson } from '@flynn-edge/service-kit';
+import { HttpError, sendJson } from '@flynn-edge/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type AppliedIndexWaiter, indexWaitHook } from './applied-index.js';
 import { type DiscoverdContext, writing } from './context.js';
-import { type AppliedIndexWaiter, indexWaitHook } from './kv-routes.js';
 
 // Flynn's service registry API (spec §1.2–1.7), route by route. Every write is checked in full
 // (ctx.check) before any redirect or proposal: bad input is a 400 and never a log entry.
@@ -24,8 +25,8 @@ const ALL_KINDS: ReadonlySet<EventKind> = new Set(EVENT_KINDS);
 const INSTANCE_KINDS: ReadonlySet<EventKind> = new Set(['up', 'update', 'down']);
 const LEADER_KINDS: ReadonlySet<EventKind> = new Set(['leader']);
 
-function hh(e: { code: string; message: string }): HttpError {
-  return new HttpError(e.code as ErrorCode, e.message);
+function hh(e: HhError): HttpError {
+  return new HttpError(e.code, e.message);
 }
 
 function checkService(name: string): void {

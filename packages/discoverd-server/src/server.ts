@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { type DnsInstance, DnsServer } from '@flynn-edge/discoverd-dns';
-import { type ApplyResult, DiscoverdState, instanceId } from '@flynn-edge/discoverd-state';
+import { type ApplyResult, DiscoverdState } from '@flynn-edge/discoverd-state';
 import { RaftServer, type ServerLogger } from '@flynn-edge/raft';
 import {
   createHttpServer,
@@ -8,14 +8,15 @@ import {
   type HttpServer,
   type Logger,
   type Metrics,
-  metricsMeta,
 } from '@flynn-edge/service-kit';
+import { AppliedIndexWaiter } from './applied-index.js';
 import { ClusterKey, needsClusterKey } from './cluster-key.js';
 import { DiscoverdContext } from './context.js';
 import { countByService, type DiscoverdMetrics, registerDiscoverdMetrics } from './discoverd-metrics.js';
 import { EventHub } from './event-hub.js';
 import { HeartbeatTracker } from './heartbeats.js';
-import { AppliedIndexWaiter, KvWatchers, kvRoutes } from './kv-routes.js';
+import { kvRoutes } from './kv-routes.js';
+import { KvWatchers } from './kv-watch.js';
 import { membershipRoutes } from './membership-routes.js';
 import { sendNotify } from './notify.js';
 import { createPortMux } from './port-mux.js';
@@ -23,6 +24,7 @@ import { prometheusRoutes } from './prometheus-routes.js';
 import { forwardToPeer, isLocalOnlyPath, PeerDnsSource, proxyRedirect } from './proxy.js';
 import { raftRoutes } from './raft-routes.js';
 import { registryRoutes } from './registry-routes.js';
+import { SELF_SERVICE, SelfRegistration } from './self-registration.js';
 
 // A discoverd peer: the Raft-replicated registry, its HTTP API and SSE streams, DNS, and the
 // leader-local heartbeat expiry, all on one port shared with Raft (first byte 0xFF).
@@ -74,7 +76,7 @@ export class DiscoverdServer {
   dns: DnsServer | null = null;
   private mux!: net.Server;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private selfTimer: NodeJS.Timeout | null = null;
+  private selfRegistration: SelfRegistration | undefined;
   private discoverdMetrics!: DiscoverdMetrics;
   private ctx!: DiscoverdContext;
   /** Set once the Raft server has loaded its data: a restore after that is a snapshot from the leader. */
@@ -276,7 +278,14 @@ export class DiscoverdServer {
       this.notify();
     }
     this.sweepTimer = setInterval(() => void this.sweep(), this.heartbeats.sweepIntervalMs);
-    this.scheduleSelfRegistration(0);
+    this.selfRegistration = new SelfRegistration({
+      advertised: this.advertised,
+      hostId: this.opts.hostId,
+      state: () => (this.mode !== 'peer' ? 'proxy' : this.raft.leaderId ? 'ready' : 'no-leader'),
+      hasService: () => this.state.serviceConfig(SELF_SERVICE) !== undefined,
+      onError: (err) => logger.debug({ err: err.message }, 'self-registration failed; retrying'),
+    });
+    this.selfRegistration.start();
     logger.info({ advertised: this.advertised, peers, dns: this.opts.dnsAddr ?? null }, 'discoverd started');
   }
 
@@ -368,54 +377,6 @@ export class DiscoverdServer {
     );
   }
 
-  /**
-   * discoverd registers itself as service `discoverd` (spec §1.1), through its own HTTP API like any
-   * client, every 3-5 s with jitter, once a leader exists. Proxies do not: they are not members.
-   */
-  private scheduleSelfRegistration(delayMs: number): void {
-    if (this.closed) return;
-    this.selfTimer = setTimeout(async () => {
-      let next = 3000 + Math.random() * 2000;
-      try {
-        if (this.mode === 'peer' && this.raft.leaderId) await this.registerSelf();
-        // A member still without a leader registers as soon as one is elected.
-        else if (this.mode === 'peer') next = 200 + Math.random() * 200;
-      } catch (err) {
-        next = 200 + Math.random() * 200;
-        this.opts.logger.debug({ err: (err as Error).message }, 'self-registration failed; retrying');
-      }
-      this.scheduleSelfRegistration(next);
-    }, delayMs);
-  }
-
-  private async registerSelf(): Promise<void> {
-    const base = `http://${this.advertised}`;
-    const put = (path: string, body: unknown) =>
-      fetch(`${base}${path}`, {
-        method: 'PUT',
-        body: JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-        redirect: 'follow',
-        signal: AbortSignal.timeout(5000),
-      });
-    if (!this.state.serviceConfig('discoverd')) {
-      const r = await put('/services/discoverd', {});
-      if (r.status !== 200 && r.status !== 409) throw new Error(`create service discoverd: ${r.status}`);
-    }
-    // Its meta carries where Prometheus scrapes it (GET /prometheus/targets): this same port, plus
-    // the app name when discoverd runs as a flynn-host job.
-    const inst = {
-      id: instanceId('http', this.advertised),
-      addr: this.advertised,
-      proto: 'http',
-      meta: metricsMeta(this.advertised, { hostId: this.opts.hostId, env: {} }),
-    };
-    const app = process.env.FLYNN_APP_NAME;
-    if (app) inst.meta.FLYNN_APP_NAME = app;
-    const r = await put(`/services/discoverd/instances/${inst.id}`, inst);
-    if (r.status !== 200) throw new Error(`register: ${r.status}`);
-  }
-
   private async shutdownForUpgrade(): Promise<number> {
     const last = this.raft.status().lastIndex;
     setImmediate(() => void this.close());
@@ -426,7 +387,7 @@ export class DiscoverdServer {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    if (this.selfTimer) clearTimeout(this.selfTimer);
+    await this.selfRegistration?.close();
     this.hub.closeAll();
     this.kvWatchers.closeAll();
     this.applied.close();

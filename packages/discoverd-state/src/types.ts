@@ -64,10 +64,18 @@ export interface Event {
   service_meta?: ServiceMeta;
 }
 
-/** Codes of Flynn's hh error envelope; service-kit maps them to HTTP statuses. */
-export type { ErrorCode } from '@flynn-edge/service-kit';
-
-import type { ErrorCode } from '@flynn-edge/service-kit';
+/**
+ * The codes of Flynn's hh error envelope that the state machine refuses with. A subset of
+ * service-kit's codes (which map them to HTTP statuses), named here so that this pure package
+ * does not depend on the HTTP kit; discoverd-server's type check proves they are a subset.
+ */
+export type ErrorCode =
+  | 'object_exists'
+  | 'object_not_found'
+  | 'precondition_failed'
+  | 'syntax_error'
+  | 'unknown_error'
+  | 'validation_error';
 
 export interface HhError {
   code: ErrorCode;

@@ -1,11 +1,9 @@
-// A raw Server-Sent Events reader for tests against real servers: every message with its event
-// name and id, comments (keep-alives) skipped.
+import { readSse, type SseMessage } from '@flynn-edge/discoverd-client';
 
-export interface SseMessage {
-  event?: string;
-  id?: string;
-  data: string;
-}
+// A raw Server-Sent Events reader for tests against real servers: every message with its event
+// name and id, comments (keep-alives) skipped. The parsing is the discoverd client's.
+
+export type { SseMessage };
 
 export class SseReader {
   readonly messages: SseMessage[] = [];
@@ -27,28 +25,7 @@ export class SseReader {
       });
       this.status = r.status;
       this.contentType = r.headers.get('content-type') ?? '';
-      const reader = r.body!.getReader();
-      const dec = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const msg: SseMessage = { data: '' };
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) msg.event = line.slice(7);
-            else if (line.startsWith('id: ')) msg.id = line.slice(4);
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-          }
-          if (data.length === 0) continue;
-          msg.data = data.join('\n');
-          this.messages.push(msg);
-        }
-      }
+      if (r.body) await readSse(r.body, (msg) => this.messages.push(msg));
     } catch {
       // aborted, or the connection went away
     } finally {

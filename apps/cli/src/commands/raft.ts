@@ -53,7 +53,7 @@ export async function fetchRaftView(servers: string[], clusterKey?: string): Pro
     }
     const origin = originOf(answer.url);
     // The key goes on to the node that answered only if it was trusted with it (a proxy's 307 may
-    // point anywhere: see KeyTrust).
+    // point anywhere: see PeerTrust).
     const key = answer.trusted ? clusterKey : undefined;
     return {
       server: origin,

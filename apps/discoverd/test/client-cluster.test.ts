@@ -1,11 +1,14 @@
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import {
+  buildInstance,
+  DiscoverdClient,
+  type DiscoverdClientOptions,
+  DiscoverdError,
+  type FetchLike,
+} from '@flynn-edge/discoverd-client';
 import type { Event } from '@flynn-edge/discoverd-state';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DiscoverdClient, type DiscoverdClientOptions } from '../src/client.js';
-import { DiscoverdError } from '../src/errors.js';
-import { buildInstance } from '../src/heartbeat.js';
-import type { FetchLike } from '../src/http.js';
+import { DiscoverdProcessCluster } from '../src/process-cluster.js';
 
 // The client against a real 3-process discoverd cluster on 127.0.0.1–3 (build first:
 // `npx turbo run build`). One cluster for the whole file; the test that SIGKILLs a node runs last.
