@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
 import { type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
@@ -74,11 +75,12 @@ export class HostDaemon {
   readonly logs: HostLogs;
   readonly api: HttpServer;
   readonly metrics: Metrics;
-  private heartbeater: Heartbeater | undefined;
   private volumes: VolumeManager | undefined;
   private volumesDisabled = 'volumes are disabled (-no-volumes)';
   private poolHealth: { at: number; answer: Promise<HostStatus['volumes']> } | undefined;
   private registering: Promise<void> | undefined;
+  /** Aborted by close(): wakes the registration loop's back-off sleep. */
+  private readonly stopping = new AbortController();
   private closed = false;
 
   constructor(
@@ -317,7 +319,7 @@ export class HostDaemon {
     const addr = `${this.config.externalIp}:${this.config.apiPort}`;
     for (let delay = 500; !this.closed; delay = Math.min(delay * 2, 5000)) {
       try {
-        this.heartbeater = await this.client.addServiceAndRegister('flynn-host', addr, {
+        await this.client.addServiceAndRegister('flynn-host', addr, {
           // Its id (flynn-host list), and where Prometheus scrapes it: /metrics on the host API.
           meta: { id: this.config.id, ...metricsMeta(addr, { hostId: this.config.id }) },
           onError: (err) => this.log.warn({ err: err.message }, 'flynn-host heartbeat failed'),
@@ -326,7 +328,7 @@ export class HostDaemon {
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'cannot register in discoverd yet');
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {});
       }
     }
   }
@@ -334,13 +336,15 @@ export class HostDaemon {
   /** Stop serving; jobs keep running (a new daemon re-adopts them). */
   async close(): Promise<void> {
     this.closed = true;
-    await this.heartbeater?.close();
+    this.stopping.abort();
+    // The client's close unregisters (heartbeater DELETE) and aborts a registration still
+    // retrying, so a daemon without a reachable discoverd stops at once, not after the deadline.
+    await this.client.close();
     await this.registering;
     const closing = this.api.close();
     this.api.server.closeAllConnections();
     await closing;
     await this.jobs.close();
     await this.logs.close();
-    await this.client.close();
   }
 }

@@ -1,6 +1,6 @@
 import type { Instance, LeaderType, ServiceMeta } from '@flynn-edge/discoverd-state';
 import { type Clock, systemClock } from './clock.js';
-import { isNotFound, isObjectExists } from './errors.js';
+import { DiscoverdError, isNotFound, isObjectExists } from './errors.js';
 import {
   buildInstance,
   type Env,
@@ -80,6 +80,8 @@ export class DiscoverdClient {
   private readonly clock: Clock;
   private readonly env: Env;
   private readonly heartbeaters = new Set<Heartbeater>();
+  /** Aborted by close(): requests that must not outlive the client (see addServiceAndRegister). */
+  private readonly closing = new AbortController();
   private readonly watches = new Set<Watch>();
 
   constructor(private readonly opts: DiscoverdClientOptions = {}) {
@@ -126,9 +128,14 @@ export class DiscoverdClient {
     await this.transport.request('GET', '/ping');
   }
 
-  async addService(service: string, config: { leader_type?: LeaderType } = {}): Promise<void> {
+  async addService(
+    service: string,
+    config: { leader_type?: LeaderType } = {},
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.transport.request('PUT', `/services/${seg(service)}`, {
       body: { leader_type: config.leader_type ?? 'oldest' },
+      signal,
     });
   }
 
@@ -263,7 +270,8 @@ export class DiscoverdClient {
     opts: RegisterOptions & { leader_type?: LeaderType } = {},
   ): Promise<Heartbeater> {
     try {
-      await this.addService(service, { leader_type: opts.leader_type });
+      // close() aborts this too: a daemon shutting down must not wait out the retry deadline.
+      await this.addService(service, { leader_type: opts.leader_type }, this.closing.signal);
     } catch (err) {
       if (!isObjectExists(err)) throw err;
     }
@@ -293,6 +301,7 @@ export class DiscoverdClient {
 
   /** Closes every watch and heartbeater this client started (heartbeaters send DELETE). */
   async close(): Promise<void> {
+    this.closing.abort(new DiscoverdError({ code: 'closed', message: 'discoverd: client closed' }));
     for (const w of this.watches) w.close();
     this.kv.close();
     await Promise.all([...this.heartbeaters].map((hb) => hb.close()));

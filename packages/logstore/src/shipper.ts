@@ -113,7 +113,8 @@ export class LogShipper {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.refreshing;
+    // A refresh still listing aggregators (discoverd may be retrying for seconds) is not awaited:
+    // it checks `stopped` once the list arrives and starts nothing.
     const all = [...this.sinks.values()];
     this.sinks.clear();
     await Promise.all(all.map((s) => s.stop()));
