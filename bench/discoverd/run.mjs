@@ -20,7 +20,7 @@ import {
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { ensureDnsperf, runDnsperf } from './dns.mjs';
 import { EtcdCluster, ensureEtcd } from './etcd.mjs';
 import { measureFailover } from './failover.mjs';

@@ -5,7 +5,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { KvClient, KvProcessCluster } from '@flynn-edge/raft-kv';
+import { KvClient } from '@flynn-edge/raft-kv';
+import { KvProcessCluster } from '@flynn-edge/raft-kv/testing';
 
 const seconds = Number(
   process.argv.includes('--seconds') ? process.argv[process.argv.indexOf('--seconds') + 1] : 10,

@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '@flynn-edge/status-app/status-cluster';
+import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '@flynn-edge/e2e';
 import { waitFor } from '@flynn-edge/process-kit';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
-import { localHostDaemon } from '@flynn-edge/host';
-import { RouterProcess } from '@flynn-edge/router';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
+import { localHostDaemon } from '@flynn-edge/local-cluster';
 import { ManagedProcess } from '@flynn-edge/process-kit';
-import { StatusProcess } from './process.js';
+import { RouterProcess } from '@flynn-edge/router/testing';
+import { StatusProcess } from '@flynn-edge/status-app/testing';
 
 // The small real cluster the status tests and bench/status run the service against, one process
 // of each kind on 127.0.0.71–75: discoverd (71), a router with PROXY protocol on and host name
@@ -12,7 +12,7 @@ import { StatusProcess } from './process.js';
 // routed at status.localflynn.test. Ports are base … base + 16. Not part of the service: it is
 // exported as `@flynn-edge/status-app/status-cluster`.
 
-const AGG_BIN = fileURLToPath(new URL('../../logaggregator/bin/logaggregator.js', import.meta.url));
+const AGG_BIN = fileURLToPath(new URL('../../apps/logaggregator/bin/logaggregator.js', import.meta.url));
 
 export const STATUS_CLUSTER_IPS = {
   router: '127.0.0.72',

@@ -1,7 +1,7 @@
+import { runCli } from '@flynn-edge/cli/testing';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DiscoverdProcessCluster } from '../../discoverd/src/process-cluster.js';
-import { runCli } from './run-cli.js';
 
 // With CLUSTER_KEY set on discoverd, membership changes need the key (design.md, "Security"):
 // a single voter on 127.0.0.1 and a proxy on 127.0.0.2, promoted and demoted with and without it.

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
-import { localHostDaemon } from '@flynn-edge/host';
+import { FLYNN_BIN, runCli, runFlynn, runUntilFirstLine } from '@flynn-edge/cli/testing';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
+import { localHostDaemon } from '@flynn-edge/local-cluster';
 import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLYNN_BIN, runCli, runFlynn, runUntilFirstLine } from './run-cli.js';
 
 // End to end on 127.0.0.51-53: one discoverd, a flynn-host daemon on each of three addresses
 // (own state and log dirs, no volumes), and a logaggregator. A job writes numbered lines;
@@ -21,7 +21,7 @@ import { FLYNN_BIN, runCli, runFlynn, runUntilFirstLine } from './run-cli.js';
 const HOSTS = ['127.0.0.51', '127.0.0.52', '127.0.0.53'];
 const BASE = 23_000 + Math.floor(Math.random() * 50) * 20;
 const API_PORT = BASE + 13;
-const AGG_BIN = fileURLToPath(new URL('../../logaggregator/bin/logaggregator.js', import.meta.url));
+const AGG_BIN = fileURLToPath(new URL('../../apps/logaggregator/bin/logaggregator.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'hosts-e2e-'));
 // With ZFS answering (CI starts zfs-fuse), each daemon gets its own pool on a sparse file:

@@ -1,7 +1,7 @@
+import { type CliResult, hasStackTrace, runCli } from '@flynn-edge/cli/testing';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DiscoverdProcessCluster } from '../../discoverd/src/process-cluster.js';
-import { type CliResult, hasStackTrace, runCli } from './run-cli.js';
 
 // flynn-host against three real discoverd processes on 127.0.0.1-3 (and a fourth host, started
 // later as a proxy, on 127.0.0.4). The tests run in order and share the cluster.

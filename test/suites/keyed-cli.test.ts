@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 // host it asked and to the peers a trusted host names in Discoverd-Peers, never to a host that
 // only a Location header named. Stub servers on 127.0.0.1 (the real cluster: keyed-redirect).
 
-const CLI = fileURLToPath(new URL('../../cli/bin/flynn-host.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../apps/cli/bin/flynn-host.js', import.meta.url));
 
 interface Stub {
   url: string;

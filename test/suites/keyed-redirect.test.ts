@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient, DiscoverdError } from '@flynn-edge/discoverd-client';
-import { waitFor } from '@flynn-edge/testkit';
+import { instanceId as md5Id } from '@flynn-edge/discoverd-state';
+import { http, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DiscoverdProcessCluster } from '../src/process-cluster.js';
-import { http, md5Id } from './helpers.js';
 
 // Issue 11: every keyed request keeps its cluster key whether it reaches the Raft leader directly,
 // through a follower's 307 or through a proxy node, and is refused (401) without it. 3 voters and
@@ -13,7 +13,7 @@ import { http, md5Id } from './helpers.js';
 // Authorization on a cross-origin redirect).
 
 const KEY = 'keyed-redirect-key';
-const CLI = fileURLToPath(new URL('../../cli/bin/flynn-host.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../apps/cli/bin/flynn-host.js', import.meta.url));
 
 type Entry = 'leader' | 'follower' | 'proxy';
 

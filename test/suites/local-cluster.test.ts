@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { consecutivePorts, LocalCluster } from '@flynn-edge/local-cluster';
 import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consecutivePorts, LocalCluster } from '../src/local-cluster.js';
 
 // What `npm start` runs (LocalCluster), on 127.0.0.91-93 with its own ports: every component is a
 // job of a flynn-host daemon, the keys are enforced, and the demo app answers through the router.

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prometheusScrapeConfig } from '@flynn-edge/discoverd';
+import { consecutivePorts, LocalCluster } from '@flynn-edge/local-cluster';
 import { freePort, ManagedProcess, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consecutivePorts, LocalCluster } from '../src/local-cluster.js';
 
 // A real Prometheus (Debian's 2.42) with the scrape config of docs/monitoring.md against the local
 // cluster (LocalCluster, what `npm start` runs): every target comes from discoverd's HTTP service

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StatusProcess } from '@flynn-edge/status-app/testing';
 import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StatusProcess } from '../src/process.js';
 import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '../src/status-cluster.js';
 
 // A real cluster on 127.0.0.71–75: discoverd, a router (PROXY protocol on, host name host1), a

@@ -1,8 +1,9 @@
+// Runs the built CLIs as an operator would, for this app's tests and the end-to-end suites
+// (`@flynn-edge/cli/testing`); nothing in the CLI itself imports it.
+
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-
-// Runs the built CLI as an operator would: `node bin/flynn-host.js ...` in a child process.
 
 const BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url));
 export const FLYNN_BIN = fileURLToPath(new URL('../bin/flynn.js', import.meta.url));

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hasStackTrace, runCli } from './run-cli.js';
+import { hasStackTrace, runCli } from '../src/testing.js';
 
 // The CLI's HTTP handling (redirects, the cluster key, error answers, timeouts) against small
 // stub servers on 127.0.0.1: cases a healthy discoverd does not produce on demand. The real

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasStackTrace, runCli } from './run-cli.js';
+import { hasStackTrace, runCli } from '../src/testing.js';
 
 // Exit codes: 0 done, 1 the operation failed, 2 bad usage; errors are one line, never a stack.
 

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiscoverdServer } from '@flynn-edge/discoverd-server';
-import { createLogger } from '@flynn-edge/service-kit';
 import { freePort, waitFor } from '@flynn-edge/process-kit';
+import { createLogger } from '@flynn-edge/service-kit';
 
 // A real single-node discoverd inside the test process: it elects itself in about 100 ms (10 ms
 // ticks), and restarts on its data dir. For tests of components that need a discoverd, where

@@ -5,5 +5,3 @@ export {
   prometheusScrapeConfig,
   type ScrapeConfigOptions,
 } from '@flynn-edge/discoverd-server';
-export * from './in-process.js';
-export * from './process-cluster.js';

@@ -1,58 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { SseReader as RawSseReader, waitFor } from '@flynn-edge/testkit';
+import { instanceId } from '@flynn-edge/discoverd-state';
+import { http, SseReader as RawSseReader, type Res, waitFor, write } from '@flynn-edge/testkit';
 
 // Helpers for talking to real discoverd processes over HTTP, SSE and DNS.
 
-export function md5Id(proto: string, addr: string): string {
-  return createHash('md5').update(`${proto}-${addr}`).digest('hex');
-}
-
-export interface Res {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: () => unknown;
-}
-
-export async function http(
-  method: string,
-  url: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-  timeoutMs = 10_000,
-): Promise<Res> {
-  const init: RequestInit = {
-    method,
-    headers: { ...headers },
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-  }
-  const r = await fetch(url, init);
-  const text = await r.text();
-  return { status: r.status, headers: r.headers, text, json: () => JSON.parse(text) };
-}
-
-/** Follows 307s by hand, re-sending the body, as Flynn's clients do. */
-export async function write(
-  method: string,
-  url: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-  timeoutMs = 10_000,
-): Promise<Res> {
-  let target = url;
-  for (let i = 0; i < 10; i++) {
-    const r = await http(method, target, body, headers, timeoutMs);
-    if (r.status !== 307) return r;
-    target = r.headers.get('location')!;
-  }
-  throw new Error('too many redirects');
-}
+export { instanceId as md5Id } from '@flynn-edge/discoverd-state';
+export { http, type Res, write };
 
 export async function registerInstance(
   base: string,
@@ -60,7 +13,7 @@ export async function registerInstance(
   addr: string,
   meta?: Record<string, string>,
 ): Promise<Res> {
-  const id = md5Id('tcp', addr);
+  const id = instanceId('tcp', addr);
   return write('PUT', `${base}/services/${service}/instances/${id}`, {
     id,
     addr,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { SseReader, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DiscoverdProcessCluster } from '../../../apps/discoverd/src/process-cluster.js';
+import { DiscoverdProcessCluster } from '../src/process-cluster.js';
 
 // The cluster store's HTTP API (/kv/) against a real 3-process discoverd cluster started with a
 // cluster key. Build first: npx turbo run build (the processes run the built dist/).

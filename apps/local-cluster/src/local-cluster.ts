@@ -90,6 +90,7 @@ export interface ClusterJob {
 
 export type ComponentName = 'discoverd' | 'router' | 'logaggregator' | 'status' | 'demo';
 
+// Each binary belongs to a declared dependency of this package (apps/<name>/bin).
 const bin = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
 const STATUS_BIN = bin('status/bin/status.js');
 

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { InProcessDiscoverd } from '@flynn-edge/discoverd';
+import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { createLogger, createMetrics } from '@flynn-edge/service-kit';
 import { formatTimestamp, frameMessage, type LogMessage } from '@flynn-edge/syslog';

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, get as httpGet, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { runDemo, waitFor } from '@flynn-edge/process-kit';
 import { RouterProcess } from './process.js';

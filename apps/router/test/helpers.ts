@@ -12,7 +12,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
 import { RouterProcess } from '../src/process.js';
 

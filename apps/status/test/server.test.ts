@@ -1,4 +1,4 @@
-import { InProcessDiscoverd } from '@flynn-edge/discoverd';
+import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { createLogger } from '@flynn-edge/service-kit';
 import { waitFor } from '@flynn-edge/testkit';

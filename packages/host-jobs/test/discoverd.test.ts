@@ -1,4 +1,4 @@
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd';
+import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { InProcessDiscoverd } from '@flynn-edge/discoverd';
+import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { RouteStore, type RouteStoreOptions } from '../src/index.js';
 

@@ -3,6 +3,7 @@
 // here so that a test needs one import.
 export * from '@flynn-edge/process-kit';
 export * from './chromium.js';
+export * from './http.js';
 export * from './iptables.js';
 export * from './netns.js';
 export * from './require-command.js';
