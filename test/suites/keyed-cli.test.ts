@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '@flynn-edge/cli/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // Issue 11, the CLI side: flynn-host follows 307s itself and re-sends the cluster key only to the
 // host it asked and to the peers a trusted host names in Discoverd-Peers, never to a host that
 // only a Location header named. Stub servers on 127.0.0.1 (the real cluster: keyed-redirect).
-
-const CLI = fileURLToPath(new URL('../../apps/cli/bin/flynn-host.js', import.meta.url));
 
 interface Stub {
   url: string;
@@ -48,23 +45,7 @@ function raftView(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, CLUSTER_KEY: 'sekrit' };
-  delete env.DISCOVERD;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runCliKeyed = (args: string[]) => runCli(args, { CLUSTER_KEY: 'sekrit' });
 
 describe('flynn-host: the cluster key and redirects', () => {
   it('follows a redirect to a host nobody vouched for without the key', async () => {
@@ -72,7 +53,7 @@ describe('flynn-host: the cluster key and redirects', () => {
     const entry = await stub((req, res) =>
       res.writeHead(307, { location: `${elsewhere.url}${req.url}` }).end(),
     );
-    const r = await runCli(['raft', '--json', '--discoverd', entry.addr]);
+    const r = await runCliKeyed(['raft', '--json', '--discoverd', entry.addr]);
     expect(r.code, r.stderr).toBe(0);
     expect(entry.auth).toEqual(['Bearer sekrit']);
     // /raft/peers by redirect, then /raft/leader and /raft/learners asked directly: never the key.
@@ -90,7 +71,7 @@ describe('flynn-host: the cluster key and redirects', () => {
     const entry = await stub((req, res) =>
       res.writeHead(307, { location: `${elsewhere.url}${req.url}` }).end(),
     );
-    const r = await runCli(['raft', '--discoverd', entry.addr]);
+    const r = await runCliKeyed(['raft', '--discoverd', entry.addr]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`key not sent to ${elsewhere.url}`);
   });
@@ -100,14 +81,14 @@ describe('flynn-host: the cluster key and redirects', () => {
     const entry = await stub((req, res) =>
       res.writeHead(307, { location: `${leader.url}${req.url}`, 'discoverd-peers': `${leader.addr}` }).end(),
     );
-    const r = await runCli(['raft', '--json', '--discoverd', entry.addr]);
+    const r = await runCliKeyed(['raft', '--json', '--discoverd', entry.addr]);
     expect(r.code, r.stderr).toBe(0);
     expect(leader.auth.every((a) => a === 'Bearer sekrit')).toBe(true);
   });
 
   it('refuses to follow a redirect to something other than http(s)', async () => {
     const entry = await stub((_req, res) => res.writeHead(307, { location: 'ftp://127.0.0.1/x' }).end());
-    const r = await runCli(['raft', '--discoverd', entry.addr]);
+    const r = await runCliKeyed(['raft', '--discoverd', entry.addr]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('refusing to follow a redirect to ftp:');
   });

@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '@flynn-edge/cli/testing';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient, DiscoverdError } from '@flynn-edge/discoverd-client';
 import { instanceId as md5Id } from '@flynn-edge/discoverd-state';
@@ -13,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Authorization on a cross-origin redirect).
 
 const KEY = 'keyed-redirect-key';
-const CLI = fileURLToPath(new URL('../../apps/cli/bin/flynn-host.js', import.meta.url));
 
 type Entry = 'leader' | 'follower' | 'proxy';
 
@@ -190,28 +188,3 @@ describe('keyed requests through redirects and proxies', () => {
     expect(await voters()).toContain(lAddr);
   }, 240_000);
 });
-
-function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const base: Record<string, string | undefined> = { ...process.env };
-  delete base.DISCOVERD;
-  delete base.CLUSTER_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

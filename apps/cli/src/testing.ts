@@ -1,8 +1,9 @@
 // Runs the built CLIs as an operator would, for this app's tests and the end-to-end suites
 // (`@flynn-edge/cli/testing`); nothing in the CLI itself imports it.
 
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/flynn-host.js', import.meta.url));
@@ -24,26 +25,38 @@ export function runCli(args: string[], env: Record<string, string> = {}, bin = B
   if (!existsSync(DIST)) {
     throw new Error('apps/cli is not built: run `npx turbo run build` in the repository root first');
   }
-  // The caller's DISCOVERD and CLUSTER_KEY must not leak into the tests.
+  return spawnCli(args, env, bin).done;
+}
+
+/** Spawns a CLI with the caller's DISCOVERD and CLUSTER_KEY removed (they must not leak into tests). */
+function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+  bin: string,
+): {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  out: { stdout: string; stderr: string };
+  done: Promise<CliResult & { signal: NodeJS.Signals | null }>;
+} {
   const base: Record<string, string | undefined> = { ...process.env };
   delete base.DISCOVERD;
   delete base.CLUSTER_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out.stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    out.stderr += d;
+  });
+  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, ...out }));
+  });
+  return { child, out, done };
 }
 
 /** Error output is one line per message, never a stack trace. */
@@ -56,38 +69,24 @@ export function hasStackTrace(text: string): boolean {
  * the pipe. Resolves with how the CLI ended; a CLI still running after `timeoutMs` is killed (code
  * null).
  */
-export function runUntilFirstLine(
+export async function runUntilFirstLine(
   args: string[],
   env: Record<string, string> = {},
   bin = BIN,
   timeoutMs = 15_000,
 ): Promise<CliResult & { signal: NodeJS.Signals | null }> {
-  const base: Record<string, string | undefined> = { ...process.env };
-  delete base.DISCOVERD;
-  delete base.CLUSTER_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const nl = stdout.indexOf('\n');
-      if (nl >= 0) {
-        stdout = stdout.slice(0, nl + 1);
-        child.stdout.destroy();
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+  const { child, out, done } = spawnCli(args, env, bin);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  child.stdout.on('data', () => {
+    const nl = out.stdout.indexOf('\n');
+    if (nl >= 0) {
+      out.stdout = out.stdout.slice(0, nl + 1);
+      child.stdout.destroy();
+    }
   });
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+  }
 }
