@@ -1,10 +1,12 @@
-// A minimal key-value register set for the simulator (and the core tests' harness): client
-// histories need real values for lincheck, and a state fingerprint per applied index shows
-// state-machine safety. The demo's full KV store and its protocol are apps/raft-kv.
+// A key-value register set: the simulator's state machine (client histories need real values for
+// lincheck, and a fingerprint per applied index shows state-machine safety), and the one the
+// raft-kv demo node serves (apps/raft-kv, which owns its node, protocol and client). Commands are
+// JSON (small and rare next to an fsync); the snapshot is the whole map.
 
 export type KvCommand =
   | { op: 'put'; key: string; value: string }
-  | { op: 'cas'; key: string; expected: string | null; value: string };
+  | { op: 'cas'; key: string; expected: string | null; value: string }
+  | { op: 'del'; key: string };
 
 export interface KvResult {
   ok: boolean;
@@ -19,6 +21,13 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
   return encoder.encode(JSON.stringify(cmd));
 }
 
+export function decodeKvCommand(data: Uint8Array): KvCommand {
+  const cmd = JSON.parse(decoder.decode(data)) as KvCommand;
+  if (typeof cmd !== 'object' || cmd === null || typeof cmd.key !== 'string')
+    throw new Error('bad kv command');
+  return cmd;
+}
+
 export class KvStateMachine {
   private readonly map = new Map<string, string>();
   appliedIndex = 0;
@@ -29,19 +38,33 @@ export class KvStateMachine {
     if (data.byteLength === 0) return null;
     let cmd: KvCommand;
     try {
-      cmd = JSON.parse(decoder.decode(data)) as KvCommand;
-      if (typeof cmd?.key !== 'string') return null;
+      cmd = decodeKvCommand(data);
     } catch {
       return null;
     }
     const prev = this.map.get(cmd.key) ?? null;
-    if (cmd.op === 'cas' && prev !== cmd.expected) return { ok: false, prev };
-    this.map.set(cmd.key, cmd.value);
-    return { ok: true, prev };
+    switch (cmd.op) {
+      case 'put':
+        this.map.set(cmd.key, cmd.value);
+        return { ok: true, prev };
+      case 'cas':
+        if (prev !== cmd.expected) return { ok: false, prev };
+        this.map.set(cmd.key, cmd.value);
+        return { ok: true, prev };
+      case 'del':
+        this.map.delete(cmd.key);
+        return { ok: true, prev };
+      default:
+        return null;
+    }
   }
 
   get(key: string): string | null {
     return this.map.get(key) ?? null;
+  }
+
+  get size(): number {
+    return this.map.size;
   }
 
   snapshot(): Uint8Array {
