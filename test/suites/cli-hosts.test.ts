@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { FLYNN_BIN, runCli, runFlynn, runUntilFirstLine } from '@flynn-edge/cli/testing';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { localHostDaemon } from '@flynn-edge/local-cluster';
+import { nextPortBlock } from '@flynn-edge/process-kit';
 import { ManagedProcess, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // 127.0.0.52 (a host without a Raft seat); 127.0.0.53 has no discoverd at all.
 
 const HOSTS = ['127.0.0.51', '127.0.0.52', '127.0.0.53'];
-const BASE = 23_000 + Math.floor(Math.random() * 50) * 20;
+const BASE = nextPortBlock(400);
 const API_PORT = BASE + 13;
 const AGG_BIN = fileURLToPath(new URL('../../apps/logaggregator/bin/logaggregator.js', import.meta.url));
 

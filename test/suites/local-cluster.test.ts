@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { consecutivePorts, LocalCluster } from '@flynn-edge/local-cluster';
+import { nextPortBlock } from '@flynn-edge/process-kit';
 import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,12 +15,12 @@ const dir = mkdtempSync(join(tmpdir(), 'local-cluster-'));
 // With ZFS answering (CI starts zfs-fuse), each host gets its own pool, as in npm start.
 const zfs = await zfsReachable();
 const chromium = requireCommand('chromium', 'chromium');
-const BASE = 25_000 + Math.floor(Math.random() * 40) * 20;
+const BASE = nextPortBlock(10);
 const progress: string[] = [];
 const cluster = new LocalCluster({
   hosts: ['127.0.0.91', '127.0.0.92', '127.0.0.93'],
   dir,
-  ports: consecutivePorts(BASE, 26_000),
+  ports: consecutivePorts(BASE, 26_000) /* job ports: this suite's band, 26000-28999 */,
   zfsPoolPrefix: zfs ? `lc${process.pid}` : undefined,
   progress: (line) => progress.push(line),
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prometheusScrapeConfig } from '@flynn-edge/discoverd';
 import { consecutivePorts, LocalCluster } from '@flynn-edge/local-cluster';
+import { nextPortBlock } from '@flynn-edge/process-kit';
 import { freePort, ManagedProcess, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -26,11 +27,11 @@ export const PROM_CLIENT_FALSE_POSITIVES = [
 
 const HOSTS = ['127.0.66.1', '127.0.66.2', '127.0.66.3'];
 const dir = mkdtempSync(join(tmpdir(), 'prometheus-e2e-'));
-const BASE = 27_000 + Math.floor(Math.random() * 40) * 20;
+const BASE = nextPortBlock(10);
 const cluster = new LocalCluster({
   hosts: HOSTS,
   dir,
-  ports: consecutivePorts(BASE, 28_000),
+  ports: consecutivePorts(BASE, 29_000) /* job ports: this suite's band, 29000-31999 */,
 });
 let prometheus: ManagedProcess | undefined;
 let promUrl = '';

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nextPortBlock } from '@flynn-edge/process-kit';
 import { StatusProcess } from '@flynn-edge/status-app/testing';
 import { chromiumLaunchOptions, requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import { STATUS_CLUSTER_IPS, STATUS_DOMAIN, StatusCluster } from '../src/status-
 // public PROXY source; the page in headless Chromium; then components are killed one by one and
 // the status (and the page's row) turns unhealthy within the check timeout.
 
-const BASE = 24_000 + Math.floor(Math.random() * 45) * 20;
+const BASE = nextPortBlock(20);
 const KEY = 'status-test-key';
 const DOMAIN = STATUS_DOMAIN;
 const { router: ROUTER_IP } = STATUS_CLUSTER_IPS;

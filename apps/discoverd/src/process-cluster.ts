@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess, waitFor } from '@flynn-edge/process-kit';
+import { ManagedProcess, nextPortBlock, waitFor } from '@flynn-edge/process-kit';
 
 // discoverd processes on 127.0.0.1, .2, .3, …, each with its HTTP+Raft port and a DNS port: the
 // demo and the process-level tests start, kill, pause and restart them.
@@ -33,7 +33,7 @@ export class DiscoverdProcessCluster {
 
   constructor(opts: DiscoverdClusterOptions = {}) {
     const size = opts.size ?? 3;
-    this.port = opts.port ?? 20_000 + Math.floor(Math.random() * 20_000);
+    this.port = opts.port ?? nextPortBlock(2);
     this.dnsPort = opts.dnsPort ?? this.port + 1;
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'discoverd-'));
     this.firstHost = opts.firstHost ?? 1;

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
+import { nextPortBlock } from '@flynn-edge/testkit';
 import { RouterProcess } from '../src/process.js';
 
 // A real cluster for the router's process-level tests: discoverd processes, router processes on
@@ -127,9 +128,9 @@ export class TestCluster {
   }
 }
 
-/** A port base below the ephemeral range (32768+), where outgoing connections could hold a port. */
+/** A base of 100 ports no other suite of this run holds (process-kit's per-worker blocks). */
 export function randomBase(): number {
-  return 20_000 + Math.floor(Math.random() * 120) * 100;
+  return nextPortBlock(100);
 }
 
 export class Backend {

@@ -1,4 +1,5 @@
 import { createRng } from '@flynn-edge/raft/rng';
+import { httpMutator } from '@flynn-edge/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   ChunkedDecoder,
@@ -31,53 +32,6 @@ const SEEDS = [
   'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
   'GET http://a/b HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nExpect: 100-continue\r\n\r\n',
 ];
-const INTERESTING = [
-  '\r',
-  '\n',
-  '\r\n',
-  ' ',
-  '\t',
-  ':',
-  ',',
-  '\x00',
-  '\x7f',
-  '\xff',
-  'Content-Length: 1\r\n',
-  'Transfer-Encoding: chunked\r\n',
-  'Host: b\r\n',
-  ' folded\r\n',
-  'HTTP/1.1',
-  '0',
-  'chunked',
-];
-
-function mutate(r: () => number, s: string): string {
-  let out = s;
-  const n = 1 + Math.floor(r() * 4);
-  for (let k = 0; k < n; k++) {
-    const pos = Math.floor(r() * (out.length + 1));
-    const op = Math.floor(r() * 5);
-    if (op === 0) out = out.slice(0, pos) + out.slice(pos + 1);
-    else if (op === 1)
-      out = out.slice(0, pos) + INTERESTING[Math.floor(r() * INTERESTING.length)] + out.slice(pos);
-    else if (op === 2)
-      out = out.slice(0, pos) + String.fromCharCode(Math.floor(r() * 256)) + out.slice(pos + 1);
-    else if (op === 3) out = out.slice(0, pos);
-    else out = out.slice(0, pos) + out.slice(pos, pos + 20) + out.slice(pos);
-  }
-  return out;
-}
-
-function randomBytes(r: () => number): Buffer {
-  const len = Math.floor(r() * 200);
-  const buf = Buffer.alloc(len);
-  const alphabet = 'GET /HTP1.\r\n:aH ';
-  for (let i = 0; i < len; i++) {
-    buf[i] = r() < 0.5 ? Math.floor(r() * 256) : alphabet.charCodeAt(Math.floor(r() * alphabet.length));
-  }
-  return buf;
-}
-
 const STATUSES = new Set([400, 414, 431, 501, 505]);
 
 function checkShape(r: RequestParseResult, avail: number): void {
@@ -100,10 +54,11 @@ function summary(r: RequestParseResult): string {
 describe('fuzz', () => {
   it('request parser never throws and is consistent when fed incrementally', () => {
     const r = rng(SEED);
+    const m = httpMutator(r, { tokens: ['Host: b\r\n'] });
     let done = 0;
     for (let i = 0; i < (CASES || 10_000); i++) {
       const buf =
-        r() < 0.2 ? randomBytes(r) : Buffer.from(mutate(r, SEEDS[Math.floor(r() * SEEDS.length)]), 'latin1');
+        r() < 0.2 ? m.randomBytes() : Buffer.from(m.mutate(SEEDS[Math.floor(r() * SEEDS.length)]), 'latin1');
       const offset = r() < 0.2 && buf.length > 0 ? Math.floor(r() * buf.length) : 0;
       const whole = parseRequestHead(buf, offset);
       checkShape(whole, buf.length - offset);
@@ -139,13 +94,14 @@ describe('fuzz', () => {
 
   it('response parser never throws', () => {
     const r = rng(SEED + 1);
+    const m = httpMutator(r);
     const seeds = [
       'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n',
       'HTTP/1.1 204 No Content\r\n\r\n',
       'HTTP/1.0 101 Switching\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n',
     ];
     for (let i = 0; i < (CASES || 10_000); i++) {
-      const buf = Buffer.from(mutate(r, seeds[Math.floor(r() * seeds.length)]), 'latin1');
+      const buf = Buffer.from(m.mutate(seeds[Math.floor(r() * seeds.length)]), 'latin1');
       const res = parseResponseHead(buf, 0);
       if ('error' in res) expect(res.error.status).toBe(502);
       else if (res.done) expect(res.consumed).toBeLessThanOrEqual(buf.length);
@@ -154,9 +110,10 @@ describe('fuzz', () => {
 
   it('chunked decoder never throws and does not depend on how input is split', () => {
     const r = rng(SEED + 2);
+    const m = httpMutator(r);
     const seeds = ['5\r\nhello\r\n0\r\n\r\n', 'a;x=y\r\n0123456789\r\n0\r\nT: v\r\n\r\n', '0\r\n\r\n'];
     for (let c = 0; c < (CASES || 10_000); c++) {
-      const buf = Buffer.from(mutate(r, seeds[Math.floor(r() * seeds.length)]), 'latin1');
+      const buf = Buffer.from(m.mutate(seeds[Math.floor(r() * seeds.length)]), 'latin1');
       const a = new ChunkedDecoder();
       const n = a.feed(buf);
       expect(n).toBeLessThanOrEqual(buf.length);

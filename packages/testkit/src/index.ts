@@ -4,6 +4,7 @@
 export * from '@flynn-edge/process-kit';
 export * from './chromium.js';
 export * from './http.js';
+export * from './http-mutator.js';
 export * from './iptables.js';
 export * from './netns.js';
 export * from './require-command.js';

@@ -1,14 +1,11 @@
 import net from 'node:net';
+import { waitFor as poll } from '@flynn-edge/process-kit';
 import { blankMessage } from '../../src/core/raft.js';
 import { type Entry, EntryType, type Message, MessageType } from '../../src/core/types.js';
 
-/** Polls `cond` until it holds or `timeoutMs` passes (then throws with `what`). */
+/** process-kit's waitFor with this file's positional arguments. */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await poll(cond, { timeoutMs, what, intervalMs: 2 });
 }
 
 /** Lets pending I/O callbacks run (one event-loop turn). */
