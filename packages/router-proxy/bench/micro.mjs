@@ -1,8 +1,9 @@
 // Micro benchmark: HttpProxy in-process against a tiny `net` backend that answers every request
-// with a 2-byte keep-alive response; wrk drives the proxy. Prints req/s and the proxy process's
-// CPU µs per request (the backend runs in a child process so its CPU is not counted).
+// with a 2-byte keep-alive response; autocannon (load.mjs) drives the proxy. Prints req/s and this
+// process's CPU µs per request; the backend and the generator run in child processes so their CPU
+// is not counted. Node alone: no root, no apt (bench:router keeps wrk for the nginx/HAProxy anchors).
 // Usage: npm run build && node bench/micro.mjs [seconds] [connections]
-import { execFile, fork, spawnSync } from 'node:child_process';
+import { fork } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { HttpProxy } from '../dist/index.js';
@@ -30,11 +31,9 @@ if (process.argv[2] === 'backend') {
     s.on('error', () => {});
   });
   srv.listen(0, '127.0.0.1', () => process.send(srv.address().port));
+  process.on('disconnect', () => process.exit(0)); // never outlive a crashed parent
 } else {
-  if (spawnSync('which', ['wrk']).status !== 0) {
-    console.error('wrk is not installed (apt-get install -y wrk)');
-    process.exit(1);
-  }
+  const load = startLoad();
   const child = fork(fileURLToPath(import.meta.url), ['backend']);
   const port = await new Promise((r) => child.once('message', r));
   const route = {
@@ -70,35 +69,66 @@ if (process.argv[2] === 'backend') {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}/`;
   const kinds = mode === 'both' ? [false, true] : [mode === 'pipe'];
-  for (let round = 0; round < rounds; round++) {
-    for (const k of kinds) {
-      pipe = k;
-      await runWrk(url, 2, conns); // warm up the JIT (and the pool)
-      const cpu0 = process.cpuUsage();
-      const out = await runWrk(url, secs, conns);
-      const cpu = process.cpuUsage(cpu0);
-      const reqs = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
-      const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: .*/.exec(out)?.[0] ?? 'none';
-      const lat = /Latency\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
-      console.log(
-        `${(pipe ? 'raw net pipe' : 'HttpProxy').padEnd(12)} ${rps.toFixed(0).padStart(6)} req/s  ` +
-          `CPU ${((cpu.user + cpu.system) / reqs).toFixed(2)} µs/req (user ${(cpu.user / reqs).toFixed(2)}, ` +
-          `sys ${(cpu.system / reqs).toFixed(2)})  latency avg ${lat?.[1]} max ${lat?.[3]}  errors: ${errors}`,
-      );
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const cpuPerReq = {};
+      for (const k of kinds) {
+        pipe = k;
+        await load.run(url, 2, conns); // warm up the JIT (and the pool)
+        const cpu0 = process.cpuUsage();
+        const r = await load.run(url, secs, conns);
+        const cpu = process.cpuUsage(cpu0);
+        const reqs = r.requests || 1;
+        const us = (cpu.user + cpu.system) / reqs;
+        cpuPerReq[pipe ? 'pipe' : 'proxy'] = us;
+        const errors =
+          Object.entries({ errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx })
+            .filter(([, n]) => n > 0)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(', ') || 'none';
+        console.log(
+          `${(pipe ? 'raw net pipe' : 'HttpProxy').padEnd(12)} ${r.rps.toFixed(0).padStart(6)} req/s  ` +
+            `CPU ${us.toFixed(2)} µs/req (user ${(cpu.user / reqs).toFixed(2)}, sys ${(cpu.system / reqs).toFixed(2)})  ` +
+            `latency avg ${r.latencyAvgMs.toFixed(2)}ms max ${r.latencyMaxMs}ms  errors: ${errors}`,
+        );
+      }
+      if (cpuPerReq.proxy && cpuPerReq.pipe) {
+        console.log(`proxy/pipe CPU per request: ${(cpuPerReq.proxy / cpuPerReq.pipe).toFixed(2)}x`);
+      }
     }
+  } finally {
+    server.close();
+    await proxy.close(1000);
+    child.kill();
+    load.stop();
   }
-  server.close();
-  await proxy.close(1000);
-  child.kill();
 }
 
-function runWrk(url, s, c) {
-  // Asynchronous: the proxy runs on this event loop while wrk drives it.
-  return new Promise((resolve, reject) => {
-    execFile('wrk', ['-t1', `-c${c}`, `-d${s}s`, '-H', 'Host: bench.test', url], (err, stdout, stderr) => {
-      if (err) reject(new Error(stderr || err.message));
-      else resolve(stdout);
-    });
+// One long-lived generator process; runs are sequential, one request message at a time.
+function startLoad() {
+  const gen = fork(fileURLToPath(new URL('./load.mjs', import.meta.url)));
+  let pending;
+  let exited;
+  gen.on('message', (m) => {
+    const p = pending;
+    pending = undefined;
+    if (m.error) p?.reject(new Error(`autocannon failed: ${m.error}`));
+    else p?.resolve(m);
   });
+  gen.on('exit', (code) => {
+    exited = new Error(`load generator exited (${code}); is autocannon installed? (npm install)`);
+    pending?.reject(exited);
+    pending = undefined;
+  });
+  return {
+    run: (url, secs, conns) =>
+      new Promise((resolve, reject) => {
+        if (exited) return reject(exited);
+        pending = { resolve, reject };
+        gen.send({ url, host: 'bench.test', secs, conns });
+      }),
+    stop: () => {
+      if (gen.connected) gen.disconnect();
+    },
+  };
 }
