@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
+import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
   createHttpServer,
