@@ -3,10 +3,14 @@
 // process's CPU µs per request; the backend and the generator run in child processes so their CPU
 // is not counted. Node alone: no root, no apt (bench:router keeps wrk for the nginx/HAProxy anchors).
 // Usage: npm run build && node bench/micro.mjs [seconds] [connections]
+// Env: MODE=proxy|pipe|both, ROUNDS=n, METRICS=1 (record into prom-client as the router does),
+// PROXY_DIST=/abs/path/to/dist/index.js (another build of this package, for A/B runs).
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { HttpProxy } from '../dist/index.js';
+import { Registry } from 'prom-client';
+
+const { createProxyMetrics, HttpProxy } = await import(process.env.PROXY_DIST ?? '../dist/index.js');
 
 const secs = Number(process.argv[2] ?? 5);
 const conns = Number(process.argv[3] ?? 50);
@@ -52,6 +56,8 @@ if (process.argv[2] === 'backend') {
     resolver: { resolve: () => resolved },
     cookieKey: Buffer.alloc(32, 1),
     hostName: 'bench-host',
+    // METRICS=1: record requests in a prom-client registry as the router does.
+    metrics: process.env.METRICS === '1' ? createProxyMetrics(new Registry()) : undefined,
   });
   // Alternates HttpProxy with a raw `net` pipe (no HTTP parsing) on the same machine state, so a
   // loaded machine shows up in both; MODE=proxy or MODE=pipe runs only one. ROUNDS=n repeats.

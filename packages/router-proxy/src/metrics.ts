@@ -2,6 +2,53 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 const MAX_ROUTES = 1000;
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** prom-client 15's per-label-set histogram state (its `hashMap` values). */
+interface HistogramEntry {
+  labels: Record<string, string | number>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/** Observations of one status class not yet added to the histogram. */
+class PendingDurations {
+  /** Per bucket: observations whose smallest bound ≥ the value is that bucket's. */
+  readonly buckets = new Float64Array(BUCKETS.length);
+  sum = 0;
+  count = 0;
+
+  add(seconds: number): void {
+    if (!Number.isFinite(seconds)) return; // prom-client would throw; a NaN sum would stick
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]) {
+        this.buckets[i]++;
+        break;
+      }
+    }
+    this.sum += seconds;
+    this.count++;
+  }
+
+  clear(): void {
+    this.buckets.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+
+  /** Adds (then forgets) the pending observations to `e`. */
+  flushInto(e: HistogramEntry): void {
+    for (let i = 0; i < BUCKETS.length; i++) {
+      e.bucketValues[BUCKETS[i]] += this.buckets[i];
+      this.buckets[i] = 0;
+    }
+    e.sum += this.sum;
+    e.count += this.count;
+    this.sum = 0;
+    this.count = 0;
+  }
+}
 
 export interface ProxyMetrics {
   requests: Counter<'route' | 'status_class'>;
@@ -15,7 +62,10 @@ export interface ProxyMetrics {
   upgrades: Counter;
   /** Bounded route label: the first 1,000 distinct values, then `_other`. */
   routeLabel(route: string): string;
-  /** Records one finished request (children cached so the hot path does no label hashing). */
+  /**
+   * Records one finished request in local counts, added to the prom-client metrics when they are
+   * collected (a scrape), so the hot path does no label validation or hashing.
+   */
   observe(route: string, status: number, seconds: number): void;
   /** Set by the proxy: how many backends are quarantined now (read at scrape time). */
   quarantinedCount?: () => number;
@@ -32,13 +82,15 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     help: 'HTTP requests proxied, by route (domain+path) and status class',
     labelNames: ['route', 'status_class'] as const,
     registers: [registry],
+    collect: () => flushRequests(),
   });
   const duration = new Histogram({
     name: 'flynn_router_request_duration_seconds',
     help: 'Time from request head to end of response',
     labelNames: ['status_class'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: BUCKETS,
     registers: [registry],
+    collect: () => flushDurations(),
   });
   const m: ProxyMetrics = {
     requests,
@@ -84,24 +136,67 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     routeLabel,
     observe,
   };
-  const routes = new Map<string, Counter.Internal[]>();
-  const durations = CLASSES.map((c) => duration.labels(c));
+  /** Per route label: requests per status class not yet added to the counter. */
+  const routes = new Map<string, Float64Array>();
+  const pending = CLASSES.map(() => new PendingDurations());
   function routeLabel(route: string): string {
     return routes.has(route) || routes.size < MAX_ROUTES ? route : '_other';
   }
   function observe(route: string, status: number, seconds: number): void {
-    let children = routes.get(route);
-    if (children === undefined) {
+    let counts = routes.get(route);
+    if (counts === undefined) {
       const label = routeLabel(route);
-      children = routes.get(label);
-      if (children === undefined) {
-        children = CLASSES.map((c) => requests.labels(label, c));
-        routes.set(label, children);
+      counts = routes.get(label);
+      if (counts === undefined) {
+        counts = new Float64Array(CLASSES.length);
+        routes.set(label, counts);
       }
     }
     const c = statusClass(status);
-    children[c].inc();
-    durations[c].observe(seconds);
+    counts[c]++;
+    pending[c].add(seconds);
+  }
+  // A reset (Registry.resetMetrics) drops what is pending too, as it drops what was recorded.
+  const resetRequests = requests.reset.bind(requests);
+  requests.reset = () => {
+    for (const counts of routes.values()) counts.fill(0);
+    resetRequests();
+  };
+  const resetDuration = duration.reset.bind(duration);
+  duration.reset = () => {
+    for (const p of pending) p.clear();
+    resetDuration();
+  };
+  function flushRequests(): void {
+    for (const [route, counts] of routes) {
+      for (let c = 0; c < CLASSES.length; c++) {
+        if (counts[c] === 0) continue;
+        requests.inc({ route, status_class: CLASSES[c] }, counts[c]);
+        counts[c] = 0;
+      }
+    }
+  }
+  function flushDurations(): void {
+    const map = (duration as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap;
+    for (let c = 0; c < CLASSES.length; c++) {
+      const p = pending[c];
+      if (p.count === 0) continue;
+      let e = entryOf(map, CLASSES[c]);
+      if (e === undefined) {
+        // Creates the label set's entry through the public API, then takes the probe back out.
+        duration.observe({ status_class: CLASSES[c] }, 0);
+        e = entryOf(map, CLASSES[c]);
+        if (e === undefined) throw new Error('prom-client histogram internals changed');
+        e.bucketValues[BUCKETS[0]]--;
+        e.count--;
+      }
+      p.flushInto(e);
+    }
   }
   return m;
+}
+
+function entryOf(map: Record<string, HistogramEntry>, statusClass: string): HistogramEntry | undefined {
+  for (const k in map) if (map[k].labels.status_class === statusClass) return map[k];
+  return undefined;
 }
