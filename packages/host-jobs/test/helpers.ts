@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PortBand } from '@flynn-edge/testkit';
 import { JobManager, type JobManagerOptions } from '../src/manager.js';
 import { isSameProcessAlive, readProcStat } from '../src/procfs.js';
 import type { Job, JobSpec, LineEvent } from '../src/types.js';
@@ -22,23 +23,16 @@ export function tempDir(): string {
 }
 
 // Job ports come from 10000–19999: below the OS's ephemeral range (where freePort, port 0 and
-// outgoing connections land) and used by no other suite (theirs start at 20000). Each vitest
-// worker owns a tenth of it, handed out in turn, so the ranges of one run never meet.
-const BAND_MIN = 10_000;
-const SLICE = 1000;
-const WORKERS = 10;
+// outgoing connections land) and used by no other suite (theirs start at 20000).
 const ephemeralMin = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
-if (!(ephemeralMin >= BAND_MIN + SLICE * WORKERS)) {
+if (!(ephemeralMin >= 20_000)) {
   throw new Error(`the OS's ephemeral ports start at ${ephemeralMin}, inside the test job ports`);
 }
-const slice = BAND_MIN + ((Number(process.env.VITEST_POOL_ID ?? 1) - 1) % WORKERS) * SLICE;
-let nextInSlice = 0;
+const jobPorts = new PortBand(10_000, 20_000);
 
 /** `size` ports of this worker's slice that no other range of this run holds. */
 export function testRange(size = 50): { min: number; max: number } {
-  if (nextInSlice + size > SLICE) nextInSlice = 0;
-  const min = slice + nextInSlice;
-  nextInSlice += size;
+  const min = jobPorts.next(size);
   return { min, max: min + size - 1 };
 }
 

@@ -1,6 +1,6 @@
 import { maskJob } from '@flynn-edge/host/secrets';
 import { getJson } from '../discoverd-http.js';
-import { hostOfJob } from '../hosts.js';
+import { type HostJob, hostOfJob } from '../hosts.js';
 import { CliError, formatTable, printJson, println } from '../output.js';
 
 // `flynn-host inspect [--json] [--reveal] [--env-value NAME] JOB_ID`: one job as its host knows
@@ -16,22 +16,15 @@ export interface InspectOptions {
   envValue?: string;
 }
 
-interface InspectedJob {
-  id: string;
-  app: { id: string; name: string };
-  processType: string;
+/** What `GET /host/jobs/:id` adds to the listing's fields. */
+interface InspectedJob extends HostJob {
   cmd: string;
-  args: string[];
-  env: Record<string, string>;
-  state: string;
   pid?: number;
   ports: number[];
-  createdAt: string;
   startedAt?: string;
   endedAt?: string;
   exitStatus?: number | null;
   signal?: string | null;
-  error?: string;
   restarts: number;
 }
 
