@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import type { LookupFunction } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 // The client's server list module alone (not its watches and heartbeats): this file is on the
 // CLI's fast paths.
 import { DEFAULT_SERVER, PeerTrust, parseDiscoverdEnv } from '@flynn-edge/discoverd-client/servers';
@@ -109,6 +112,8 @@ export interface RequestOptions {
   /** Follow 307s (default). promote and demote act on one node and must not be sent elsewhere. */
   followRedirects?: boolean;
   body?: unknown;
+  /** Sent as it is (application/octet-stream) instead of `body` as JSON. */
+  rawBody?: Buffer;
 }
 
 /** Response headers (a small stand-in for fetch's Headers: the CLI only reads a few). */
@@ -141,22 +146,169 @@ class TimeoutError extends Error {
 }
 
 /**
+ * How to reach an origin outside the cluster (the controller gateway, from ~/.flynnrc): the TLS pin
+ * its certificate must match (Flynn's: base64 of the SHA-256 of the leaf certificate's DER), and
+ * an `ip:port` to connect to instead of the URL's host (SNI and Host stay the URL's).
+ */
+export interface OriginOptions {
+  tlsPin?: string;
+  connectAddr?: string;
+}
+
+const origins = new Map<string, OriginOptions>();
+
+/** Applies to every later request to `origin` (`https://controller.example.com`). */
+export function configureOrigin(origin: string, opts: OriginOptions): void {
+  origins.set(new URL(origin).origin, opts);
+}
+
+/** Flynn's TLS pin of a certificate: base64(sha256(DER)). */
+export function certificatePin(der: Buffer): string {
+  return createHash('sha256').update(der).digest('base64');
+}
+
+/** The pinned certificate was not the one presented: nothing was sent. */
+export class TlsPinMismatchError extends CliError {
+  constructor(
+    readonly host: string,
+    readonly got: string,
+    readonly want: string,
+  ) {
+    super(`TLS pin mismatch for ${host} (got ${got}, want ${want})`);
+    this.name = 'TlsPinMismatchError';
+  }
+}
+
+/** The key would have gone over plain HTTP to an address on the internet. */
+export class PlainKeyError extends CliError {
+  constructor(host: string) {
+    super(`refusing to send the cluster key over plain http:// to ${host}, which is not a private address (use https)`);
+    this.name = 'PlainKeyError';
+  }
+}
+
+// Loopback, RFC 1918, link-local, CGNAT and unique-local IPv6: addresses that do not leave the
+// site, where the cluster's own plain-HTTP APIs live.
+const PRIVATE_V4: readonly [number, number, number][] = [
+  // [first octet, second octet low, second octet high]
+  [127, 0, 255],
+  [10, 0, 255],
+  [172, 16, 31],
+  [192, 168, 168],
+  [169, 254, 254],
+  [100, 64, 127],
+];
+
+/** True for a private, loopback or link-local IP literal (IPv4-mapped IPv6 included). */
+export function isPrivateAddress(ip: string): boolean {
+  let a = ip.replace(/^\[|\]$/g, '').toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped) a = mapped[1]!;
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (v4) {
+    const [o1, o2] = [Number(v4[1]), Number(v4[2])];
+    return PRIVATE_V4.some(([f, lo, hi]) => o1 === f && o2 >= lo && o2 <= hi);
+  }
+  if (a === '::1') return true;
+  // fc00::/7 (unique local) and fe80::/10 (link-local).
+  return /^f[cd][0-9a-f]{0,2}:/.test(a) || /^fe[89ab][0-9a-f]?:/.test(a);
+}
+
+/** A name resolver that refuses public addresses (the key is about to go out in clear). */
+const privateOnlyLookup: LookupFunction = (hostname, options, callback) => {
+  import('node:dns').then(({ lookup }) =>
+    lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const list = addresses as { address: string; family: number }[];
+      const bad = list.find((a) => !isPrivateAddress(a.address));
+      if (bad || list.length === 0) return callback(new PlainKeyError(`${hostname} (${bad?.address ?? 'no address'})`), '', 0);
+      if (options.all) return (callback as (e: null, a: typeof list) => void)(null, list);
+      callback(null, list[0]!.address, list[0]!.family);
+    }),
+  );
+};
+
+/** A TLS connection to `url`'s origin, checked against the pin before anything is written. */
+async function connectPinned(u: URL, opts: OriginOptions, deadline: number): Promise<TLSSocket> {
+  const { connect } = await import('node:tls');
+  const [host, port] = opts.connectAddr
+    ? splitHostPort(opts.connectAddr)
+    : [u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 443)];
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host,
+      port,
+      servername: u.hostname,
+      // With a pin the pin is the check (self-signed certificates), as Flynn's pinned dialer.
+      rejectUnauthorized: !opts.tlsPin,
+      ALPNProtocols: ['http/1.1'],
+    });
+    const timer = Number.isFinite(deadline)
+      ? setTimeout(() => socket.destroy(new TimeoutError('timed out')), Math.max(0, deadline - Date.now()))
+      : undefined;
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      if (opts.tlsPin) {
+        const got = certificatePin(socket.getPeerCertificate().raw);
+        if (!samePin(got, opts.tlsPin)) {
+          socket.destroy();
+          reject(new TlsPinMismatchError(u.hostname, got, opts.tlsPin));
+          return;
+        }
+      }
+      resolve(socket);
+    });
+  });
+}
+
+function samePin(got: string, want: string): boolean {
+  return Buffer.from(got, 'base64').equals(Buffer.from(want.trim(), 'base64'));
+}
+
+function splitHostPort(addr: string): [string, number] {
+  const hp = hostPort(addr, 443);
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i).replace(/^\[|\]$/g, ''), Number(hp.slice(i + 1))];
+}
+
+/**
  * One HTTP exchange with node:http (much cheaper to load than fetch for a short-lived CLI):
  * resolves with the response once its head arrived; the timer covers the whole exchange up to
- * `deadline` (ms since the epoch) unless cleared with the returned `done()`.
+ * `deadline` (ms since the epoch) unless cleared with the returned `done()`. An origin configured
+ * with a TLS pin or a connect address (configureOrigin) is reached over a socket checked first;
+ * the cluster key never goes over plain http:// to a public address.
  */
 export async function send(
   method: string,
   url: string,
   headers: Record<string, string>,
-  body: string | undefined,
+  body: string | Buffer | undefined,
   deadline: number,
 ): Promise<{ res: IncomingMessage; done: () => void }> {
   const u = new URL(url);
-  const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http');
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('invalid URL');
+  const keyed = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
+  let lookup: LookupFunction | undefined;
+  if (u.protocol === 'http:' && keyed) {
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const { isIP } = await import('node:net');
+    if (isIP(host) !== 0) {
+      if (!isPrivateAddress(host)) throw new PlainKeyError(u.host);
+    } else if (host.toLowerCase() !== 'localhost') {
+      lookup = privateOnlyLookup;
+    }
+  }
+  const origin = u.protocol === 'https:' ? origins.get(u.origin) : undefined;
+  const socket = origin && (origin.tlsPin || origin.connectAddr) ? await connectPinned(u, origin, deadline) : undefined;
+  const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
-    const req = mod.request(u, { method, headers });
+    const req = socket
+      ? mod.request(u, { method, headers, agent: false, createConnection: () => socket })
+      : mod.request(u, { method, headers, ...(lookup ? { lookup } : {}) });
     const timer = Number.isFinite(deadline)
       ? setTimeout(() => req.destroy(new TimeoutError('timed out')), Math.max(0, deadline - Date.now()))
       : undefined;
@@ -192,8 +344,11 @@ export async function request(method: string, url: string, opts: RequestOptions 
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   const headers: Record<string, string> = { accept: 'application/json' };
-  let body: string | undefined;
-  if (opts.body !== undefined) {
+  let body: string | Buffer | undefined;
+  if (opts.rawBody !== undefined) {
+    body = opts.rawBody;
+    headers['content-type'] = 'application/octet-stream';
+  } else if (opts.body !== undefined) {
     body = JSON.stringify(opts.body);
     headers['content-type'] = 'application/json';
   }
@@ -215,6 +370,8 @@ export async function request(method: string, url: string, opts: RequestOptions 
         done();
       }
     } catch (err) {
+      // A refused pin or a refused plain-HTTP key is the whole story: said as it is.
+      if (err instanceof CliError) throw err;
       throw new NetworkError(method, target, describeNetworkError(err, timeoutMs));
     }
     trust.observe(target, resHeaders.get('discoverd-peers'));

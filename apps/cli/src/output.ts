@@ -32,14 +32,17 @@ export function printJson(value: unknown): void {
   println(JSON.stringify(value, null, 2));
 }
 
-/** Left-aligned columns separated by at least three spaces, as Go's tabwriter lays them out. */
-export function formatTable(header: string[], rows: string[][]): string {
+/**
+ * Left-aligned columns separated by at least `padding` spaces, as Go's tabwriter lays them out
+ * (flynn-host pads with 3, flynn with 2).
+ */
+export function formatTable(header: string[], rows: string[][], padding = 3): string {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
   return all
     .map((r) =>
       r
-        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] + 3)))
+        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] + padding)))
         .join('')
         .trimEnd(),
     )

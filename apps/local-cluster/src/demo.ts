@@ -69,6 +69,15 @@ async function main(): Promise<void> {
       `  status page in a browser: http://status.${domain}:${ports.http}/?key=${keys.authKey}  (map status.${domain} to ${hosts[0]} in /etc/hosts)`,
     );
   }
+  say('\nThe demo app was deployed the way an operator deploys one:');
+  for (const args of cluster.demoCommands()) say(`  ${cli}/flynn.js ${args.join(' ')}`);
+  say('\nMore to try:');
+  say(`  ${cli}/flynn.js apps                              # the system apps and the demo`);
+  say(`  ${cli}/flynn.js -a demo ps                        # its two jobs, on two hosts`);
+  say(`  ${cli}/flynn.js -a demo env set GREETING=hi       # a new release, deployed with no failed request`);
+  say(`  ${cli}/flynn.js -a demo route                     # its routes`);
+  say(`  ${cli}/flynn.js -a status env get AUTH_KEY        # the status key`);
+  say(`  ${cli}/flynn.js -a router ps                      # one router per host`);
   say(`  ${cli}/flynn-host.js ps -a                      # every job on every host`);
   say(`  ${cli}/flynn-host.js list                       # hosts and their Raft role`);
   say(`  ${cli}/flynn-host.js log -f ${demoJob}`);

@@ -1,11 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppStore, type Artifact, Deployer, keys, SYSTEM_APP_META } from '@flynn-edge/app-model';
+import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { isSameProcessAlive, type Job } from '@flynn-edge/host-jobs';
 import { type ManagedProcess, waitFor } from '@flynn-edge/process-kit';
+import { DaemonHosts } from './daemon-hosts.js';
 import { localHostDaemon } from './local-host.js';
 
 // A whole cluster on one machine, run the way Flynn runs one: a flynn-host daemon per address,
@@ -93,6 +96,7 @@ export type ComponentName = 'discoverd' | 'router' | 'logaggregator' | 'status' 
 // Each binary belongs to a declared dependency of this package (apps/<name>/bin).
 const bin = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
 const STATUS_BIN = bin('status/bin/status.js');
+const FLYNN_BIN = bin('cli/bin/flynn.js');
 
 // The demo app: answers with its job id, and logs every request (so `flynn -a demo log` shows them).
 const DEMO_APP = `
@@ -100,9 +104,19 @@ const http = require('node:http');
 http.createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok');
   console.log(req.method + ' ' + req.url + ' via ' + (req.headers['flynn-router-host'] || 'direct'));
-  res.end('hello from ' + process.env.FLYNN_JOB_ID + '\\n');
+  res.end((process.env.GREETING || 'hello') + ' from ' + process.env.FLYNN_JOB_ID + '\\n');
 }).listen(process.env.PORT, process.env.EXTERNAL_IP, () => console.log('listening on ' + process.env.PORT));
 `;
+
+// Its release configuration (Flynn's `release add -f` format), shipped inside the tarball.
+const DEMO_RELEASE = {
+  processes: {
+    web: {
+      args: ['server.js'],
+      ports: [{ proto: 'tcp', service: { name: 'demo-web', check: { type: 'http', path: '/healthz' } } }],
+    },
+  },
+};
 
 export interface HttpAnswer {
   status: number;
@@ -284,7 +298,10 @@ export class LocalCluster {
     );
     this.say(`flynn-host daemons serving on ${hosts.map((h) => `${h}:${ports.host}`).join(', ')}`);
 
+    // discoverd first, as jobs of their own (the store they record apps in is theirs); their
+    // release is recorded once a leader is elected.
     const keyEnv = { CLUSTER_KEY: this.keys.clusterKey };
+    const releases = { discoverd: randomUUID(), logaggregator: randomUUID() };
     for (let i = 0; i < hosts.length; i++) {
       await this.runJob(i, 'discoverd', {
         args: [
@@ -301,6 +318,7 @@ export class LocalCluster {
           this.discoverd,
         ],
         env: keyEnv,
+        meta: { FLYNN_RELEASE_ID: releases.discoverd },
       });
     }
     await waitFor(
@@ -314,20 +332,70 @@ export class LocalCluster {
     );
     this.say('discoverd: one job per host, a Raft leader elected');
 
-    await this.runJob(0, 'router', {
-      args: [
-        bin('router/bin/router.js'),
-        '-http-port',
-        String(ports.http),
-        '-https-port',
-        String(ports.https),
-        '-api-port',
-        String(ports.routerApi),
-        '-workers',
-        '2',
-      ],
-      env: { ...keyEnv, LISTEN_IP: hosts[0], COOKIE_KEY: this.keys.cookieKey },
+    const client = new DiscoverdClient({
+      servers: hosts.map((h) => `http://${h}:${ports.discoverd}`),
+      clusterKey: this.keys.clusterKey,
     });
+    try {
+      await this.startApps(new AppStore(client.kv), releases);
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Records every component as a system app and deploys those it can; then the demo app. */
+  private async startApps(store: AppStore, releases: { discoverd: string; logaggregator: string }): Promise<void> {
+    const { hosts, ports } = this;
+    const deployer = new Deployer(
+      store,
+      new DaemonHosts(
+        hosts.map((h, i) => ({ id: `host${i + 1}`, addr: `${h}:${ports.host}` })),
+        (i, method, path, body) => this.hostApi(i, method, path, body),
+      ),
+    );
+    await waitFor(
+      async () => {
+        await store.kv.txn({
+          success: [
+            {
+              op: 'put',
+              key: keys.clusterConfig,
+              value: JSON.stringify({ domain: this.domain, created_at: new Date().toISOString() }),
+            },
+          ],
+        });
+        return true;
+      },
+      { timeoutMs: 30_000, what: 'the cluster store' },
+    );
+    // discoverd and the logaggregator run with per-host addresses in their args: recorded here,
+    // their jobs started by hand (redeploying them is the hosts lifecycle's).
+    const system = { [SYSTEM_APP_META]: 'true' };
+    const builtin = async (name: string) => {
+      const artifact: Artifact = {
+        id: randomUUID(),
+        type: 'builtin',
+        uri: `builtin:${name}`,
+        meta: {},
+        created_at: new Date().toISOString(),
+      };
+      await store.putArtifact(artifact);
+      return artifact.id;
+    };
+    const discoverd = await store.putApp('discoverd', {
+      id: this.apps.discoverd.id,
+      meta: system,
+      strategy: 'one-by-one',
+      deploy_timeout: 300,
+    });
+    await store.createRelease(discoverd, {
+      id: releases.discoverd,
+      artifacts: [await builtin('discoverd')],
+      env: { DISCOVERD_PEERS: `${this.discoverd},` },
+      processes: { app: { args: ['bin/discoverd.js'], omni: true } },
+    });
+    await store.switchRelease(await store.app('discoverd'), releases.discoverd, { app: hosts.length });
+
     await this.runJob(0, 'logaggregator', {
       args: [
         bin('logaggregator/bin/logaggregator.js'),
@@ -336,41 +404,142 @@ export class LocalCluster {
         '-api-addr',
         `${hosts[0]}:${ports.aggregatorApi}`,
       ],
+      meta: { FLYNN_RELEASE_ID: releases.logaggregator },
     });
-    for (const i of hosts.length > 1 ? [1, hosts.length > 2 ? 2 : 1] : [0, 0]) {
-      await this.runJob(i, 'demo', {
-        processType: 'web',
-        args: ['-e', DEMO_APP],
-        ports: 1,
-        service: 'demo-web',
-        health: { kind: 'http', port: 0, path: '/healthz' },
-      });
-    }
-    await this.addRoute({ type: 'http', service: 'demo-web', domain: `demo.${this.domain}` });
-    await waitFor(async () => (await this.throughRouter(`demo.${this.domain}`)).status === 200, {
-      timeoutMs: 30_000,
-      what: 'the demo app through the router',
+    const aggregator = await store.putApp('logaggregator', { id: this.apps.logaggregator.id, meta: system });
+    await store.createRelease(aggregator, {
+      id: releases.logaggregator,
+      artifacts: [await builtin('logaggregator')],
+      env: {},
+      processes: { app: { args: ['bin/logaggregator.js'] } },
     });
-    this.say('a router and a logaggregator on host 1, the demo app (2 web jobs) behind the router');
+    await store.switchRelease(await store.app('logaggregator'), releases.logaggregator, { app: 1 });
+
+    // The router on every host (its own address, the same ports), deployed through the app model.
+    const router = await store.putApp('router', { id: this.apps.router.id, meta: system, strategy: 'one-by-one' });
+    const routerRelease = await store.createRelease(router, {
+      artifacts: [await builtin('router')],
+      env: { COOKIE_KEY: this.keys.cookieKey },
+      processes: {
+        app: {
+          args: [
+            'bin/router.js',
+            '-http-port',
+            String(ports.http),
+            '-https-port',
+            String(ports.https),
+            '-api-port',
+            String(ports.routerApi),
+            '-workers',
+            '2',
+          ],
+          omni: true,
+        },
+      },
+    });
+    await deployer.deploy('router', routerRelease);
+    await deployer.scale('router', { app: hosts.length });
+    this.say(`the router on every host (${hosts.length}), a logaggregator on host 1`);
 
     if (this.hasStatus) {
-      await this.runJob(0, 'status', {
-        processType: 'web',
-        args: [STATUS_BIN, '-addr', `${hosts[0]}:${ports.status}`],
-        env: { ...keyEnv, AUTH_KEY: this.keys.authKey },
+      const status = await store.putApp('status', { id: this.apps.status.id, meta: system });
+      const statusRelease = await store.createRelease(status, {
+        artifacts: [await builtin('status')],
+        env: { AUTH_KEY: this.keys.authKey },
+        processes: {
+          web: { args: ['bin/status.js'], ports: [{ proto: 'tcp', service: { name: 'status-web', check: { type: 'tcp' } } }] },
+        },
       });
+      await deployer.deploy('status', statusRelease);
+      await deployer.scale('status', { web: 1 });
       await this.addRoute({
         type: 'http',
         service: 'status-web',
         domain: `status.${this.domain}`,
         drain_backends: true,
+        parent_ref: `controller/apps/${status.id}`,
       });
       await waitFor(async () => (await this.throughRouter(`status.${this.domain}`)).status !== 503, {
         timeoutMs: 30_000,
         what: 'the status service through the router',
       });
-      this.say(`the status service on host 1, routed at status.${this.domain}`);
+      this.say(`the status service, routed at status.${this.domain}`);
     }
+
+    await this.deployDemo();
+    await this.refreshJobs();
+  }
+
+  /** The demo app as an operator deploys one: flynn create, release add, scale, route add. */
+  private async deployDemo(): Promise<void> {
+    const app = join(this.dir, 'demo-app');
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, 'server.js'), DEMO_APP);
+    writeFileSync(join(app, 'release.json'), `${JSON.stringify(DEMO_RELEASE, null, 2)}\n`);
+    execFileSync('tar', ['-czf', this.demoTarball, '-C', app, '.']);
+    for (const args of this.demoCommands()) await this.flynn(args);
+    await waitFor(async () => (await this.throughRouter(`demo.${this.domain}`)).status === 200, {
+      timeoutMs: 30_000,
+      what: 'the demo app through the router',
+    });
+    this.say(`the demo app: ${this.demoCommands().map((a) => `flynn ${a.join(' ')}`).join('; ')}`);
+  }
+
+  get demoTarball(): string {
+    return join(this.dir, 'demo-app.tar.gz');
+  }
+
+  /** What deployDemo runs (the banner shows them). */
+  demoCommands(): string[][] {
+    return [
+      ['create', 'demo'],
+      ['-a', 'demo', 'release', 'add', this.demoTarball],
+      ['-a', 'demo', 'scale', 'web=2'],
+      ['-a', 'demo', 'route', 'add', 'http', `hello.${this.domain}`],
+    ];
+  }
+
+  /** Runs the `flynn` CLI against this cluster; a failure carries its stderr. */
+  async flynn(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [FLYNN_BIN, ...args],
+        { env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey }, timeout: 180_000 },
+        (err, stdout, stderr) => {
+          if (err) reject(new Error(`flynn ${args.join(' ')}: ${stderr.trim() || err.message}`));
+          else resolve(stdout);
+        },
+      );
+    });
+  }
+
+  /** cluster.jobs from what the hosts run now (by app id). */
+  async refreshJobs(): Promise<void> {
+    const byApp = new Map(Object.entries(this.apps).map(([name, a]) => [a.id, name as ComponentName]));
+    const demo = await this.appIdOf('demo');
+    if (demo) byApp.set(demo, 'demo');
+    this.jobs.clear();
+    for (let i = 0; i < this.hosts.length; i++) {
+      const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as Job[];
+      for (const j of jobs.filter((x) => x.state === 'running' && !x.stopRequested)) {
+        const name = byApp.get(j.app.id);
+        if (name) this.jobs.set(name, [...(this.jobs.get(name) ?? []), { host: i, id: j.id }]);
+      }
+    }
+    for (const list of this.jobs.values()) list.sort((a, b) => a.host - b.host);
+  }
+
+  private async appIdOf(name: string): Promise<string | undefined> {
+    const r = await fetch(`http://${this.hosts[0]}:${this.ports.discoverd}/kv/apps/${name}?stale=true`, {
+      headers: { authorization: `Bearer ${this.keys.clusterKey}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!r.ok) return undefined;
+    const { value } = (await r.json()) as { value: string };
+    const id = (JSON.parse(value) as { id: string }).id;
+    this.apps.demo = { id, name };
+    return id;
   }
 
   /** The last lines of every daemon's output and every app log, for a failed start or test. */

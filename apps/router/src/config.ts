@@ -148,7 +148,9 @@ function defaultCertificate(flags: RouterFlags, env: NodeJS.ProcessEnv): RouterC
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number): RouterConfig {
   const { flags } = parseFlags(flagSpec, argv, env);
-  const listenIp = env.LISTEN_IP || '0.0.0.0';
+  // A router job on a flynn-host binds its host's address (EXTERNAL_IP, set for every job), so
+  // several hosts on one machine can each run one; standalone, every interface.
+  const listenIp = env.LISTEN_IP || env.EXTERNAL_IP || '0.0.0.0';
   const defaultHttp = optionalPort('DEFAULT_HTTP_PORT', env.DEFAULT_HTTP_PORT);
   const defaultHttps = optionalPort('DEFAULT_HTTPS_PORT', env.DEFAULT_HTTPS_PORT);
   if (defaultHttps === 0) throw new ConfigError('DEFAULT_HTTPS_PORT=0: HTTPS cannot be disabled');

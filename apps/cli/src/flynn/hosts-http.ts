@@ -1,0 +1,92 @@
+import type { HostJobView, HostRef, HostsPort, JobRequest } from '@flynn-edge/app-model';
+import { answerError, expectOk, getJson, request } from '../discoverd-http.js';
+import { CliError } from '../output.js';
+import type { ClusterTarget } from './target.js';
+
+// The hosts as the deployer and the app commands see them: the flynn-host daemons registered in
+// discoverd (service `flynn-host`, meta `id`), their APIs reached through the target.
+
+interface Instance {
+  addr: string;
+  meta?: Record<string, string>;
+}
+
+export class HttpHosts implements HostsPort {
+  constructor(private readonly target: ClusterTarget) {}
+
+  private url(host: HostRef, path: string): string {
+    return `${this.target.hostUrl(host)}${path}`;
+  }
+
+  private get opts() {
+    return { clusterKey: this.target.clusterKey };
+  }
+
+  async hosts(): Promise<HostRef[]> {
+    const failures: string[] = [];
+    for (const server of this.target.discoverd) {
+      try {
+        const { value } = await getJson<Instance[]>(`${server}/services/flynn-host/instances`, this.opts);
+        return value
+          .map((i) => ({ id: i.meta?.id ?? i.addr, addr: i.addr }))
+          .sort((a, b) => a.id.localeCompare(b.id));
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err;
+        if (/ 404/.test(err.message)) return [];
+        failures.push(err.message);
+      }
+    }
+    throw new CliError(`no discoverd server answered: ${failures.join('; ')}`);
+  }
+
+  async jobs(host: HostRef): Promise<HostJobView[]> {
+    return (await getJson<HostJobView[]>(this.url(host, '/host/jobs'), this.opts)).value;
+  }
+
+  async job(host: HostRef, id: string): Promise<HostJobView> {
+    return (await getJson<HostJobView>(this.url(host, `/host/jobs/${encodeURIComponent(id)}`), this.opts))
+      .value;
+  }
+
+  async run(host: HostRef, spec: JobRequest): Promise<HostJobView> {
+    const answer = await request('POST', this.url(host, '/host/jobs'), {
+      ...this.opts,
+      body: spec,
+      timeoutMs: 60_000,
+    });
+    return JSON.parse(expectOk('POST', answer).text) as HostJobView;
+  }
+
+  async stop(host: HostRef, id: string, o: { graceMs: number; drainMs: number }): Promise<void> {
+    const answer = await request(
+      'DELETE',
+      this.url(host, `/host/jobs/${encodeURIComponent(id)}?grace=${o.graceMs}&drain=${o.drainMs}`),
+      { ...this.opts, timeoutMs: o.graceMs + o.drainMs + 10_000 },
+    );
+    if (answer.status !== 404) expectOk('DELETE', answer);
+  }
+
+  async lastLines(host: HostRef, id: string, n: number): Promise<string[]> {
+    const answer = await request(
+      'GET',
+      this.url(host, `/host/jobs/${encodeURIComponent(id)}/log?lines=${n}`),
+      this.opts,
+    );
+    if (answer.status !== 200) throw answerError('GET', answer);
+    return answer.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { msg?: string }).msg ?? '')
+      .filter(Boolean);
+  }
+
+  /** The host a job id names (`<host id>-<uuid>`). */
+  async hostOf(jobId: string): Promise<HostRef> {
+    const dash = jobId.indexOf('-');
+    if (dash <= 0) throw new CliError(`invalid job id ${JSON.stringify(jobId)} (want <host id>-<uuid>)`, 2);
+    const host = (await this.hosts()).find((h) => h.id === jobId.slice(0, dash));
+    if (!host)
+      throw new CliError(`no host ${JSON.stringify(jobId.slice(0, dash))} is registered in discoverd`);
+    return host;
+  }
+}

@@ -1,0 +1,245 @@
+import { AppModelError } from './errors.js';
+import { appJobs, type HostJobView, type HostRef, type HostsPort, isLive, type PlacedJob } from './hosts-port.js';
+import { jobRequest } from './job-spec.js';
+import { placeJobs } from './placement.js';
+import type { AppStore, Versioned } from './store.js';
+import type { App, Release } from './types.js';
+
+// Deploys and scaling without a scheduler (flynn-ops.md §1.3): the CLI takes the app's deploy
+// lock, starts the new jobs, waits until each runs and is registered (health checks passed),
+// switches the release in one transaction, then stops the old jobs, each first taken out of
+// discoverd and given time to drain. A new job that crashes, or is not up within the app's
+// deploy_timeout, stops all new jobs and leaves the old release serving.
+
+export interface DeployOptions {
+  /** One line per job event: `15:04:05.000 ==> web <job id> up` (Flynn's scale output). */
+  progress?: (line: string) => void;
+  /** Default: the app's deploy_timeout. */
+  timeoutMs?: number;
+  /** Out of discoverd this long before SIGTERM (routers stop sending new requests). */
+  drainMs?: number;
+  graceMs?: number;
+  pollMs?: number;
+}
+
+export interface DeployResult {
+  app: App;
+  started: PlacedJob[];
+  stopped: PlacedJob[];
+  ms: number;
+}
+
+const DEFAULT_DRAIN_MS = 1500;
+const DEFAULT_GRACE_MS = 10_000;
+
+export function clock(d = new Date()): string {
+  return d.toISOString().slice(11, 23);
+}
+
+export class Deployer {
+  constructor(
+    readonly store: AppStore,
+    readonly port: HostsPort,
+  ) {}
+
+  /** Switches the app to `release`, running the app's formation counts of it. */
+  async deploy(appName: string, release: Release, opts: DeployOptions = {}): Promise<DeployResult> {
+    const app = await this.store.app(appName);
+    const lock = await this.store.lock(app.value, release.id);
+    try {
+      const formation = await this.store.formation(app.value.id);
+      const counts: Record<string, number> = {};
+      for (const [type, n] of Object.entries(formation?.value.processes ?? {})) {
+        if (release.processes[type] && n > 0) counts[type] = n;
+      }
+      return await this.replace(app, release, counts, opts);
+    } finally {
+      await this.store.unlock(app.value, lock);
+    }
+  }
+
+  /** Changes the current release's counts; returns what started and stopped. */
+  async scale(
+    appName: string,
+    counts: Record<string, number>,
+    opts: DeployOptions = {},
+  ): Promise<DeployResult & { before: Record<string, number> }> {
+    const t0 = Date.now();
+    const app = await this.store.app(appName);
+    const release = await this.store.currentRelease(app.value);
+    if (!release) throw new AppModelError('No app release, specify a release with --release');
+    const unknown = Object.keys(counts).filter((t) => !release.processes[t]);
+    if (unknown.length > 0) throw new AppModelError(`ERROR: unknown process types: ${unknown.sort().join(', ')}`);
+    const lock = await this.store.lock(app.value, release.id);
+    try {
+      const formation = await this.store.formation(app.value.id);
+      const before = { ...(formation?.value.processes ?? {}) };
+      const after = { ...before, ...counts };
+      const hosts = await this.port.hosts();
+      const live = (await appJobs(this.port, app.value.id, hosts)).filter((p) => isLive(p.job));
+      const ofRelease = live.filter((p) => p.job.meta?.FLYNN_RELEASE_ID === release.id);
+      const toStart: { type: string; host: HostRef }[] = [];
+      const toStop: PlacedJob[] = [];
+      for (const [type, want] of Object.entries(after)) {
+        const have = ofRelease.filter((p) => p.job.processType === type);
+        if (want > have.length) {
+          for (const host of placeJobs(type, want - have.length, hosts, live, app.value.id)) toStart.push({ type, host });
+        } else if (want < have.length) {
+          // The newest go first: the oldest have proven themselves.
+          toStop.push(...have.sort((a, b) => b.job.createdAt.localeCompare(a.job.createdAt)).slice(0, have.length - want));
+        }
+      }
+      const started = await this.startAll(app.value, release, toStart, opts);
+      const next = await this.commit(app, release.id, after, started);
+      await this.stopAll(toStop, opts);
+      return { app: next, started, stopped: toStop, ms: Date.now() - t0, before };
+    } finally {
+      await this.store.unlock(app.value, lock);
+    }
+  }
+
+  private async replace(
+    app: Versioned<App>,
+    release: Release,
+    counts: Record<string, number>,
+    opts: DeployOptions,
+  ): Promise<DeployResult> {
+    const t0 = Date.now();
+    const hosts = await this.port.hosts();
+    const live = (await appJobs(this.port, app.value.id, hosts)).filter((p) => isLive(p.job));
+    // Every running job of the app is replaced; they do not count toward placement, since their
+    // hosts are about to be free.
+    const old = live;
+    const plan: { type: string; host: HostRef }[] = [];
+    for (const [type, n] of Object.entries(counts)) {
+      for (const host of placeJobs(type, n, hosts, [], app.value.id)) plan.push({ type, host });
+    }
+    if (app.value.strategy === 'one-by-one') {
+      return this.oneByOne(app, release, counts, plan, old, opts, t0);
+    }
+    const started = await this.startAll(app.value, release, plan, opts);
+    const next = await this.commit(app, release.id, counts, started);
+    await this.stopAll(old, opts);
+    return { app: next, started, stopped: old, ms: Date.now() - t0 };
+  }
+
+  /**
+   * Host by host: stop the old job there, start its successor, wait until it is up (fixed ports
+   * cannot run twice on one host). A failure stops the new job and starts the old release's again.
+   */
+  private async oneByOne(
+    app: Versioned<App>,
+    release: Release,
+    counts: Record<string, number>,
+    plan: { type: string; host: HostRef }[],
+    old: PlacedJob[],
+    opts: DeployOptions,
+    t0: number,
+  ): Promise<DeployResult> {
+    const started: PlacedJob[] = [];
+    const stopped: PlacedJob[] = [];
+    const oldRelease = await this.store.currentRelease(app.value);
+    for (const step of plan) {
+      const predecessor = old.find((p) => p.host.id === step.host.id && p.job.processType === step.type && !stopped.includes(p));
+      if (predecessor) {
+        await this.stopAll([predecessor], opts);
+        stopped.push(predecessor);
+      }
+      try {
+        started.push(...(await this.startAll(app.value, release, [step], opts)));
+      } catch (err) {
+        if (predecessor && oldRelease) {
+          await this.startAll(app.value, oldRelease, [step], { ...opts, progress: undefined }).catch(() => {});
+        }
+        throw err;
+      }
+    }
+    const rest = old.filter((p) => !stopped.includes(p));
+    const next = await this.commit(app, release.id, counts, started);
+    await this.stopAll(rest, opts);
+    return { app: next, started, stopped: [...stopped, ...rest], ms: Date.now() - t0 };
+  }
+
+  /** The switch; when it fails the new jobs go again. */
+  private async commit(
+    app: Versioned<App>,
+    release: string,
+    counts: Record<string, number>,
+    started: PlacedJob[],
+  ): Promise<App> {
+    try {
+      return await this.store.switchRelease(app, release, counts);
+    } catch (err) {
+      await this.stopAll(started, { drainMs: 0, graceMs: 2000 });
+      throw err;
+    }
+  }
+
+  /** Starts every planned job, then waits until all are up; any failure stops them all. */
+  async startAll(
+    app: App,
+    release: Release,
+    plan: { type: string; host: HostRef }[],
+    opts: DeployOptions,
+  ): Promise<PlacedJob[]> {
+    const artifact = release.artifacts[0] ? await this.store.artifact(release.artifacts[0]) : undefined;
+    if (release.artifacts[0] && !artifact) throw new AppModelError(`artifact ${release.artifacts[0]} not found`);
+    const started: PlacedJob[] = [];
+    try {
+      for (const { type, host } of plan) {
+        const job = await this.port.run(host, jobRequest(app, release, type, artifact));
+        started.push({ host, job });
+      }
+      const timeoutMs = opts.timeoutMs ?? app.deploy_timeout * 1000;
+      await Promise.all(started.map((p) => this.waitUp(p, timeoutMs, opts)));
+      return started;
+    } catch (err) {
+      await this.stopAll(started, { drainMs: 0, graceMs: 2000 });
+      throw err;
+    }
+  }
+
+  private async waitUp(p: PlacedJob, timeoutMs: number, opts: DeployOptions): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const poll = opts.pollMs ?? 100;
+    for (;;) {
+      const j = await this.port.job(p.host, p.job.id);
+      if (j.state === 'running' && (!j.service || j.registered)) {
+        opts.progress?.(`${clock()} ==> ${j.processType} ${j.id} up`);
+        return;
+      }
+      if (j.state === 'crashed' || j.state === 'failed' || j.state === 'done' || j.restarts > 0) {
+        throw new AppModelError(`deploy failed: job ${j.id}: ${await this.describeFailure(p.host, j)}`);
+      }
+      if (Date.now() >= deadline) {
+        throw new AppModelError(
+          `deploy failed: job ${j.id}: ${j.state}${j.service ? ', not registered in discoverd (health check failing?)' : ''} after ${Math.round(timeoutMs / 1000)} s`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, poll));
+    }
+  }
+
+  private async describeFailure(host: HostRef, j: HostJobView): Promise<string> {
+    const how =
+      j.error ??
+      (j.signal ? `killed by ${j.signal}` : j.exitStatus !== undefined && j.exitStatus !== null ? `exit status ${j.exitStatus}` : 'exited');
+    const state = j.state === 'running' || j.state === 'starting' ? 'crashed' : j.state;
+    const last = await this.port.lastLines?.(host, j.id, 1).catch(() => []);
+    return `${state} (${how})${last?.[0] ? `: ${last[0]}` : ''}`;
+  }
+
+  async stopAll(jobs: PlacedJob[], opts: DeployOptions): Promise<void> {
+    await Promise.all(
+      jobs.map(async (p) => {
+        await this.port
+          .stop(p.host, p.job.id, {
+            drainMs: opts.drainMs ?? (p.job.registered ? DEFAULT_DRAIN_MS : 0),
+            graceMs: opts.graceMs ?? DEFAULT_GRACE_MS,
+          })
+          .catch(() => {});
+        opts.progress?.(`${clock()} ==> ${p.job.processType} ${p.job.id} down`);
+      }),
+    );
+  }
+}

@@ -1,0 +1,33 @@
+import type { HostRef, PlacedJob } from './hosts-port.js';
+
+// Where new jobs go: for each job, the host with the fewest jobs of this app and type, then the
+// fewest jobs overall, then by id — so two web jobs land on two hosts whenever two answer.
+
+export function placeJobs(
+  type: string,
+  count: number,
+  hosts: HostRef[],
+  live: PlacedJob[],
+  appId: string,
+): HostRef[] {
+  if (hosts.length === 0) return [];
+  const same = new Map<string, number>();
+  const total = new Map<string, number>();
+  for (const { host, job } of live) {
+    total.set(host.id, (total.get(host.id) ?? 0) + 1);
+    if (job.app.id === appId && job.processType === type) same.set(host.id, (same.get(host.id) ?? 0) + 1);
+  }
+  const out: HostRef[] = [];
+  for (let i = 0; i < count; i++) {
+    const host = [...hosts].sort(
+      (a, b) =>
+        (same.get(a.id) ?? 0) - (same.get(b.id) ?? 0) ||
+        (total.get(a.id) ?? 0) - (total.get(b.id) ?? 0) ||
+        a.id.localeCompare(b.id),
+    )[0];
+    out.push(host);
+    same.set(host.id, (same.get(host.id) ?? 0) + 1);
+    total.set(host.id, (total.get(host.id) ?? 0) + 1);
+  }
+  return out;
+}
