@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { LookupFunction } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 // The client's server list module alone (not its watches and heartbeats): this file is on the
 // CLI's fast paths.
@@ -182,7 +182,9 @@ export class TlsPinMismatchError extends CliError {
 /** The key would have gone over plain HTTP to an address on the internet. */
 export class PlainKeyError extends CliError {
   constructor(host: string) {
-    super(`refusing to send the cluster key over plain http:// to ${host}, which is not a private address (use https)`);
+    super(
+      `refusing to send the cluster key over plain http:// to ${host}, which is not a private address (use https)`,
+    );
     this.name = 'PlainKeyError';
   }
 }
@@ -221,7 +223,8 @@ const privateOnlyLookup: LookupFunction = (hostname, options, callback) => {
       if (err) return callback(err, '', 0);
       const list = addresses as { address: string; family: number }[];
       const bad = list.find((a) => !isPrivateAddress(a.address));
-      if (bad || list.length === 0) return callback(new PlainKeyError(`${hostname} (${bad?.address ?? 'no address'})`), '', 0);
+      if (bad || list.length === 0)
+        return callback(new PlainKeyError(`${hostname} (${bad?.address ?? 'no address'})`), '', 0);
       if (options.all) return (callback as (e: null, a: typeof list) => void)(null, list);
       callback(null, list[0]!.address, list[0]!.family);
     }),
@@ -303,11 +306,12 @@ export async function send(
     }
   }
   const origin = u.protocol === 'https:' ? origins.get(u.origin) : undefined;
-  const socket = origin && (origin.tlsPin || origin.connectAddr) ? await connectPinned(u, origin, deadline) : undefined;
+  const socket =
+    origin && (origin.tlsPin || origin.connectAddr) ? await connectPinned(u, origin, deadline) : undefined;
   const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
     const req = socket
-      ? mod.request(u, { method, headers, agent: false, createConnection: () => socket })
+      ? mod.request(u, { method, headers, defaultPort: 443, createConnection: () => socket })
       : mod.request(u, { method, headers, ...(lookup ? { lookup } : {}) });
     const timer = Number.isFinite(deadline)
       ? setTimeout(() => req.destroy(new TimeoutError('timed out')), Math.max(0, deadline - Date.now()))

@@ -3,7 +3,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { exitQuietlyOnClosedPipe } from './closed-pipe.js';
 import { discoverdUrls, getJson } from './discoverd-http.js';
 import { registerAppCommands } from './flynn/apps.js';
-import { contextOf, type FlynnContext } from './flynn/context.js';
+import { registerClusterCommands, resolveTarget } from './flynn/cluster.js';
+import { contextOf, type FlynnContext, setTargetResolver } from './flynn/context.js';
 import { registerEnvCommands } from './flynn/env.js';
 import { registerKvCommands } from './flynn/kv.js';
 import { registerPsCommands } from './flynn/ps.js';
@@ -103,6 +104,8 @@ export function buildFlynn(): Command {
     .addOption(new Option('--cluster-key <key>', 'the cluster key').env('CLUSTER_KEY'))
     // Global options go before the command, as in Flynn: `route add -c CERT` is the certificate.
     .enablePositionalOptions();
+  setTargetResolver(resolveTarget);
+  registerClusterCommands(program);
   registerAppCommands(program);
   registerReleaseCommands(program);
   registerScaleCommand(program);

@@ -18,6 +18,7 @@ export async function openStream(url: string, clusterKey?: string, raw = false):
     sent.done();
     res = sent.res;
   } catch (err) {
+    if (err instanceof CliError) throw err; // a TLS pin mismatch says so itself
     throw new NetworkError('GET', url, describeNetworkError(err, 0));
   }
   const status = res.statusCode ?? 0;

@@ -2,9 +2,7 @@ import { type Command, Option } from 'commander';
 import {
   addCluster,
   checkTlsPin,
-  configPath,
   emptyCluster,
-  findCluster,
   goQuote,
   readConfig,
   removeCluster,
@@ -71,7 +69,9 @@ export function registerClusterCommands(program: Command): void {
     .action((name: string, domain: string, key: string, opts) => {
       const entry = emptyCluster(name);
       entry.Key = key;
-      entry.ControllerURL = domain.startsWith('https://') ? domain.replace(/\/+$/, '') : `https://controller.${domain}`;
+      entry.ControllerURL = domain.startsWith('https://')
+        ? domain.replace(/\/+$/, '')
+        : `https://controller.${domain}`;
       if (opts.gitUrl) entry.GitURL = opts.gitUrl;
       if (opts.tlsPin !== undefined) entry.TLSPin = checkTlsPin(opts.tlsPin);
       if (opts.controllerAddr !== undefined) {
@@ -88,7 +88,11 @@ export function registerClusterCommands(program: Command): void {
         throw new CliError(`Cluster ${goQuote(name)} does not exist and cannot be set as default.`);
       }
       saveConfig(config);
-      log(makeDefault ? `Cluster ${goQuote(name)} added and set as default.` : `Cluster ${goQuote(name)} added.`);
+      log(
+        makeDefault
+          ? `Cluster ${goQuote(name)} added and set as default.`
+          : `Cluster ${goQuote(name)} added.`,
+      );
     });
 
   cluster
@@ -130,5 +134,4 @@ export function registerClusterCommands(program: Command): void {
     });
 }
 
-/** The flynnrc path in use, for messages. */
-export { configPath, findCluster };
+export { resolveTarget } from '../cluster-config.js';
