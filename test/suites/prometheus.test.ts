@@ -67,7 +67,7 @@ function expectedTargets(): Map<string, number> {
   const m = new Map([
     ['discoverd', HOSTS.length],
     ['flynn-host', HOSTS.length],
-    ['router-api', 1],
+    ['router-api', HOSTS.length], // a router on every host
     ['logaggregator-api', 1],
   ]);
   if (cluster.hasStatus) m.set('status-web', 1);
@@ -134,11 +134,14 @@ describe.skipIf(!prom.available)('Prometheus against the local cluster', { timeo
         .sort();
     expect(hostsOf('flynn-host')).toEqual(['host1', 'host2', 'host3']);
     expect(hostsOf('discoverd')).toEqual(['host1', 'host2', 'host3']);
-    expect(hostsOf('router-api')).toEqual(['host1']);
+    expect(hostsOf('router-api')).toEqual(['host1', 'host2', 'host3']);
     expect(ts.find((t) => t.labels.service === 'logaggregator-api')?.labels.app).toBe('logaggregator');
-    expect(ts.find((t) => t.labels.service === 'router-api')?.scrapeUrl).toBe(
-      `http://${HOSTS[0]}:${cluster.ports.routerApi}/metrics`,
-    );
+    expect(
+      ts
+        .filter((t) => t.labels.service === 'router-api')
+        .map((t) => t.scrapeUrl)
+        .sort(),
+    ).toEqual(HOSTS.map((h) => `http://${h}:${cluster.ports.routerApi}/metrics`).sort());
   });
 
   it('reads a sane value of a chosen metric from each service', async () => {

@@ -122,7 +122,9 @@ export function buildFlynn(): Command {
   registerKvCommands(program, requestContext);
   // exitOverride reaches every subcommand (commander copies settings when they are created only).
   const override = (c: Command) => {
-    c.exitOverride().configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'flynn: ')) });
+    c.exitOverride().configureOutput({
+      outputError: (str, write) => write(str.replace(/^error: /, 'flynn: ')),
+    });
     for (const sub of c.commands) override(sub);
   };
   override(program);

@@ -79,6 +79,9 @@ async function main(): Promise<void> {
   say(`  ${cli}/flynn.js -a status env get AUTH_KEY        # the status key`);
   say(`  ${cli}/flynn.js -a router ps                      # one router per host`);
   say(`  ${cli}/flynn-host.js ps -a                      # every job on every host`);
+  say('\nFrom outside the cluster (HTTPS to controller.<domain> through a router, the certificate pinned):');
+  say(`  ${cli}/flynn.js ${cluster.clusterAddCommand().join(' ')}`);
+  say(`  env -u DISCOVERD -u CLUSTER_KEY ${cli}/flynn.js -a demo ps`);
   say(`  ${cli}/flynn-host.js list                       # hosts and their Raft role`);
   say(`  ${cli}/flynn-host.js log -f ${demoJob}`);
   say(`  ${cli}/flynn.js -a demo log -f                 # the app's lines from the aggregator`);

@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { AppStore, type Artifact, Deployer, keys, SYSTEM_APP_META } from '@flynn
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { isSameProcessAlive, type Job } from '@flynn-edge/host-jobs';
 import { type ManagedProcess, waitFor } from '@flynn-edge/process-kit';
+import { generateSelfSigned } from '@flynn-edge/tls';
 import { DaemonHosts } from './daemon-hosts.js';
 import { localHostDaemon } from './local-host.js';
 
@@ -27,8 +28,10 @@ export interface LocalClusterPorts {
   syslog: number;
   aggregatorApi: number;
   status: number;
-  /** Host n (1-based) gives its jobs ports base + (n-1)*1000 … base + (n-1)*1000 + 999. */
+  /** Host n (1-based) gives its jobs ports base + (n-1)*per … base + n*per - 1. */
   jobPortsBase: number;
+  /** Default 1000. */
+  jobPortsPerHost?: number;
 }
 
 export const DEFAULT_PORTS: LocalClusterPorts = {
@@ -189,8 +192,8 @@ export class LocalCluster {
         apiPort: this.ports.host,
         dir: this.dir,
         jobPorts: {
-          start: this.ports.jobPortsBase + i * 1000,
-          end: this.ports.jobPortsBase + i * 1000 + 999,
+          start: this.ports.jobPortsBase + i * (this.ports.jobPortsPerHost ?? 1000),
+          end: this.ports.jobPortsBase + (i + 1) * (this.ports.jobPortsPerHost ?? 1000) - 1,
         },
         pool: this.poolOf(i),
         env: { DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey },
@@ -344,7 +347,10 @@ export class LocalCluster {
   }
 
   /** Records every component as a system app and deploys those it can; then the demo app. */
-  private async startApps(store: AppStore, releases: { discoverd: string; logaggregator: string }): Promise<void> {
+  private async startApps(
+    store: AppStore,
+    releases: { discoverd: string; logaggregator: string },
+  ): Promise<void> {
     const { hosts, ports } = this;
     const deployer = new Deployer(
       store,
@@ -416,7 +422,11 @@ export class LocalCluster {
     await store.switchRelease(await store.app('logaggregator'), releases.logaggregator, { app: 1 });
 
     // The router on every host (its own address, the same ports), deployed through the app model.
-    const router = await store.putApp('router', { id: this.apps.router.id, meta: system, strategy: 'one-by-one' });
+    const router = await store.putApp('router', {
+      id: this.apps.router.id,
+      meta: system,
+      strategy: 'one-by-one',
+    });
     const routerRelease = await store.createRelease(router, {
       artifacts: [await builtin('router')],
       env: { COOKIE_KEY: this.keys.cookieKey },
@@ -447,7 +457,10 @@ export class LocalCluster {
         artifacts: [await builtin('status')],
         env: { AUTH_KEY: this.keys.authKey },
         processes: {
-          web: { args: ['bin/status.js'], ports: [{ proto: 'tcp', service: { name: 'status-web', check: { type: 'tcp' } } }] },
+          web: {
+            args: ['bin/status.js'],
+            ports: [{ proto: 'tcp', service: { name: 'status-web', check: { type: 'tcp' } } }],
+          },
         },
       });
       await deployer.deploy('status', statusRelease);
@@ -466,8 +479,58 @@ export class LocalCluster {
       this.say(`the status service, routed at status.${this.domain}`);
     }
 
+    await this.startController(store, deployer, system, builtin);
     await this.deployDemo();
     await this.refreshJobs();
+  }
+
+  /**
+   * The controller gateway (what `flynn` talks to from outside, through the routers), routed at
+   * controller.<domain> over HTTPS with a certificate for the domain and its subdomains; its pin
+   * is what `flynn cluster add -p` checks.
+   */
+  private async startController(
+    store: AppStore,
+    deployer: Deployer,
+    meta: Record<string, string>,
+    builtin: (name: string) => Promise<string>,
+  ): Promise<void> {
+    const pair = generateSelfSigned({ names: [this.domain, `*.${this.domain}`], keyType: 'rsa' });
+    this.tlsPin = createHash('sha256').update(new X509Certificate(pair.certPem).raw).digest('base64');
+    const app = await store.putApp('controller', { id: randomUUID(), meta });
+    const release = await store.createRelease(app, {
+      artifacts: [await builtin('controller')],
+      env: {},
+      processes: { web: { args: ['bin/controller.js'], ports: [{ proto: 'tcp' }] } },
+    });
+    await deployer.deploy('controller', release);
+    await deployer.scale('controller', { web: 1 });
+    await this.addRoute({
+      type: 'http',
+      service: 'controller',
+      domain: `controller.${this.domain}`,
+      certificate: { cert: pair.certPem, key: pair.keyPem },
+      parent_ref: `controller/apps/${app.id}`,
+    });
+    this.say(`the controller gateway, routed at https://controller.${this.domain} (TLS pin ${this.tlsPin})`);
+  }
+
+  /** Flynn's TLS pin of the cluster certificate (base64 SHA-256 of its DER). */
+  tlsPin = '';
+
+  /** What an operator outside the cluster runs to reach it (the router's HTTPS port on host 1). */
+  clusterAddCommand(name = 'local'): string[] {
+    return [
+      'cluster',
+      'add',
+      '-p',
+      this.tlsPin,
+      '--controller-addr',
+      `${this.hosts[0]}:${this.ports.https}`,
+      name,
+      this.domain,
+      this.keys.clusterKey,
+    ];
   }
 
   /** The demo app as an operator deploys one: flynn create, release add, scale, route add. */
@@ -482,7 +545,11 @@ export class LocalCluster {
       timeoutMs: 30_000,
       what: 'the demo app through the router',
     });
-    this.say(`the demo app: ${this.demoCommands().map((a) => `flynn ${a.join(' ')}`).join('; ')}`);
+    this.say(
+      `the demo app: ${this.demoCommands()
+        .map((a) => `flynn ${a.join(' ')}`)
+        .join('; ')}`,
+    );
   }
 
   get demoTarball(): string {
@@ -505,7 +572,10 @@ export class LocalCluster {
       execFile(
         process.execPath,
         [FLYNN_BIN, ...args],
-        { env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey }, timeout: 180_000 },
+        {
+          env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey },
+          timeout: 180_000,
+        },
         (err, stdout, stderr) => {
           if (err) reject(new Error(`flynn ${args.join(' ')}: ${stderr.trim() || err.message}`));
           else resolve(stdout);

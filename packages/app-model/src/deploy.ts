@@ -1,5 +1,12 @@
 import { AppModelError } from './errors.js';
-import { appJobs, type HostJobView, type HostRef, type HostsPort, isLive, type PlacedJob } from './hosts-port.js';
+import {
+  appJobs,
+  type HostJobView,
+  type HostRef,
+  type HostsPort,
+  isLive,
+  type PlacedJob,
+} from './hosts-port.js';
 import { jobRequest } from './job-spec.js';
 import { placeJobs } from './placement.js';
 import type { AppStore, Versioned } from './store.js';
@@ -69,7 +76,8 @@ export class Deployer {
     const release = await this.store.currentRelease(app.value);
     if (!release) throw new AppModelError('No app release, specify a release with --release');
     const unknown = Object.keys(counts).filter((t) => !release.processes[t]);
-    if (unknown.length > 0) throw new AppModelError(`ERROR: unknown process types: ${unknown.sort().join(', ')}`);
+    if (unknown.length > 0)
+      throw new AppModelError(`ERROR: unknown process types: ${unknown.sort().join(', ')}`);
     const lock = await this.store.lock(app.value, release.id);
     try {
       const formation = await this.store.formation(app.value.id);
@@ -83,10 +91,15 @@ export class Deployer {
       for (const [type, want] of Object.entries(after)) {
         const have = ofRelease.filter((p) => p.job.processType === type);
         if (want > have.length) {
-          for (const host of placeJobs(type, want - have.length, hosts, live, app.value.id)) toStart.push({ type, host });
+          for (const host of placeJobs(type, want - have.length, hosts, live, app.value.id))
+            toStart.push({ type, host });
         } else if (want < have.length) {
           // The newest go first: the oldest have proven themselves.
-          toStop.push(...have.sort((a, b) => b.job.createdAt.localeCompare(a.job.createdAt)).slice(0, have.length - want));
+          toStop.push(
+            ...have
+              .sort((a, b) => b.job.createdAt.localeCompare(a.job.createdAt))
+              .slice(0, have.length - want),
+          );
         }
       }
       const started = await this.startAll(app.value, release, toStart, opts);
@@ -140,7 +153,9 @@ export class Deployer {
     const stopped: PlacedJob[] = [];
     const oldRelease = await this.store.currentRelease(app.value);
     for (const step of plan) {
-      const predecessor = old.find((p) => p.host.id === step.host.id && p.job.processType === step.type && !stopped.includes(p));
+      const predecessor = old.find(
+        (p) => p.host.id === step.host.id && p.job.processType === step.type && !stopped.includes(p),
+      );
       if (predecessor) {
         await this.stopAll([predecessor], opts);
         stopped.push(predecessor);
@@ -149,7 +164,9 @@ export class Deployer {
         started.push(...(await this.startAll(app.value, release, [step], opts)));
       } catch (err) {
         if (predecessor && oldRelease) {
-          await this.startAll(app.value, oldRelease, [step], { ...opts, progress: undefined }).catch(() => {});
+          await this.startAll(app.value, oldRelease, [step], { ...opts, progress: undefined }).catch(
+            () => {},
+          );
         }
         throw err;
       }
@@ -183,7 +200,8 @@ export class Deployer {
     opts: DeployOptions,
   ): Promise<PlacedJob[]> {
     const artifact = release.artifacts[0] ? await this.store.artifact(release.artifacts[0]) : undefined;
-    if (release.artifacts[0] && !artifact) throw new AppModelError(`artifact ${release.artifacts[0]} not found`);
+    if (release.artifacts[0] && !artifact)
+      throw new AppModelError(`artifact ${release.artifacts[0]} not found`);
     const started: PlacedJob[] = [];
     try {
       for (const { type, host } of plan) {
@@ -223,7 +241,11 @@ export class Deployer {
   private async describeFailure(host: HostRef, j: HostJobView): Promise<string> {
     const how =
       j.error ??
-      (j.signal ? `killed by ${j.signal}` : j.exitStatus !== undefined && j.exitStatus !== null ? `exit status ${j.exitStatus}` : 'exited');
+      (j.signal
+        ? `killed by ${j.signal}`
+        : j.exitStatus !== undefined && j.exitStatus !== null
+          ? `exit status ${j.exitStatus}`
+          : 'exited');
     const state = j.state === 'running' || j.state === 'starting' ? 'crashed' : j.state;
     const last = await this.port.lastLines?.(host, j.id, 1).catch(() => []);
     return `${state} (${how})${last?.[0] ? `: ${last[0]}` : ''}`;

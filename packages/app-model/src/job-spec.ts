@@ -16,7 +16,14 @@ export interface JobRequest {
   env: Record<string, string>;
   ports: number;
   service?: string;
-  health?: { kind: 'http' | 'tcp'; port: number; path?: string; status?: number; intervalMs?: number; threshold?: number };
+  health?: {
+    kind: 'http' | 'tcp';
+    port: number;
+    path?: string;
+    status?: number;
+    intervalMs?: number;
+    threshold?: number;
+  };
   restart: 'never' | 'on-failure' | 'always';
   meta: Record<string, string>;
   artifact?: JobArtifact;
@@ -46,9 +53,11 @@ export function jobRequest(
   extra: { args?: string[]; oneOff?: boolean } = {},
 ): JobRequest {
   const p: ProcessType | undefined = release.processes[type];
-  if (!p && !extra.oneOff) throw new AppModelError(`process type ${JSON.stringify(type)} not found in release ${release.id}`);
+  if (!p && !extra.oneOff)
+    throw new AppModelError(`process type ${JSON.stringify(type)} not found in release ${release.id}`);
   const argv = extra.args ?? p?.args ?? [];
-  if (argv.length === 0) throw new AppModelError(`process type ${JSON.stringify(type)} of release ${release.id} has no args`);
+  if (argv.length === 0)
+    throw new AppModelError(`process type ${JSON.stringify(type)} of release ${release.id} has no args`);
   const check = p?.ports?.[0]?.service?.check;
   const service = extra.oneOff || !p ? undefined : serviceOf(p);
   const env: Record<string, string> = { ...release.env, ...(p?.env ?? {}), FLYNN_RELEASE_ID: release.id };
@@ -80,5 +89,8 @@ export function jobRequest(
 
 /** `/data` → VOLUME_DATA (the mount path's env var when the process names none). */
 export function volumeEnvName(path: string): string {
-  return `VOLUME_${path.replace(/^\/+/, '').toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+  return `VOLUME_${path
+    .replace(/^\/+/, '')
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '_')}`;
 }

@@ -20,9 +20,11 @@ export function parseScaleArgs(args: string[]): Record<string, number> {
     const i = arg.indexOf('=');
     if (i <= 0) throw new AppModelError('ERROR: scale args must be of the form <typ>=<spec>', 2);
     const qty = arg.slice(i + 1);
-    if (!/^-?\d+$/.test(qty)) throw new AppModelError(`ERROR: could not parse quantity in ${JSON.stringify(arg)}`, 2);
+    if (!/^-?\d+$/.test(qty))
+      throw new AppModelError(`ERROR: could not parse quantity in ${JSON.stringify(arg)}`, 2);
     const n = Number(qty);
-    if (n < 0) throw new AppModelError(`ERROR: process quantities cannot be negative in ${JSON.stringify(arg)}`, 2);
+    if (n < 0)
+      throw new AppModelError(`ERROR: process quantities cannot be negative in ${JSON.stringify(arg)}`, 2);
     if (n > 1000) throw new AppModelError(`ERROR: at most 1000 jobs of a type, not ${n}`, 2);
     out[arg.slice(0, i)] = n;
   }
@@ -40,7 +42,15 @@ export function parseEnvPairs(pairs: string[]): Record<string, string> {
   return out;
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** Milliseconds from a number (already ms) or a Go duration ("1.5s", "300ms", "1m30s"). */
 export function durationMs(value: number | string | undefined, fallback: number): number {
@@ -53,6 +63,7 @@ export function durationMs(value: number | string | undefined, fallback: number)
     total += Number(m[1]) * (UNITS[m[2]] ?? 0);
     matched = re.lastIndex;
   }
-  if (matched !== value.length || value === '') throw new AppModelError(`invalid duration ${JSON.stringify(value)}`, 2);
+  if (matched !== value.length || value === '')
+    throw new AppModelError(`invalid duration ${JSON.stringify(value)}`, 2);
   return total;
 }

@@ -3,7 +3,14 @@ import { AppModelError } from './errors.js';
 import { keys } from './keys.js';
 import { checkAppName } from './parse.js';
 import type { StoreKv, StoreOp } from './store-kv.js';
-import { type App, type Artifact, type Deployment, type Formation, type Release, SYSTEM_APP_META } from './types.js';
+import {
+  type App,
+  type Artifact,
+  type Deployment,
+  type Formation,
+  type Release,
+  SYSTEM_APP_META,
+} from './types.js';
 
 // Reading and writing the app model's records (flynn-ops.md §1.2). Every multi-key change is one
 // transaction guarded by the revisions it read, so two operators cannot half-overwrite each other.
@@ -90,7 +97,8 @@ export class AppStore {
         { op: 'put', key: keys.appId(app.id), value: JSON.stringify(name) },
       ],
     });
-    if (!res.succeeded) throw new AppModelError(`object_exists: application ${JSON.stringify(name)} already exists`);
+    if (!res.succeeded)
+      throw new AppModelError(`object_exists: application ${JSON.stringify(name)} already exists`);
     return app;
   }
 

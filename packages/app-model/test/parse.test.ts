@@ -1,11 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { AppModelError, checkAppName, durationMs, parseEnvPairs, parseScaleArgs, placeJobs } from '../src/index.js';
+import {
+  AppModelError,
+  checkAppName,
+  durationMs,
+  parseEnvPairs,
+  parseScaleArgs,
+  placeJobs,
+} from '../src/index.js';
 
 describe('app names (Flynn: ^[a-z\\d]+(-[a-z\\d]+)*$, at most 100)', () => {
-  it.each(['a', 'demo', 'my-app-2', 'x'.repeat(100)])('takes %s', (n) => expect(() => checkAppName(n)).not.toThrow());
-  it.each(['', 'Demo', '-a', 'a-', 'a--b', 'a_b', 'a.b', 'x'.repeat(101), 'é'])('refuses %j with Flynn\'s message', (n) => {
-    expect(() => checkAppName(n)).toThrow('validation_error: name is invalid');
-  });
+  it.each(['a', 'demo', 'my-app-2', 'x'.repeat(100)])('takes %s', (n) =>
+    expect(() => checkAppName(n)).not.toThrow(),
+  );
+  it.each(['', 'Demo', '-a', 'a-', 'a--b', 'a_b', 'a.b', 'x'.repeat(101), 'é'])(
+    "refuses %j with Flynn's message",
+    (n) => {
+      expect(() => checkAppName(n)).toThrow('validation_error: name is invalid');
+    },
+  );
 });
 
 describe('scale arguments', () => {
@@ -30,8 +42,11 @@ describe('scale arguments', () => {
 });
 
 describe('env pairs', () => {
-  it('splits at the first =', () => expect(parseEnvPairs(['A=1', 'B=x=y', 'C='])).toEqual({ A: '1', B: 'x=y', C: '' }));
-  it.each(['A', '=1'])('refuses %j', (s) => expect(() => parseEnvPairs([s])).toThrow(`invalid var format: ${JSON.stringify(s)}`));
+  it('splits at the first =', () =>
+    expect(parseEnvPairs(['A=1', 'B=x=y', 'C='])).toEqual({ A: '1', B: 'x=y', C: '' }));
+  it.each(['A', '=1'])('refuses %j', (s) =>
+    expect(() => parseEnvPairs([s])).toThrow(`invalid var format: ${JSON.stringify(s)}`),
+  );
 });
 
 describe('Go durations', () => {
@@ -42,7 +57,9 @@ describe('Go durations', () => {
     ['300ms', 300],
     ['1m30s', 90_000],
   ] as const)('%j → %d ms', (v, ms) => expect(durationMs(v, 7)).toBe(ms));
-  it.each(['', '5', '1x', 's'])('refuses %j', (v) => expect(() => durationMs(v, 0)).toThrow('invalid duration'));
+  it.each(['', '5', '1x', 's'])('refuses %j', (v) =>
+    expect(() => durationMs(v, 0)).toThrow('invalid duration'),
+  );
 });
 
 describe('placement', () => {

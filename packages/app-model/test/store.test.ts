@@ -1,5 +1,5 @@
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
+import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppStore, keys, normalizeApp } from '../src/index.js';
 
@@ -18,14 +18,14 @@ beforeAll(async () => {
 afterAll(() => discoverd.close());
 
 describe('AppStore', () => {
-  it('creates an app once; a second create is Flynn\'s object_exists', async () => {
+  it("creates an app once; a second create is Flynn's object_exists", async () => {
     const app = await store.createApp('shop');
     expect(app).toMatchObject({ name: 'shop', strategy: 'all-at-once', release: '', deploy_timeout: 120 });
     expect((await store.app(app.id)).value.name).toBe('shop'); // by id too
     await expect(store.createApp('shop')).rejects.toThrow('object_exists: application "shop" already exists');
   });
 
-  it('reads the daemon\'s old {id,name,env} records with defaults', () => {
+  it("reads the daemon's old {id,name,env} records with defaults", () => {
     expect(normalizeApp({ id: 'i', name: 'n', env: {} } as never)).toEqual({
       id: 'i',
       name: 'n',
@@ -41,7 +41,9 @@ describe('AppStore', () => {
   it('holds one deploy lock per app and says who holds it', async () => {
     const app = await store.createApp('locked');
     const lock = await store.lock(app, 'r1');
-    await expect(store.lock(app, 'r2')).rejects.toThrow(/a deployment of locked is already running \(release r1, since /);
+    await expect(store.lock(app, 'r2')).rejects.toThrow(
+      /a deployment of locked is already running \(release r1, since /,
+    );
     await store.unlock(app, lock);
     await store.unlock(app, lock); // twice is harmless
     const again = await store.lock(app, 'r2');
@@ -50,7 +52,11 @@ describe('AppStore', () => {
 
   it('switches the release and the formation in one guarded transaction', async () => {
     const app = await store.createApp('switch');
-    const r1 = await store.createRelease(app, { artifacts: [], env: { A: '1' }, processes: { web: { args: ['x'] } } });
+    const r1 = await store.createRelease(app, {
+      artifacts: [],
+      env: { A: '1' },
+      processes: { web: { args: ['x'] } },
+    });
     const before = await store.app('switch');
     await store.switchRelease(before, r1.id, { web: 2 });
     expect((await store.app('switch')).value.release).toBe(r1.id);

@@ -53,6 +53,38 @@ export class NetNamespace {
     ip('netns', 'exec', this.ns, 'ip', 'link', 'set', 'lo', 'up');
   }
 
+  /**
+   * Makes `hostIp:port` (this side of the link) reach `toIp:toPort` here, e.g. a router bound to
+   * 127.0.0.91: a DNAT rule for packets from the namespace, with route_localnet so loopback
+   * destinations are allowed. The peer seen there is still the namespace's public address.
+   */
+  forward(port: number, toIp: string, toPort = port): void {
+    execFileSync('sysctl', ['-qw', `net.ipv4.conf.${this.hostEnd}.route_localnet=1`], { stdio: 'pipe' });
+    const rule = this.forwardRule(port, toIp, toPort);
+    execFileSync('iptables', ['-t', 'nat', '-A', 'PREROUTING', ...rule], { stdio: 'pipe' });
+    this.forwards.push(rule);
+  }
+
+  private readonly forwards: string[][] = [];
+
+  private forwardRule(port: number, toIp: string, toPort: number): string[] {
+    const to = `${toIp}:${toPort}`;
+    return [
+      '-i',
+      this.hostEnd,
+      '-d',
+      this.opts.hostIp,
+      '-p',
+      'tcp',
+      '--dport',
+      String(port),
+      '-j',
+      'DNAT',
+      '--to-destination',
+      to,
+    ];
+  }
+
   /** Runs a command inside the namespace; resolves with its exit code and output. */
   exec(command: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
     const r = spawnSync('ip', ['netns', 'exec', this.ns, command, ...args], {
@@ -64,6 +96,9 @@ export class NetNamespace {
 
   /** Removes the namespace (its veth end goes with it, and so does ours). Idempotent. */
   destroy(): void {
+    for (const rule of this.forwards.splice(0)) {
+      spawnSync('iptables', ['-t', 'nat', '-D', 'PREROUTING', ...rule], { stdio: 'ignore' });
+    }
     spawnSync('ip', ['netns', 'del', this.ns], { stdio: 'ignore' });
     spawnSync('ip', ['link', 'del', this.hostEnd], { stdio: 'ignore' });
   }

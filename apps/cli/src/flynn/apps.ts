@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { CliError, formatTable, println } from '../output.js';
 import { contextOf } from './context.js';
 import { confirm, say } from './prompt.js';
-import { parentRef, RouterApi, type RouteJson } from './route.js';
+import { parentRef, type RouteJson, RouterApi } from './route.js';
 
 // flynn apps, create, delete, info (Flynn's cli/app.go).
 
