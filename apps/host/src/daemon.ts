@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
-import { type Job, JobManager } from '@flynn-edge/host-jobs';
+import { fetchArtifactFromHosts, type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
   createHttpServer,
   createMetrics,
@@ -24,6 +25,7 @@ import {
   zfsReadiness,
 } from '@flynn-edge/zfs';
 import type { FastifyInstance } from 'fastify';
+import { artifactsApiPlugin } from './artifacts-api.js';
 import type { DaemonConfig } from './config.js';
 import { jobsApiPlugin } from './jobs-api.js';
 import { logApiPlugin } from './log-api.js';
@@ -49,6 +51,12 @@ function resolvers(): string[] {
     return [];
   }
 }
+
+/**
+ * The installed tree whose `apps/<name>` are the builtin artifacts: this file is
+ * `apps/host/dist/daemon.js`.
+ */
+export const INSTALLED_TREE = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** How long one `zpool list` answers /host/status's pool health. */
 const POOL_HEALTH_TTL_MS = 2000;
@@ -106,6 +114,14 @@ export class HostDaemon {
         DISCOVERD: config.discoverd.join(','),
         EXTERNAL_IP: config.externalIp,
       },
+      installDir: INSTALLED_TREE,
+      clusterKey: config.clusterKey || undefined,
+      // A tarball this host lacks comes from another host's store.
+      fetchArtifact: async (sha256, store) =>
+        fetchArtifactFromHosts(store, sha256, await this.otherHostUrls(), {
+          headers: this.peerHeaders(),
+          warn: (url, err) => log.warn({ url, err: err.message }, 'artifact fetch failed'),
+        }),
     });
     this.jobs.on('warning', (err) => log.warn({ err: err.message }, 'job manager'));
     this.metrics = createMetrics('host');
@@ -166,6 +182,7 @@ export class HostDaemon {
         },
       });
       await app.register(logApiPlugin, { jobs: this.jobs, store: this.logs.store });
+      await app.register(artifactsApiPlugin, { store: this.jobs.artifacts });
       await app.register(volumeApiPlugin, {
         get manager() {
           return daemon.volumes;
@@ -173,10 +190,7 @@ export class HostDaemon {
         get unavailableReason() {
           return daemon.volumesDisabled;
         },
-        fetchSnapshot: httpFetchSnapshot(
-          (hostId) => this.hostUrl(hostId),
-          config.clusterKey ? { authorization: `Bearer ${config.clusterKey}` } : {},
-        ),
+        fetchSnapshot: httpFetchSnapshot((hostId) => this.hostUrl(hostId), this.peerHeaders()),
       });
     });
   }
@@ -280,6 +294,20 @@ export class HostDaemon {
     const h = hosts.find((i) => i.meta?.id === hostId);
     if (!h) throw new Error(`no host ${JSON.stringify(hostId)} is registered in discoverd`);
     return `http://${h.addr}`;
+  }
+
+  /** The APIs of every other host registered in discoverd (none when discoverd is away). */
+  private async otherHostUrls(): Promise<string[]> {
+    const hosts = await this.client.instances('flynn-host').catch((err: Error) => {
+      this.log.warn({ err: err.message }, 'cannot list the other hosts');
+      return [];
+    });
+    return hosts.filter((i) => i.meta?.id !== this.config.id).map((i) => `http://${i.addr}`);
+  }
+
+  /** What other hosts' APIs require: the cluster key. */
+  private peerHeaders(): Record<string, string> {
+    return this.config.clusterKey ? { authorization: `Bearer ${this.config.clusterKey}` } : {};
   }
 
   /** Volumes need ZFS (a pool, or root and zfs-fuse to make one); without it they are disabled. */

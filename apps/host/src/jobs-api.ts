@@ -14,7 +14,8 @@ import type { FastifyInstance } from 'fastify';
 //   GET    /host/jobs/:id      one job
 //   PUT    /host/jobs/:id      run a job with this id (body: a job spec)
 //   POST   /host/jobs          run a job, id assigned (`<host id>-<uuid>`)
-//   DELETE /host/jobs/:id      stop it: SIGTERM, then SIGKILL after `?grace=<ms>` (default 10 s)
+//   DELETE /host/jobs/:id      stop it: SIGTERM, then SIGKILL after `?grace=<ms>` (default 10 s);
+//                              `?drain=<ms>`: out of discoverd first, SIGTERM that much later
 // Every answer masks secret env values and flag values (packages/host-jobs/src/secrets.ts): the
 // cluster key already guards the API, but listings end up in terminals, debug tarballs and logs.
 // `?reveal=true` on GET answers them as they are, for an operator who asks for one.
@@ -56,6 +57,16 @@ function specFrom(body: unknown, id?: string): JobSpec {
   return spec;
 }
 
+/** A `?name=<ms>` query value (absent: undefined). */
+function msParam(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = Number(v);
+  if (v === '' || !Number.isFinite(ms) || ms < 0) {
+    throw new HttpError('validation_error', `${name} must be a number of milliseconds`);
+  }
+  return ms;
+}
+
 /** `reveal=true` (or 1): the real values; absent, false or 0: masked. */
 function revealOf(query: { reveal?: string }): boolean {
   const v = query.reveal;
@@ -91,14 +102,16 @@ export async function jobsApiPlugin(app: FastifyInstance, opts: JobsApiOptions):
   app.post('/host/jobs', { config: { decodeJson: 'lenient' } }, async (req, reply) =>
     sendJson(reply, 200, maskJob(await answer(() => run(specFrom(req.body))))),
   );
-  app.delete<{ Params: { id: string }; Querystring: { grace?: string } }>(
+  app.delete<{ Params: { id: string }; Querystring: { grace?: string; drain?: string } }>(
     '/host/jobs/:id',
     async (req, reply) => {
-      const grace = req.query.grace === undefined ? undefined : Number(req.query.grace);
-      if (grace !== undefined && (!Number.isFinite(grace) || grace < 0)) {
-        throw new HttpError('validation_error', 'grace must be a number of milliseconds');
-      }
-      return sendJson(reply, 200, maskJob(await answer(() => jobs.stop(req.params.id, { graceMs: grace }))));
+      const graceMs = msParam(req.query.grace, 'grace');
+      const drainMs = msParam(req.query.drain, 'drain');
+      return sendJson(
+        reply,
+        200,
+        maskJob(await answer(() => jobs.stop(req.params.id, { graceMs, drainMs }))),
+      );
     },
   );
 }

@@ -1,8 +1,11 @@
+export * from './artifacts.js';
 export * from './health.js';
+export { BUILTIN_NAME_RE, INSTALL_DIR } from './launch.js';
 export * from './manager.js';
 export * from './ports.js';
 export * from './procfs.js';
 export * from './secrets.js';
 export { Spool, type SpoolLine, type SpoolOptions } from './spool.js';
 export { readJson, writeJsonAtomic } from './state.js';
+export { NotATarballError, UnsafeMemberError, unpackTarGz } from './tarball.js';
 export * from './types.js';

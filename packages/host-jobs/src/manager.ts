@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import { ArtifactStore } from './artifacts.js';
+import { type ArtifactRoots, checkBuiltin, INSTALL_DIR, resolveLaunch } from './launch.js';
 import {
   isFinished,
   isOver,
@@ -40,14 +42,15 @@ import {
   type LineEvent,
   type LinesEvent,
 } from './types.js';
-import { validateGrace, validateHostId, validateSpec } from './validate.js';
+import { validateDrain, validateGrace, validateHostId, validateSpec } from './validate.js';
 
 // flynn-host's job supervisor (issue 5 "Jobs"): spawns jobs in their own process group with
 // stdout/stderr going to per-job spool files, allocates ports, registers jobs in discoverd once
 // their health check passes, restarts crashed jobs with a capped backoff, and keeps its state on
 // disk so that a new manager re-adopts the jobs a previous one left running. The parts live in
-// lifecycle (states), spawn (processes), output (spools), registration (discoverd), validate
-// (specs) and persistence (state files, re-adoption); this file orchestrates them.
+// lifecycle (states), spawn (processes), launch (artifacts → command), artifacts (the tarball
+// store), output (spools), registration (discoverd), validate (specs) and persistence (state
+// files, re-adoption); this file orchestrates them.
 
 export type { RegistrationEvent, RestartBackoff };
 
@@ -86,11 +89,25 @@ export interface JobManagerOptions {
    * its lines wait on disk instead of being dropped from a full queue.
    */
   accepting?: () => boolean;
+  /** The installed tree whose `apps/<name>` builtin artifacts are (default: this package's). */
+  installDir?: string;
+  /** Given to system jobs as CLUSTER_KEY when they spawn. */
+  clusterKey?: string;
+  /**
+   * Brings a tar artifact this host lacks into `store` (from another host). Without it, or when
+   * it fails, a job whose artifact is missing is refused.
+   */
+  fetchArtifact?: (sha256: string, store: ArtifactStore) => Promise<void>;
 }
 
 export interface StopOptions {
   /** SIGTERM → SIGKILL grace period (default: the manager's, 10 s). */
   graceMs?: number;
+  /**
+   * Take a registered job out of discoverd first, then wait this long before SIGTERM, so routers
+   * stop sending it new requests (default 0: SIGTERM at once).
+   */
+  drainMs?: number;
 }
 
 interface Entry {
@@ -99,6 +116,8 @@ interface Entry {
   proc?: ChildProcess;
   killTimer?: NodeJS.Timeout;
   restartTimer?: NodeJS.Timeout;
+  /** A drain before SIGTERM is under way (stop with drainMs). */
+  draining?: boolean;
   reg: JobRegistration;
   backoffMs: number;
   waiters: Array<() => void>;
@@ -129,6 +148,11 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   readonly hostId: string;
   readonly stateDir: string;
   readonly ports: PortAllocator;
+  /** Tar artifacts: `<stateDir>/artifacts`. */
+  readonly artifacts: ArtifactStore;
+  private readonly roots: ArtifactRoots;
+  /** Artifact fetches under way, so that jobs started together share one. */
+  private readonly fetching = new Map<string, Promise<void>>();
   private readonly entries = new Map<string, Entry>();
   private readonly opts: Required<
     Pick<JobManagerOptions, 'registerHost' | 'checkHost' | 'defaultGraceMs' | 'adoptPollMs' | 'maxFinished'>
@@ -158,6 +182,11 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     };
     this.ports = new PortAllocator(options.portRange, options.portCheckHost);
     this.files = new StateFiles(options.stateDir);
+    this.artifacts = new ArtifactStore(join(options.stateDir, 'artifacts'));
+    this.roots = {
+      installDir: options.installDir ?? INSTALL_DIR,
+      tarRoot: (sha) => this.artifacts.rootOf(sha),
+    };
     this.registration = {
       discoverd: options.discoverd,
       registerHost: this.opts.registerHost,
@@ -201,12 +230,24 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     this.adoptTimer.unref();
   }
 
-  /** Validates the spec, allocates ports and spawns; resolves once it runs (or failed). */
+  /**
+   * Validates the spec, makes sure its artifact is here (fetching a tarball from another host),
+   * allocates ports and spawns; resolves once it runs (or failed). Nothing is created when the
+   * spec or its artifact is refused.
+   */
   async run(spec: JobSpec): Promise<Job> {
     this.assertOpen();
     const job = validateSpec(spec, this.hostId);
-    if (this.entries.has(job.id))
-      throw new JobSpecError(`job ${JSON.stringify(job.id)} already exists`, 'id');
+    const exists = () => {
+      if (this.entries.has(job.id))
+        throw new JobSpecError(`job ${JSON.stringify(job.id)} already exists`, 'id');
+    };
+    exists();
+    if (job.artifact) {
+      await this.ensureArtifact(job.artifact);
+      this.assertOpen();
+      exists();
+    }
     const e = this.makeEntry(job, undefined, this.opts.backoff.initialMs);
     this.entries.set(job.id, e);
     mkdirSync(this.files.jobDir(job.id), { recursive: true });
@@ -225,15 +266,45 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     return this.snapshot(e);
   }
 
+  /** A builtin must be installed; a tarball must be here, or be fetched now. */
+  private async ensureArtifact(a: NonNullable<Job['artifact']>): Promise<void> {
+    if (a.type === 'builtin') {
+      checkBuiltin(a.name, this.roots.installDir);
+      return;
+    }
+    if (this.artifacts.has(a.sha256)) return;
+    let p = this.fetching.get(a.sha256);
+    if (!p) {
+      const fetchArtifact = this.options.fetchArtifact;
+      p = (fetchArtifact ? fetchArtifact(a.sha256, this.artifacts) : Promise.resolve()).finally(() =>
+        this.fetching.delete(a.sha256),
+      );
+      this.fetching.set(a.sha256, p);
+    }
+    try {
+      await p;
+    } catch (err) {
+      if (err instanceof JobSpecError) throw err;
+      this.warn(new Error(`artifact ${a.sha256}: ${(err as Error).message}`));
+    }
+    if (!this.artifacts.has(a.sha256)) {
+      throw new JobSpecError(`artifact ${a.sha256} is not available on any host`, 'artifact');
+    }
+  }
+
   /**
    * Stops a job: SIGTERM to its process group, SIGKILL after the grace period; resolves once it
-   * has exited. A finished job's pending restart is cancelled. The job ends `done`.
+   * has exited. With drainMs, a job registered in discoverd is deregistered first and SIGTERM
+   * waits that long (it may exit meanwhile). A finished job's pending restart is cancelled. The
+   * job ends `done`.
    */
   async stop(id: string, opts: StopOptions = {}): Promise<Job> {
     const e = this.entries.get(id);
     if (!e) throw new JobNotFoundError(id);
     const graceMs = opts.graceMs ?? this.opts.defaultGraceMs;
     validateGrace(graceMs);
+    const drainMs = opts.drainMs ?? 0;
+    validateDrain(drainMs);
     e.job.stopRequested = true;
     if (isFinished(e.job)) {
       if (e.restartTimer || e.job.restartAt) {
@@ -250,7 +321,10 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     this.persist();
     const exited = new Promise<void>((resolve) => e.waiters.push(resolve));
     // A job still `starting` is terminated by spawnJob as soon as it has a pid.
-    if (e.job.state === 'running') this.terminate(e, graceMs);
+    if (e.job.state === 'running' && !e.draining) {
+      if (drainMs > 0 && e.job.registered) void this.drainThenTerminate(e, drainMs, graceMs);
+      else this.terminate(e, graceMs);
+    }
     // While someone waits for the stop, the kill timer and the child keep the process alive.
     e.killTimer?.ref();
     e.proc?.ref();
@@ -326,7 +400,9 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       this.initLine(e, `re-adopted pid ${e.job.pid}`);
       this.emitState(e);
       this.output.drain(e, false);
-      e.reg.start();
+      // A stop (or its drain) was under way when the last manager went: finish it, unregistered.
+      if (e.job.stopRequested) this.terminate(e, this.opts.defaultGraceMs);
+      else e.reg.start();
     } else if (r.kind === 'exited') {
       this.onExit(e, null, null, r.why);
     } else if (r.kind === 'restart') {
@@ -337,15 +413,17 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   private async spawnJob(e: Entry): Promise<void> {
     const job = e.job;
     let child: ChildProcess;
+    let launch: ReturnType<typeof resolveLaunch>;
     try {
+      launch = resolveLaunch(job, this.roots);
       child = spawnDetached(
-        job,
+        launch,
         this.files.jobDir(job.id),
         {
           stdout: e.spools.stdout.path,
           stderr: e.spools.stderr.path,
         },
-        jobEnv(job, this.opts.baseEnv, this.hostId),
+        jobEnv(job, this.opts.baseEnv, this.hostId, this.options.clusterKey),
       );
     } catch (err) {
       this.fail(e, `spawn: ${(err as Error).message}`);
@@ -365,7 +443,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
     });
     child.unref();
     markRunning(job, child.pid, readProcStat(child.pid)?.startTime);
-    this.initLine(e, `started pid ${child.pid}: ${[job.cmd, ...maskArgs(job.args)].join(' ')}`);
+    this.initLine(e, `started pid ${child.pid}: ${[launch.file, ...maskArgs(launch.args)].join(' ')}`);
     this.persist();
     this.emitState(e);
     if (this.closed) return;
@@ -374,6 +452,32 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       return;
     }
     e.reg.start();
+  }
+
+  /**
+   * Out of discoverd (and no health check to put it back), drainMs for the routers to notice,
+   * then terminate — unless the job exited or the manager closed meanwhile.
+   */
+  private async drainThenTerminate(e: Entry, drainMs: number, graceMs: number): Promise<void> {
+    e.draining = true;
+    e.reg.stopHealth();
+    try {
+      await e.reg.deregister('stopping: draining');
+      this.initLine(e, `draining for ${drainMs} ms before SIGTERM`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, drainMs);
+        // An exit (or close) ends the wait early.
+        e.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.warn(new Error(`job ${e.job.id}: drain: ${(err as Error).message}`));
+    } finally {
+      e.draining = false;
+    }
+    if (e.job.state === 'running' && !this.closed) this.terminate(e, graceMs);
   }
 
   /** SIGTERM now, SIGKILL after graceMs (to the whole process group). */

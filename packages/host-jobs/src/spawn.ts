@@ -1,13 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
+import type { Launch } from './launch.js';
 import { isSameProcessAlive } from './procfs.js';
 import type { Job } from './types.js';
 
 // A job's process: spawned detached in its own process group (pgid = pid), stdin on /dev/null,
 // stdout and stderr appended to its spool files; signalled as a group.
 
-/** baseEnv, the spec's env, then PORT_n, PORT, the FLYNN_* variables and HOST_ID. */
-export function jobEnv(job: Job, baseEnv: Record<string, string>, hostId: string): Record<string, string> {
+/**
+ * baseEnv, the spec's env, then PORT_n, PORT, the FLYNN_* variables and HOST_ID, and for a
+ * system job the cluster key (only here, at spawn: never in the job as stored or listed).
+ */
+export function jobEnv(
+  job: Job,
+  baseEnv: Record<string, string>,
+  hostId: string,
+  clusterKey?: string,
+): Record<string, string> {
   const env: Record<string, string> = { ...baseEnv, ...job.env };
   job.ports.forEach((p, i) => {
     env[`PORT_${i}`] = String(p);
@@ -18,12 +27,13 @@ export function jobEnv(job: Job, baseEnv: Record<string, string>, hostId: string
   env.FLYNN_APP_NAME = job.app.name;
   env.FLYNN_PROCESS_TYPE = job.processType;
   env.HOST_ID = hostId;
+  if (job.system && clusterKey) env.CLUSTER_KEY = clusterKey;
   return env;
 }
 
 /** Spawns the job's process; throws when it cannot even be tried. */
 export function spawnDetached(
-  job: Job,
+  launch: Launch,
   dir: string,
   out: { stdout: string; stderr: string },
   env: Record<string, string>,
@@ -34,8 +44,8 @@ export function spawnDetached(
     mkdirSync(dir, { recursive: true });
     outFd = openSync(out.stdout, 'a');
     errFd = openSync(out.stderr, 'a');
-    return spawn(job.cmd, job.args, {
-      cwd: job.cwd,
+    return spawn(launch.file, launch.args, {
+      cwd: launch.cwd,
       env,
       stdio: ['ignore', outFd, errFd],
       detached: true,

@@ -9,6 +9,13 @@ export interface JobApp {
   name: string;
 }
 
+/**
+ * What a job runs from (spec flynn-ops §1.2): one of the installed apps (`apps/<name>` of the
+ * installed tree), or a gzip tarball of a directory stored on the host by its sha256
+ * (`PUT /host/artifacts/:sha256`, fetched from another host when missing here).
+ */
+export type JobArtifact = { type: 'builtin'; name: string } | { type: 'tar'; sha256: string; size?: number };
+
 /** What `run` takes. */
 export interface JobSpec {
   /** Default `<hostId>-<uuid>`. */
@@ -28,6 +35,13 @@ export interface JobSpec {
   service?: string;
   /** Extra meta for the discoverd instance and the listing. */
   meta?: Record<string, string>;
+  /**
+   * The artifact root: `cwd` defaults to it, a `cmd` with a '/' (or ending in .js/.mjs/.cjs) is a
+   * file in it, run under this host's Node when it is a script; a bare `node` is this host's Node.
+   */
+  artifact?: JobArtifact;
+  /** A system job: it gets the daemon's CLUSTER_KEY in its env at spawn (never stored or listed). */
+  system?: boolean;
 }
 
 /** A job as listed (a copy; changing it changes nothing). */
@@ -45,6 +59,8 @@ export interface Job {
   restart: RestartPolicy;
   service?: string;
   meta?: Record<string, string>;
+  artifact?: JobArtifact;
+  system?: boolean;
   state: JobState;
   pid?: number;
   /** /proc/<pid>/stat start time (clock ticks after boot): pid + this names the process. */

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type Job, type JobSpec, JobSpecError, type RestartPolicy } from './types.js';
+import { SHA256_RE } from './artifacts.js';
+import { BUILTIN_NAME_RE, cmdInRoot } from './launch.js';
+import { type Job, type JobArtifact, type JobSpec, JobSpecError, type RestartPolicy } from './types.js';
 
 // What run() accepts: a JobSpec checked field by field (JobSpecError names the field) and turned
 // into a new job, `starting`.
@@ -15,6 +17,36 @@ export function validateHostId(id: string): void {
 export function validateGrace(graceMs: number): void {
   if (!Number.isFinite(graceMs) || graceMs < 0)
     throw new JobSpecError(`invalid grace period ${graceMs}`, 'graceMs');
+}
+
+export function validateDrain(drainMs: number): void {
+  if (!Number.isFinite(drainMs) || drainMs < 0)
+    throw new JobSpecError(`invalid drain period ${drainMs}`, 'drainMs');
+}
+
+/** A copy of a well-formed artifact (whether it exists is checked when the job runs). */
+function validateArtifact(a: unknown): JobArtifact {
+  const bad = (why: string) => new JobSpecError(`artifact: ${why}`, 'artifact');
+  if (a === null || typeof a !== 'object' || Array.isArray(a)) throw bad('must be an object');
+  const x = a as Record<string, unknown>;
+  if (x.type === 'builtin') {
+    if (typeof x.name !== 'string' || !BUILTIN_NAME_RE.test(x.name)) {
+      throw bad(`builtin name must match ${BUILTIN_NAME_RE.source}`);
+    }
+    return { type: 'builtin', name: x.name };
+  }
+  if (x.type === 'tar') {
+    if (typeof x.sha256 !== 'string' || !SHA256_RE.test(x.sha256)) {
+      throw bad('tar sha256 must be 64 lowercase hex digits');
+    }
+    if (x.size !== undefined && (!Number.isSafeInteger(x.size) || (x.size as number) < 0)) {
+      throw bad('tar size must be a non-negative integer');
+    }
+    return x.size === undefined
+      ? { type: 'tar', sha256: x.sha256 }
+      : { type: 'tar', sha256: x.sha256, size: x.size as number };
+  }
+  throw bad('type must be builtin or tar');
 }
 
 /** The job a valid spec describes (id `<hostId>-<uuid>` unless the spec names one). */
@@ -62,6 +94,15 @@ export function validateSpec(spec: JobSpec, hostId: string): Job {
       }
     }
   }
+  const artifact = spec.artifact === undefined ? undefined : validateArtifact(spec.artifact);
+  // Lexically only: a cmd path may not climb out of the artifact root (any root will do here).
+  if (artifact && spec.cmd.includes('/')) cmdInRoot('/artifact', spec.cmd);
+  if (spec.cwd !== undefined && (typeof spec.cwd !== 'string' || spec.cwd === '')) {
+    throw new JobSpecError('cwd must be a non-empty string', 'cwd');
+  }
+  if (spec.system !== undefined && typeof spec.system !== 'boolean') {
+    throw new JobSpecError('system must be true or false', 'system');
+  }
   const id = spec.id ?? `${hostId}-${randomUUID()}`;
   if (!ID_RE.test(id)) throw new JobSpecError(`invalid job id ${JSON.stringify(id)}`, 'id');
   return {
@@ -77,6 +118,8 @@ export function validateSpec(spec: JobSpec, hostId: string): Job {
     restart,
     service: spec.service,
     meta: spec.meta ? { ...spec.meta } : undefined,
+    ...(artifact ? { artifact } : {}),
+    ...(spec.system ? { system: true } : {}),
     state: 'starting',
     createdAt: new Date().toISOString(),
     restarts: 0,

@@ -207,4 +207,25 @@ describe('re-adoption', () => {
     writeJsonAtomic(join(dir, 'jobs.json'), { version: 99, jobs: [] });
     await expect(manager({ stateDir: dir })).rejects.toThrow(/not a job state file/);
   });
+
+  it('finishes a stop that was under way when the last manager closed', async () => {
+    const dir = tempDir();
+    const a = await manager({ stateDir: dir });
+    // Ignores SIGTERM: only the SIGKILL after the grace period ends it.
+    const job = await a.m.run(
+      nodeJob(
+        `process.on('SIGTERM', () => console.log('TERM')); console.log('ready'); setInterval(() => {}, 1000)`,
+      ),
+    );
+    await waitFor(() => a.rec.text(job.id, 'stdout').includes('ready'), { what: 'the job ready' });
+    const stopping = a.m.stop(job.id, { graceMs: 60_000 });
+    await waitFor(() => a.rec.text(job.id, 'stdout').includes('TERM'), { what: 'SIGTERM seen' });
+    await a.m.close();
+    await stopping;
+    expect(alive(job.pid!)).toBe(true);
+    const b = await manager({ stateDir: dir, defaultGraceMs: 300 });
+    await waitFor(() => b.m.get(job.id)?.state === 'done', { what: 'the stop finished by the new manager' });
+    expect(alive(job.pid!)).toBe(false);
+    expect(b.rec.text(job.id, 'init')).toContain('stopping: SIGTERM, SIGKILL after 300 ms');
+  });
 });

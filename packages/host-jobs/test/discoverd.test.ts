@@ -2,11 +2,13 @@ import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP, cleanup, manager, nodeJob, tempDir } from './helpers.js';
+import { APP, alive, cleanup, manager, nodeJob, tempDir } from './helpers.js';
 
 // Registration in a real one-node discoverd (build first: `npx turbo run build`): a job is
 // registered only after its health check passes, deregistered when it stops or its check fails,
-// and registered again by the manager that re-adopts it.
+// and registered again by the manager that re-adopts it. Stop with a drain: the job leaves
+// discoverd while its process still runs and has had no SIGTERM, which comes drainMs later; a job
+// that exits during the drain ends the stop at once.
 
 let cluster: DiscoverdProcessCluster;
 let dc: DiscoverdClient;
@@ -121,5 +123,64 @@ describe('discoverd registration', () => {
     expect(inst.meta?.FLYNN_JOB_ID).toBe(job.id);
     await b.m.stop(job.id, { graceMs: 1000 });
     await waitFor(async () => (await reader.instances('adopted')).length === 0);
+  });
+});
+
+/** Listens on PORT, says so, and prints `SIGTERM` when it gets one (then exits). */
+const SERVER = `require('net').createServer().listen(+process.env.PORT, '127.0.0.1', () => console.log('listening')); process.on('SIGTERM', () => { console.log('SIGTERM'); process.exit(0); })`;
+
+describe('stop with drain', () => {
+  it('deregisters first, then SIGTERM drainMs later', async () => {
+    const { m, rec } = await manager({ discoverd: dc });
+    const job = await m.run(nodeJob(SERVER, { ports: 1, service: 'drained' }));
+    await waitFor(async () => (await reader.instances('drained')).length === 1 && m.get(job.id)!.registered, {
+      what: 'registered',
+    });
+    const t0 = Date.now();
+    const stopping = m.stop(job.id, { drainMs: 1500, graceMs: 2000 });
+    await waitFor(async () => (await reader.instances('drained')).length === 0, { what: 'deregistered' });
+    // Out of discoverd while the process lives on, not yet signalled.
+    expect(alive(job.pid!)).toBe(true);
+    expect(m.get(job.id)).toMatchObject({ state: 'running', registered: false });
+    expect(rec.text(job.id, 'stdout')).not.toContain('SIGTERM');
+    const stopped = await stopping;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    expect(stopped.state).toBe('done');
+    await waitFor(() => rec.text(job.id, 'stdout').includes('SIGTERM'), { what: 'the job saw SIGTERM' });
+    const init = rec.text(job.id, 'init');
+    const drainAt = init.findIndex((l) => l.startsWith('draining for 1500 ms'));
+    const deregAt = init.findIndex((l) => l.startsWith('deregistered from discoverd'));
+    const termAt = init.findIndex((l) => l.startsWith('stopping: SIGTERM'));
+    expect(deregAt).toBeGreaterThanOrEqual(0);
+    expect(deregAt).toBeLessThan(drainAt);
+    expect(drainAt).toBeLessThan(termAt);
+  });
+
+  it('ends the stop when the job exits during the drain', async () => {
+    const { m, rec } = await manager({ discoverd: dc });
+    const job = await m.run(
+      nodeJob(`${SERVER}; setTimeout(() => process.exit(3), 2500)`, {
+        ports: 1,
+        service: 'quitter',
+        restart: 'always',
+      }),
+    );
+    await waitFor(async () => (await reader.instances('quitter')).length === 1, { what: 'registered' });
+    const t0 = Date.now();
+    const stopped = await m.stop(job.id, { drainMs: 60_000, graceMs: 1000 });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(stopped).toMatchObject({ state: 'done', exitStatus: 3, restarts: 0 });
+    expect(rec.text(job.id, 'stdout')).not.toContain('SIGTERM');
+    expect(rec.text(job.id, 'init').some((l) => l.startsWith('stopping: SIGTERM'))).toBe(false);
+    // Not restarted later either.
+    expect(m.get(job.id)?.restartAt).toBeUndefined();
+  });
+
+  it('SIGTERMs at once a job that is not registered', async () => {
+    const { m } = await manager({ discoverd: dc });
+    const job = await m.run(nodeJob(SERVER));
+    const t0 = Date.now();
+    expect((await m.stop(job.id, { drainMs: 30_000 })).state).toBe('done');
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
