@@ -45,7 +45,7 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
         (j) => j.state === 'running',
       ).length;
     const total = (await Promise.all([0, 1, 2].map(running))).reduce((a, b) => a + b, 0);
-    expect(total).toBe(3 + 3 + 1 + 2 + 1); // discoverd, router, logaggregator, demo, status
+    expect(total).toBe(3 + 3 + 1 + 2 + 1 + 1); // discoverd, router, logaggregator, demo, status, controller
   });
 
   it('serves the demo app through the router from both of its jobs', async () => {

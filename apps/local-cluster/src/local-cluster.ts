@@ -303,7 +303,6 @@ export class LocalCluster {
 
     // discoverd first, as jobs of their own (the store they record apps in is theirs); their
     // release is recorded once a leader is elected.
-    const keyEnv = { CLUSTER_KEY: this.keys.clusterKey };
     const releases = { discoverd: randomUUID(), logaggregator: randomUUID() };
     for (let i = 0; i < hosts.length; i++) {
       await this.runJob(i, 'discoverd', {
@@ -320,7 +319,8 @@ export class LocalCluster {
           '-peers',
           this.discoverd,
         ],
-        env: keyEnv,
+        // A system job: its host adds the cluster key at spawn, so the key is in no spec.
+        system: true,
         meta: { FLYNN_RELEASE_ID: releases.discoverd },
       });
     }
@@ -410,6 +410,7 @@ export class LocalCluster {
         '-api-addr',
         `${hosts[0]}:${ports.aggregatorApi}`,
       ],
+      system: true,
       meta: { FLYNN_RELEASE_ID: releases.logaggregator },
     });
     const aggregator = await store.putApp('logaggregator', { id: this.apps.logaggregator.id, meta: system });
