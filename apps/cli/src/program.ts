@@ -1,5 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { discoverdUrls, hostPort } from './discoverd-http.js';
+import { registerBootstrapCommand } from './ops/bootstrap-command.js';
+import { registerFixCommand } from './ops/fix-command.js';
+import { registerInitCommand } from './ops/init-command.js';
+import { registerVersionCommand } from './ops/version-command.js';
 import { PROG, println } from './output.js';
 
 export const VERSION = '0.1.0';
@@ -66,6 +70,12 @@ export function buildProgram(): Command {
       '\nADDR is host[:port]; the port defaults to 1111.\n' +
         'Exit codes: 0 done, 1 the operation failed, 2 bad usage.',
     );
+
+  // The hosts lifecycle (issue 14): each module registers its command.
+  registerInitCommand(program);
+  registerBootstrapCommand(program);
+  registerFixCommand(program);
+  registerVersionCommand(program);
 
   program
     .command('promote')
