@@ -105,7 +105,7 @@ describe('flynn-host daemons, logs and the aggregator', { timeout: 60_000 }, () 
     // The Raft member runs on 127.0.0.51, a proxy on .52, and nothing on .53.
     expect(rows.map((x) => x.raft)).toEqual(['peer (leader)', 'proxy', 'none']);
     const table = await runCli(['list'], env);
-    expect(table.stdout).toMatch(/^host3\s+127\.0\.0\.53:\d+\s+none$/m);
+    expect(table.stdout).toMatch(/^host3\s+127\.0\.0\.53:\d+\s+none\s+\S+$/m);
   });
 
   it('reports its log disk and its pool health in /host/status (what the status service checks)', async () => {

@@ -6,6 +6,7 @@ import { registerAppCommands } from './flynn/apps.js';
 import { registerClusterCommands, resolveTarget } from './flynn/cluster.js';
 import { contextOf, type FlynnContext, setTargetResolver } from './flynn/context.js';
 import { registerEnvCommands } from './flynn/env.js';
+import { registerFlynnVersion } from './ops/version-command.js';
 import { registerKvCommands } from './flynn/kv.js';
 import { registerPsCommands } from './flynn/ps.js';
 import { registerReleaseCommands } from './flynn/release.js';
@@ -113,6 +114,7 @@ export function buildFlynn(): Command {
   registerRunCommand(program);
   registerEnvCommands(program);
   registerLogCommand(program);
+  registerFlynnVersion(program);
   const requestContext = async (cmd: Command): Promise<FlynnRequestContext> => {
     const c = await contextOf(cmd);
     const app = cmd.optsWithGlobals<{ app?: string }>().app;

@@ -10,6 +10,8 @@ export interface HostRef {
   /** host:port of its API */
   addr: string;
   url: string;
+  /** Its discoverd registration meta (id, version, …). */
+  meta?: Record<string, string>;
 }
 
 interface Instance {
@@ -23,7 +25,7 @@ export async function listHosts(servers: string[], clusterKey?: string): Promise
     try {
       const { value } = await getJson<Instance[]>(`${server}/services/flynn-host/instances`, { clusterKey });
       return value
-        .map((i) => ({ id: i.meta?.id ?? i.addr, addr: i.addr, url: `http://${i.addr}` }))
+        .map((i) => ({ id: i.meta?.id ?? i.addr, addr: i.addr, url: `http://${i.addr}`, meta: i.meta }))
         .sort((a, b) => a.id.localeCompare(b.id));
     } catch (err) {
       if (!(err instanceof CliError)) throw err;

@@ -1,12 +1,11 @@
+import { FLYNN_EDGE_VERSION } from '@flynn-edge/service-kit';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { discoverdUrls, hostPort } from './discoverd-http.js';
 import { registerBootstrapCommand } from './ops/bootstrap-command.js';
 import { registerFixCommand } from './ops/fix-command.js';
 import { registerInitCommand } from './ops/init-command.js';
 import { registerVersionCommand } from './ops/version-command.js';
-import { PROG, println } from './output.js';
-
-export const VERSION = '0.1.0';
+import { PROG } from './output.js';
 
 // flynn-host's commander wiring. Exit codes: 0 done, 1 the operation failed (network, server
 // answer), 2 bad usage. Each command's module is imported when that command runs: a short-lived
@@ -209,13 +208,8 @@ export function buildProgram(): Command {
     .option('--filename <path>', 'where to write the tarball (default: a new temp dir)')
     .action(async (opts: { includeEnv?: boolean; logDir?: string; filename?: string }, cmd: Command) => {
       const { collectDebugInfo } = await import('./commands/debug-info.js');
-      await collectDebugInfo({ ...opts, ...globals(cmd), version: VERSION });
+      await collectDebugInfo({ ...opts, ...globals(cmd), version: FLYNN_EDGE_VERSION });
     });
-
-  program
-    .command('version')
-    .description('print the version')
-    .action(() => println(VERSION));
 
   program
     .command('daemon')

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defineFlags, type FlagValues, parseFlags } from '@flynn-edge/service-kit';
@@ -38,7 +39,16 @@ export const daemonFlags = defineFlags({
     usage: 'ports handed to jobs as PORT_0, PORT_1, …',
   },
   'cluster-key': { type: 'string', default: '', env: 'CLUSTER_KEY', usage: 'key the host API requires' },
+  'peer-ips': {
+    type: 'string',
+    default: '',
+    usage: 'join an existing cluster: comma-separated IPs of its hosts (discoverd on <ip>:1111)',
+  },
+  discovery: { type: 'string', default: '', usage: 'join with a discovery token (not supported yet)' },
 });
+
+/** discoverd's port on every host (Flynn's, fixed: --peer-ips names hosts, not servers). */
+export const DISCOVERD_PORT = 1111;
 
 export type DaemonFlags = FlagValues<typeof daemonFlags>;
 
@@ -54,6 +64,8 @@ export interface DaemonConfig {
   volumes: boolean;
   jobPorts: { start: number; end: number };
   discoverd: string[];
+  /** --peer-ips: the hosts of the cluster this one joins. */
+  peerIps: string[];
   clusterKey: string;
 }
 
@@ -79,10 +91,16 @@ export function loadDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemon
   if (!/^[A-Za-z0-9][A-Za-z0-9_.]*$/.test(id)) {
     throw new DaemonConfigError(`-id must be letters, digits, '_' and '.' (no '-'): ${JSON.stringify(id)}`);
   }
-  const servers = (env.DISCOVERD && env.DISCOVERD !== 'none' ? env.DISCOVERD : '127.0.0.1:1111')
+  if (flags.discovery) {
+    throw new DaemonConfigError('-discovery: discovery tokens are not supported yet (use -peer-ips)');
+  }
+  const peerIps = flags.peerIps
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  const bad = peerIps.find((ip) => !isIP(ip));
+  if (bad !== undefined) throw new DaemonConfigError(`-peer-ips: not an IP address: ${JSON.stringify(bad)}`);
+  const servers = discoverdServers(env.DISCOVERD, flags.externalIp, peerIps);
   return {
     id,
     externalIp: flags.externalIp,
@@ -95,6 +113,27 @@ export function loadDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemon
     volumes: !flags.noVolumes,
     jobPorts: portRange(flags.jobPortRange),
     discoverd: servers,
+    peerIps,
     clusterKey: flags.clusterKey,
   };
+}
+
+/**
+ * Where the daemon (and its jobs, as $DISCOVERD) find discoverd: $DISCOVERD when set; else this
+ * host and its peers (its own first: once its discoverd job runs, the nearest answer).
+ */
+export function discoverdServers(
+  discoverdEnv: string | undefined,
+  externalIp: string,
+  peerIps: string[],
+): string[] {
+  if (discoverdEnv && discoverdEnv !== 'none') {
+    return discoverdEnv
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+  return [...new Set([externalIp, ...peerIps])].map(
+    (ip) => `${ip.includes(':') ? `[${ip}]` : ip}:${DISCOVERD_PORT}`,
+  );
 }

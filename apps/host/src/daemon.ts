@@ -3,11 +3,13 @@ import { statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { AppStore } from '@flynn-edge/app-model';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { fetchArtifactFromHosts, type Job, JobManager } from '@flynn-edge/host-jobs';
 import {
   createHttpServer,
   createMetrics,
+  FLYNN_EDGE_VERSION,
   type HttpServer,
   type Logger,
   type Metrics,
@@ -30,12 +32,15 @@ import type { DaemonConfig } from './config.js';
 import { jobsApiPlugin } from './jobs-api.js';
 import { logApiPlugin } from './log-api.js';
 import { HostLogs } from './logs.js';
+import { OmniReconciler } from './omni-reconciler.js';
+import { resourceCheckApiPlugin } from './resource-check-api.js';
 
 // The flynn-host daemon: one per host, the only component that is not itself a job. It runs the
 // jobs, keeps their logs, owns the host's storage, and serves the host API (:1113). It registers
-// as `flynn-host` in discoverd (meta: its id), so `flynn-host list` and the status service find it.
+// as `flynn-host` in discoverd (meta: its id and version), so `flynn-host list` and the status
+// service find it; once registered it keeps its share of the omni jobs running (omni-reconciler.ts).
 
-export const HOST_VERSION = '0.1.0';
+export const HOST_VERSION = FLYNN_EDGE_VERSION;
 
 /** Below the log store's 8 MB per-app drop bound, with room for one 1 MiB spool read. */
 const LOG_QUEUE_HIGH_WATER = 4 * 1024 * 1024;
@@ -83,6 +88,7 @@ export class HostDaemon {
   readonly logs: HostLogs;
   readonly api: HttpServer;
   readonly metrics: Metrics;
+  readonly omni: OmniReconciler;
   private volumes: VolumeManager | undefined;
   private volumesDisabled = 'volumes are disabled (-no-volumes)';
   private poolHealth: { at: number; answer: Promise<HostStatus['volumes']> } | undefined;
@@ -124,6 +130,7 @@ export class HostDaemon {
         }),
     });
     this.jobs.on('warning', (err) => log.warn({ err: err.message }, 'job manager'));
+    this.omni = new OmniReconciler({ store: new AppStore(this.client.kv), jobs: this.jobs, log });
     this.metrics = createMetrics('host');
     this.logs = new HostLogs({
       dir: config.logDir,
@@ -183,6 +190,7 @@ export class HostDaemon {
       });
       await app.register(logApiPlugin, { jobs: this.jobs, store: this.logs.store });
       await app.register(artifactsApiPlugin, { store: this.jobs.artifacts });
+      await app.register(resourceCheckApiPlugin, { externalIp: config.externalIp });
       await app.register(volumeApiPlugin, {
         get manager() {
           return daemon.volumes;
@@ -349,10 +357,16 @@ export class HostDaemon {
       try {
         await this.client.addServiceAndRegister('flynn-host', addr, {
           // Its id (flynn-host list), and where Prometheus scrapes it: /metrics on the host API.
-          meta: { id: this.config.id, ...metricsMeta(addr, { hostId: this.config.id }) },
+          meta: {
+            id: this.config.id,
+            version: HOST_VERSION,
+            ...metricsMeta(addr, { hostId: this.config.id }),
+          },
           onError: (err) => this.log.warn({ err: err.message }, 'flynn-host heartbeat failed'),
         });
         this.log.info({ addr }, 'registered as flynn-host');
+        // Jobs re-adopted by jobs.start() are listed already: the first pass sees them.
+        if (!this.closed) this.omni.start();
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'cannot register in discoverd yet');
@@ -365,6 +379,8 @@ export class HostDaemon {
   async close(): Promise<void> {
     this.closed = true;
     this.stopping.abort();
+    // First: no omni job may start while the jobs and the API go away.
+    await this.omni.close();
     // The client's close unregisters (heartbeater DELETE) and aborts a registration still
     // retrying, so a daemon without a reachable discoverd stops at once, not after the deadline.
     await this.client.close();

@@ -10,11 +10,23 @@ import {
 } from '@flynn-edge/service-kit';
 import { DaemonConfigError, daemonFlags, loadDaemonConfig } from './config.js';
 import { HostDaemon } from './daemon.js';
+import { HostConfigError, loadHostConfig, mergeHostConfig } from './host-config.js';
 
 // `flynn-host daemon`: flags → HostDaemon. SIGTERM stops the daemon, not its jobs: the next
 // daemon on the same state directory re-adopts them.
 
-export async function runDaemon(argv: string[]): Promise<void> {
+export async function runDaemon(cmdArgs: string[]): Promise<void> {
+  // The config file (flynn-host init) first, as Flynn: its args after ours, its env set.
+  let argv: string[];
+  try {
+    const merged = mergeHostConfig(cmdArgs, process.env, loadHostConfig(process.env));
+    argv = merged.argv;
+    Object.assign(process.env, merged.env);
+  } catch (err) {
+    if (!(err instanceof HostConfigError)) throw err;
+    process.stderr.write(`flynn-host: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exit(1);
+  }
   let config: ReturnType<typeof loadDaemonConfig>;
   try {
     config = loadDaemonConfig(argv, process.env);

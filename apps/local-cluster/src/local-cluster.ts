@@ -400,7 +400,7 @@ export class LocalCluster {
       env: { DISCOVERD_PEERS: `${this.discoverd},` },
       processes: { app: { args: ['bin/discoverd.js'], omni: true } },
     });
-    await store.switchRelease(await store.app('discoverd'), releases.discoverd, { app: hosts.length });
+    await store.switchRelease(await store.app('discoverd'), releases.discoverd, { app: 1 }); // omni: per host
 
     await this.runJob(0, 'logaggregator', {
       args: [
@@ -449,7 +449,7 @@ export class LocalCluster {
       },
     });
     await deployer.deploy('router', routerRelease);
-    await deployer.scale('router', { app: hosts.length });
+    await deployer.scale('router', { app: 1 }); // omni: one on every host
     this.say(`the router on every host (${hosts.length}), a logaggregator on host 1`);
 
     if (this.hasStatus) {

@@ -50,6 +50,11 @@ export interface ListenAddr {
 
 /** `10.0.0.1:1514`, `:1514`, `1514`, `[::1]:1514` → host (undefined = every interface) and port. */
 export function parseListenAddr(addr: string): ListenAddr {
+  // A bare port (PORT_0 from a flynn-host job) is every interface, as the flag's usage says.
+  if (/^\d+$/.test(addr)) {
+    if (Number(addr) > 65535) throw new RangeError(`bad listen address ${JSON.stringify(addr)}`);
+    return { host: undefined, port: Number(addr) };
+  }
   const m = /^(?:\[([^\]]*)\]|([^:]*))?:?(\d{1,5})$/.exec(addr);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || !(port >= 0 && port <= 65535)) throw new RangeError(`bad listen address ${JSON.stringify(addr)}`);

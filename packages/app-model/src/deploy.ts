@@ -8,7 +8,7 @@ import {
   type PlacedJob,
 } from './hosts-port.js';
 import { jobRequest } from './job-spec.js';
-import { placeJobs } from './placement.js';
+import { jobsWanted, placeJobs } from './placement.js';
 import type { AppStore, Versioned } from './store.js';
 import type { App, Release } from './types.js';
 
@@ -88,7 +88,8 @@ export class Deployer {
       const ofRelease = live.filter((p) => p.job.meta?.FLYNN_RELEASE_ID === release.id);
       const toStart: { type: string; host: HostRef }[] = [];
       const toStop: PlacedJob[] = [];
-      for (const [type, want] of Object.entries(after)) {
+      for (const [type, count] of Object.entries(after)) {
+        const want = jobsWanted(release, type, count, hosts.length);
         const have = ofRelease.filter((p) => p.job.processType === type);
         if (want > have.length) {
           for (const host of placeJobs(type, want - have.length, hosts, live, app.value.id))
@@ -125,7 +126,8 @@ export class Deployer {
     const old = live;
     const plan: { type: string; host: HostRef }[] = [];
     for (const [type, n] of Object.entries(counts)) {
-      for (const host of placeJobs(type, n, hosts, [], app.value.id)) plan.push({ type, host });
+      const want = jobsWanted(release, type, n, hosts.length);
+      for (const host of placeJobs(type, want, hosts, [], app.value.id)) plan.push({ type, host });
     }
     if (app.value.strategy === 'one-by-one') {
       return this.oneByOne(app, release, counts, plan, old, opts, t0);

@@ -23,6 +23,8 @@ export interface HostJobView {
   exitStatus?: number | null;
   signal?: string | null;
   restarts: number;
+  /** When a crashed job's restart is due (it is coming back: count it as present). */
+  restartAt?: string;
   args?: string[];
   cmd?: string;
 }
@@ -45,8 +47,10 @@ export interface PlacedJob {
   job: HostJobView;
 }
 
+/** Running, starting, or crashed with a restart pending (placing another would make two). */
 export const isLive = (j: HostJobView): boolean =>
-  (j.state === 'running' || j.state === 'starting') && !j.stopRequested;
+  !j.stopRequested &&
+  (j.state === 'running' || j.state === 'starting' || (j.state === 'crashed' && j.restartAt !== undefined));
 
 /** Every job of an app, on every host that answers (the others are passed to `onHostError`). */
 export async function appJobs(

@@ -5,6 +5,7 @@ export * from './job-spec.js';
 export * from './keys.js';
 export * from './parse.js';
 export * from './placement.js';
+export * from './reconcile.js';
 export * from './store.js';
 export * from './store-kv.js';
 export * from './types.js';

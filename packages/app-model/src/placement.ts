@@ -1,4 +1,5 @@
 import type { HostRef, PlacedJob } from './hosts-port.js';
+import type { Release } from './types.js';
 
 // Where new jobs go: for each job, the host with the fewest jobs of this app and type, then the
 // fewest jobs overall, then by id — so two web jobs land on two hosts whenever two answer.
@@ -30,4 +31,12 @@ export function placeJobs(
     total.set(host.id, (total.get(host.id) ?? 0) + 1);
   }
   return out;
+}
+
+/**
+ * Jobs to run for a formation count: an omni type's count is per host (Flynn: `{app: 1}` with
+ * omni is one job on every host), any other type's is the cluster's.
+ */
+export function jobsWanted(release: Release, type: string, count: number, hosts: number): number {
+  return release.processes[type]?.omni ? count * hosts : count;
 }

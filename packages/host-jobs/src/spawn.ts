@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Launch } from './launch.js';
 import { isSameProcessAlive } from './procfs.js';
 import type { Job } from './types.js';
@@ -7,9 +8,15 @@ import type { Job } from './types.js';
 // A job's process: spawned detached in its own process group (pgid = pid), stdin on /dev/null,
 // stdout and stderr appended to its spool files; signalled as a group.
 
+/** App names that can be one directory name (the app model's names all are). */
+const DATA_DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 /**
  * baseEnv, the spec's env, then PORT_n, PORT, the FLYNN_* variables and HOST_ID, and for a
- * system job the cluster key (only here, at spawn: never in the job as stored or listed).
+ * system job the cluster key (only here, at spawn: never in the job as stored or listed) and
+ * FLYNN_DATA_DIR, `data/<app name>` relative to the state directory until spawnDetached (which
+ * knows where that is) makes it absolute. Keyed by app name, not job id: a replacement job of
+ * the same app finds its predecessor's data (discoverd's Raft log).
  */
 export function jobEnv(
   job: Job,
@@ -28,10 +35,22 @@ export function jobEnv(
   env.FLYNN_PROCESS_TYPE = job.processType;
   env.HOST_ID = hostId;
   if (job.system && clusterKey) env.CLUSTER_KEY = clusterKey;
+  if (job.system && env.FLYNN_DATA_DIR === undefined && DATA_DIR_NAME.test(job.app.name)) {
+    env.FLYNN_DATA_DIR = join('data', job.app.name);
+  }
   return env;
 }
 
-/** Spawns the job's process; throws when it cannot even be tried. */
+/** The state directory of a job directory (`<state>/jobs/<id>`, persistence.ts StateFiles). */
+function stateDirOf(jobDir: string): string {
+  return resolve(jobDir, '..', '..');
+}
+
+/**
+ * Spawns the job's process in `dir` (its `<state>/jobs/<id>` directory); throws when it cannot
+ * even be tried. A relative FLYNN_DATA_DIR is made absolute under the state directory and
+ * created private (0700: a system app's data, discoverd's Raft log, is the cluster's).
+ */
 export function spawnDetached(
   launch: Launch,
   dir: string,
@@ -42,6 +61,11 @@ export function spawnDetached(
   let errFd: number | undefined;
   try {
     mkdirSync(dir, { recursive: true });
+    if (env.FLYNN_DATA_DIR !== undefined && !isAbsolute(env.FLYNN_DATA_DIR)) {
+      env = { ...env, FLYNN_DATA_DIR: resolve(stateDirOf(dir), env.FLYNN_DATA_DIR) };
+      mkdirSync(env.FLYNN_DATA_DIR, { recursive: true, mode: 0o700 });
+      chmodSync(env.FLYNN_DATA_DIR, 0o700);
+    }
     outFd = openSync(out.stdout, 'a');
     errFd = openSync(out.stderr, 'a');
     return spawn(launch.file, launch.args, {

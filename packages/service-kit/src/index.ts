@@ -7,3 +7,4 @@ export * from './metrics.js';
 export * from './secret-key.js';
 export * from './shutdown.js';
 export * from './sse.js';
+export * from './version.js';

@@ -6,6 +6,7 @@ export * from './chromium.js';
 export * from './http.js';
 export * from './http-mutator.js';
 export * from './iptables.js';
+export * from './net-cluster.js';
 export * from './netns.js';
 export * from './require-command.js';
 export * from './sse-reader.js';

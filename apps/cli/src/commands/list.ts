@@ -1,11 +1,13 @@
-import { NetworkError, request } from '../discoverd-http.js';
-import { listHosts } from '../hosts.js';
-import { formatTable, printJson, println } from '../output.js';
+import { getJson, NetworkError, request } from '../discoverd-http.js';
+import { type HostRef, listHosts } from '../hosts.js';
+import { CliError, formatTable, note, printJson, println } from '../output.js';
 import { fetchRaftView, type RaftView } from './raft.js';
 
 // `flynn-host list [--json]`: every host with its discoverd role, from discoverd's Raft view and
 // the host's own discoverd port: `peer (leader)`, `peer` (a voter), `learner`, `proxy` (a
-// discoverd answers there but is no member) or `none` (no discoverd answers on that address).
+// discoverd answers there but is no member) or `none` (no discoverd answers on that address);
+// and the version it runs (its registration's meta `version`, else its /host/status), with a
+// warning on stderr when they differ: every host of a cluster should run the same one.
 
 export interface ListOptions {
   servers: string[];
@@ -45,6 +47,31 @@ async function roleOf(ip: string, raft: RaftView, port: string): Promise<string>
   }
 }
 
+/** A host's version: its registration says it; an older host answers it on /host/status. */
+async function versionOf(
+  h: HostRef & { meta?: Record<string, string> },
+  clusterKey?: string,
+): Promise<string> {
+  if (h.meta?.version) return h.meta.version;
+  try {
+    const { value } = await getJson<{ version?: string }>(`${h.url}/host/status`, {
+      clusterKey,
+      timeoutMs: PROBE_TIMEOUT_MS,
+    });
+    return value.version ?? 'unknown';
+  } catch (err) {
+    if (err instanceof CliError) return 'unknown';
+    throw err;
+  }
+}
+
+/** `<id>=<version>, …` when the known versions differ, else undefined. */
+export function versionMismatch(rows: { id: string; version: string }[]): string | undefined {
+  const known = rows.filter((r) => r.version !== 'unknown');
+  if (new Set(known.map((r) => r.version)).size < 2) return undefined;
+  return known.map((r) => `${r.id}=${r.version}`).join(', ');
+}
+
 export async function listCommand(opts: ListOptions): Promise<void> {
   const [hosts, raft] = await Promise.all([
     listHosts(opts.servers, opts.clusterKey),
@@ -52,13 +79,20 @@ export async function listCommand(opts: ListOptions): Promise<void> {
   ]);
   const port = discoverdPort(raft);
   const rows = await Promise.all(
-    hosts.map(async (h) => ({ id: h.id, addr: h.addr, raft: await roleOf(ipOf(h.addr), raft, port) })),
+    hosts.map(async (h) => ({
+      id: h.id,
+      addr: h.addr,
+      raft: await roleOf(ipOf(h.addr), raft, port),
+      version: await versionOf(h, opts.clusterKey),
+    })),
   );
+  const mismatch = versionMismatch(rows);
+  if (mismatch) note(`hosts run different versions: ${mismatch}`);
   if (opts.json) return printJson(rows);
   println(
     formatTable(
-      ['ID', 'ADDR', 'RAFT STATUS'],
-      rows.map((r) => [r.id, r.addr, r.raft]),
+      ['ID', 'ADDR', 'RAFT STATUS', 'VERSION'],
+      rows.map((r) => [r.id, r.addr, r.raft, r.version]),
     ),
   );
 }
