@@ -6,7 +6,6 @@ import { registerAppCommands } from './flynn/apps.js';
 import { registerClusterCommands, resolveTarget } from './flynn/cluster.js';
 import { contextOf, type FlynnContext, setTargetResolver } from './flynn/context.js';
 import { registerEnvCommands } from './flynn/env.js';
-import { registerFlynnVersion } from './ops/version-command.js';
 import { registerKvCommands } from './flynn/kv.js';
 import { registerPsCommands } from './flynn/ps.js';
 import { registerReleaseCommands } from './flynn/release.js';
@@ -14,6 +13,7 @@ import { type FlynnRequestContext, registerRouteCommands } from './flynn/route.j
 import { registerRunCommand } from './flynn/run.js';
 import { registerScaleCommand } from './flynn/scale.js';
 import { streamNdjson } from './ndjson.js';
+import { registerFlynnVersion } from './ops/version-command.js';
 import { CliError, printError } from './output.js';
 
 // `flynn`: the app commands (Flynn's cli/*.go): apps, create, delete, info, release, scale, ps,

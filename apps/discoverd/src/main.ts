@@ -37,7 +37,11 @@ runMain(async () => {
     addr: bindAddr(flags.addr, externalIp),
     host: flags.host,
     dataDir: flags.dataDir,
-    peers: flags.peers.split(','),
+    // Flynn's DISCOVERD_PEERS ends with a comma: empty entries are dropped.
+    peers: flags.peers
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
     dnsAddr,
     recursors,
     ttlMs: flags.instanceTtl,

@@ -1,4 +1,4 @@
-import { AppStore, type JobRequest, jobRequest } from '@flynn-edge/app-model';
+import { AppStore, jobRequest } from '@flynn-edge/app-model';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import type { OnlineHost, RanApp, State, Step } from '../state.js';
 import { appOfStep, scaledCounts } from '../system-apps.js';
@@ -21,8 +21,9 @@ export async function runApp(step: Step, state: State): Promise<void> {
   }
   const ids = await Promise.all(
     plan.map(async ({ host, type }) => {
-      const spec = await hostSpecific(ran, state, host, jobRequest(ran.app, ran.release, type, ran.artifact));
-      const job = await state.api.run(host, spec);
+      // The recorded release runs unchanged on any host: discoverd takes its address from
+      // EXTERNAL_IP, its data dir from FLYNN_DATA_DIR and its peers from DISCOVERD_PEERS.
+      const job = await state.api.run(host, jobRequest(ran.app, ran.release, type, ran.artifact));
       return { host, id: job.id };
     }),
   );
@@ -45,30 +46,6 @@ async function waitRunning(state: State, host: OnlineHost, id: string): Promise<
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/**
- * discoverd's release runs unchanged on any host once discoverd takes its host from EXTERNAL_IP,
- * binds `:PORT` addresses on EXTERNAL_IP and keeps its data in $FLYNN_DATA_DIR (issue 14, B1).
- * Until every host's discoverd does, its job gets them spelled out; this is the one place to drop.
- */
-async function hostSpecific(
-  ran: RanApp,
-  state: State,
-  host: OnlineHost,
-  spec: JobRequest,
-): Promise<JobRequest> {
-  if (ran.app.name !== 'discoverd') return spec;
-  const bind = (addr: string) => (addr.startsWith(':') ? `${host.ip}${addr}` : addr);
-  const args = [...spec.args];
-  for (const flag of ['-addr', '-dns-addr']) {
-    const i = args.indexOf(flag);
-    if (i >= 0 && args[i + 1] !== undefined) args[i + 1] = bind(args[i + 1]);
-  }
-  const status = await state.api.status(host.addr);
-  const dataDir = `${status.log_dir ?? '/var/lib/flynn'}/../data/discoverd`;
-  const peers = (spec.env.DISCOVERD_PEERS ?? '').split(',').filter(Boolean).join(',');
-  return { ...spec, args: [...args, '-host', host.ip, '-data-dir', dataDir, '-peers', peers] };
 }
 
 function openStore(state: State, ran: RanApp): void {
