@@ -129,7 +129,80 @@ export interface OpsClusterOptions {
   clusterKey?: string;
   /** Scratch folder (default: a new one under the OS temp dir, removed by destroy()). */
   dir?: string;
+  /** CLUSTER_DOMAIN for bootstrap() (default ops<tag>.flynn-edge.test). */
+  domain?: string;
 }
+
+export interface BootstrapOptions {
+  /** The hosts bootstrapped: --peer-ips (default every host). */
+  hosts?: number[];
+  /** The host whose namespace runs the command (default the first of `hosts`). */
+  from?: number;
+  /** -n (default hosts.length; null leaves the flag out). */
+  minHosts?: number | null;
+  /** More flags (e.g. ['--json'], ['-t', '10']). */
+  args?: string[];
+  /** The manifest argument (default the shipped bootstrap-manifest.json of host `from`'s install). */
+  manifest?: string;
+  /** Added to CLUSTER_KEY and CLUSTER_DOMAIN (an empty value unsets one, as for Flynn's getenv). */
+  env?: Record<string, string>;
+}
+
+export interface BootstrapRun extends ExecResult {
+  /** Wall time of the command. */
+  ms: number;
+  /** The pin printed by gen-tls-cert (text output), when there is one. */
+  pin?: string;
+}
+
+/** A request made from the public client's namespace (198.18.<tag>.2). */
+export interface PublicRequest {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  /** HTTPS: the server name sent (SNI) and checked against the certificate. */
+  servername?: string;
+  /** HTTPS: trust only this PEM (the request fails unless the served chain verifies against it). */
+  ca?: string;
+  /** HTTPS without any verification (to read what is served). */
+  insecure?: boolean;
+  timeoutMs?: number;
+}
+
+export interface PublicResponse {
+  status: number;
+  body: string;
+  /** HTTPS: Flynn's pin (base64 SHA-256 of the DER) of the certificate served. */
+  pin?: string;
+  /** Set instead of status/body when the request failed (e.g. a certificate that does not verify). */
+  error?: string;
+}
+
+// Runs in the public namespace: one request, its outcome as one JSON line.
+const PUBLIC_REQUEST = `
+const o = JSON.parse(process.argv[1]);
+const u = new URL(o.url);
+const mod = require(u.protocol === 'https:' ? 'node:https' : 'node:http');
+const { createHash } = require('node:crypto');
+const out = (v) => process.stdout.write(JSON.stringify(v));
+const req = mod.request(u, {
+  method: o.method || 'GET',
+  headers: o.headers || {},
+  servername: o.servername,
+  ca: o.ca,
+  rejectUnauthorized: !o.insecure,
+  agent: false,
+  timeout: o.timeoutMs || 10000,
+}, (res) => {
+  const cert = res.socket.getPeerCertificate ? res.socket.getPeerCertificate() : undefined;
+  const pin = cert && cert.raw ? createHash('sha256').update(cert.raw).digest('base64') : undefined;
+  let body = '';
+  res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () => out({ status: res.statusCode, body, pin }));
+});
+req.on('timeout', () => req.destroy(new Error('timed out')));
+req.on('error', (e) => out({ status: 0, body: '', error: (e.code ? e.code + ': ' : '') + e.message }));
+req.end();
+`;
 
 export interface DaemonOptions {
   /**
@@ -147,6 +220,7 @@ export class OpsCluster {
   readonly tarball: string;
   readonly installer: string;
   readonly version: string;
+  readonly domain: string;
   private readonly ownsDir: boolean;
   private readonly daemons = new Map<number, ManagedProcess>();
 
@@ -161,6 +235,7 @@ export class OpsCluster {
     this.tarball = release.tarball;
     this.installer = release.installer;
     this.version = release.version;
+    this.domain = opts.domain ?? `ops${opts.tag}.flynn-edge.test`;
   }
 
   /**
@@ -291,10 +366,69 @@ export class OpsCluster {
     return p;
   }
 
-  /** startDaemon() on every host, then waits until each answers /host/status. */
-  async start(opts: DaemonOptions = {}): Promise<void> {
-    for (const k of this.hosts) this.startDaemon(k, opts);
-    await Promise.all(this.hosts.map((k) => this.waitHost(k)));
+  /** startDaemon() on every host (or the given ones), then waits until each answers /host/status. */
+  async start(opts: DaemonOptions = {}, hosts: number[] = this.hosts): Promise<void> {
+    for (const k of hosts) this.startDaemon(k, opts);
+    await Promise.all(hosts.map((k) => this.waitHost(k)));
+  }
+
+  /** The bootstrap manifest the release ships, in host k's install. */
+  shippedManifest(k = 1): string {
+    return join(this.root(k), 'opt/flynn-edge/current/bootstrap-manifest.json');
+  }
+
+  /**
+   * `flynn-host bootstrap -n <n> --peer-ips <ips> … <manifest>` inside a host's namespace with
+   * CLUSTER_KEY and CLUSTER_DOMAIN, as an operator runs it on one of the hosts after starting
+   * their daemons. Never throws on a non-zero exit: the result says what happened.
+   */
+  async bootstrap(opts: BootstrapOptions = {}): Promise<BootstrapRun> {
+    const hosts = opts.hosts ?? this.hosts;
+    const from = opts.from ?? hosts[0]!;
+    const n = opts.minHosts === undefined ? hosts.length : opts.minHosts;
+    const args = [
+      'bootstrap',
+      ...(n === null ? [] : ['-n', String(n)]),
+      '--peer-ips',
+      hosts.map((k) => this.ip(k)).join(','),
+      ...(opts.args ?? []),
+      opts.manifest ?? this.shippedManifest(from),
+    ];
+    const t0 = Date.now();
+    const r = await this.flynnHost(from, args, {
+      CLUSTER_KEY: this.clusterKey,
+      CLUSTER_DOMAIN: this.domain,
+      ...opts.env,
+    });
+    const pin = /gen-tls-cert \S+ pin: (\S+)/.exec(r.stderr)?.[1];
+    return { ...r, ms: Date.now() - t0, ...(pin ? { pin } : {}) };
+  }
+
+  /** DISCOVERD (every given host's :1111) and CLUSTER_KEY: what `flynn`/`flynn-host` need inside a host. */
+  clusterEnv(hosts: number[] = this.hosts): Record<string, string> {
+    return { DISCOVERD: hosts.map((k) => `${this.ip(k)}:1111`).join(','), CLUSTER_KEY: this.clusterKey };
+  }
+
+  /** One HTTP(S) request from the public client's namespace (198.18.<tag>.2). */
+  async fromPublic(req: PublicRequest): Promise<PublicResponse> {
+    const r = await this.net.run('public', process.execPath, ['-e', PUBLIC_REQUEST, JSON.stringify(req)], {
+      timeoutMs: (req.timeoutMs ?? 10_000) + 10_000,
+    });
+    try {
+      return JSON.parse(r.stdout) as PublicResponse;
+    } catch {
+      return { status: 0, body: '', error: `exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}` };
+    }
+  }
+
+  /** GET <host k>/host/jobs with the cluster key: every job the host knows (stopped ones included). */
+  async jobs(k: number): Promise<Array<{ id: string; state: string; app: { name: string }; stopRequested?: boolean }>> {
+    const res = await fetch(`${this.url(k)}/host/jobs`, {
+      headers: { authorization: `Bearer ${this.clusterKey}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status !== 200) throw new Error(`host ${k}: /host/jobs answered ${res.status}`);
+    return (await res.json()) as Array<{ id: string; state: string; app: { name: string }; stopRequested?: boolean }>;
   }
 
   daemon(k: number): ManagedProcess | undefined {

@@ -68,9 +68,9 @@ function expectedTargets(): Map<string, number> {
     ['discoverd', HOSTS.length],
     ['flynn-host', HOSTS.length],
     ['router-api', HOSTS.length], // a router on every host
-    ['logaggregator-api', 1],
+    ['logaggregator-api', 2], // bootstrap's manifest runs two
   ]);
-  if (cluster.hasStatus) m.set('status-web', 1);
+  if (cluster.hasStatus) m.set('status-web', 2);
   return m;
 }
 

@@ -1,15 +1,12 @@
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppStore, type Artifact, Deployer, keys, SYSTEM_APP_META } from '@flynn-edge/app-model';
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import { defaultManifest } from '@flynn-edge/cluster-ops';
 import { isSameProcessAlive, type Job } from '@flynn-edge/host-jobs';
 import { type ManagedProcess, waitFor } from '@flynn-edge/process-kit';
-import { generateSelfSigned } from '@flynn-edge/tls';
-import { DaemonHosts } from './daemon-hosts.js';
 import { localHostDaemon } from './local-host.js';
 
 // A whole cluster on one machine, run the way Flynn runs one: a flynn-host daemon per address,
@@ -94,12 +91,13 @@ export interface ClusterJob {
   id: string;
 }
 
-export type ComponentName = 'discoverd' | 'router' | 'logaggregator' | 'status' | 'demo';
+export type ComponentName = 'discoverd' | 'router' | 'logaggregator' | 'status' | 'controller' | 'demo';
 
 // Each binary belongs to a declared dependency of this package (apps/<name>/bin).
 const bin = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
 const STATUS_BIN = bin('status/bin/status.js');
 const FLYNN_BIN = bin('cli/bin/flynn.js');
+const FLYNN_HOST_BIN = bin('cli/bin/flynn-host.js');
 
 // The demo app: answers with its job id, and logs every request (so `flynn -a demo log` shows them).
 const DEMO_APP = `
@@ -183,6 +181,7 @@ export class LocalCluster {
       router: app('router'),
       logaggregator: app('logaggregator'),
       status: app('status'),
+      controller: app('controller'),
       demo: app('demo'),
     };
     this.daemons = this.hosts.map((ip, i) =>
@@ -196,7 +195,11 @@ export class LocalCluster {
           end: this.ports.jobPortsBase + (i + 1) * (this.ports.jobPortsPerHost ?? 1000) - 1,
         },
         pool: this.poolOf(i),
-        env: { DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey },
+        env: {
+          DISCOVERD: this.discoverd,
+          CLUSTER_KEY: this.keys.clusterKey,
+          FLYNN_HOST_CONFIG: join(this.dir, `host${i + 1}.json`),
+        },
         detached: opts.detached,
       }),
     );
@@ -291,6 +294,11 @@ export class LocalCluster {
 
   private async startComponents(): Promise<void> {
     const { hosts, ports } = this;
+    // As an operator on each host: `flynn-host init` writes host.json (the address and the key),
+    // the daemon reads it.
+    for (let i = 0; i < hosts.length; i++) {
+      await this.flynnHost(['init', '--file', this.hostConfig(i), '--external-ip', hosts[i]]);
+    }
     for (const d of this.daemons) d.start();
     await waitFor(
       async () => {
@@ -301,222 +309,82 @@ export class LocalCluster {
     );
     this.say(`flynn-host daemons serving on ${hosts.map((h) => `${h}:${ports.host}`).join(', ')}`);
 
-    // discoverd first, as jobs of their own (the store they record apps in is theirs); their
-    // release is recorded once a leader is elected.
-    const releases = { discoverd: randomUUID(), logaggregator: randomUUID() };
-    for (let i = 0; i < hosts.length; i++) {
-      await this.runJob(i, 'discoverd', {
-        args: [
-          bin('discoverd/bin/discoverd.js'),
-          '-data-dir',
-          join(this.dir, `host${i + 1}`, 'discoverd'),
-          '-host',
-          hosts[i],
-          '-addr',
-          `${hosts[i]}:${ports.discoverd}`,
-          '-dns-addr',
-          `${hosts[i]}:${ports.dns}`,
-          '-peers',
-          this.discoverd,
-        ],
-        // A system job: its host adds the cluster key at spawn, so the key is in no spec.
-        system: true,
-        meta: { FLYNN_RELEASE_ID: releases.discoverd },
-      });
-    }
-    await waitFor(
-      async () =>
-        (
-          await fetch(`http://${hosts[0]}:${ports.discoverd}/raft/leader`, {
-            signal: AbortSignal.timeout(1000),
-          })
-        ).ok,
-      { timeoutMs: 30_000, what: 'a discoverd leader' },
-    );
-    this.say('discoverd: one job per host, a Raft leader elected');
-
-    const client = new DiscoverdClient({
-      servers: hosts.map((h) => `http://${h}:${ports.discoverd}`),
-      clusterKey: this.keys.clusterKey,
-    });
-    try {
-      await this.startApps(new AppStore(client.kv), releases);
-    } finally {
-      client.close();
-    }
-  }
-
-  /** Records every component as a system app and deploys those it can; then the demo app. */
-  private async startApps(
-    store: AppStore,
-    releases: { discoverd: string; logaggregator: string },
-  ): Promise<void> {
-    const { hosts, ports } = this;
-    const deployer = new Deployer(
-      store,
-      new DaemonHosts(
-        hosts.map((h, i) => ({ id: `host${i + 1}`, addr: `${h}:${ports.host}` })),
-        (i, method, path, body) => this.hostApi(i, method, path, body),
+    // Then `flynn-host bootstrap`, with the shipped manifest on this cluster's ports.
+    const manifest = join(this.dir, 'bootstrap-manifest.json');
+    writeFileSync(
+      manifest,
+      JSON.stringify(
+        defaultManifest({
+          discoverd: ports.discoverd,
+          dns: ports.dns,
+          http: ports.http,
+          https: ports.https,
+          routerApi: ports.routerApi,
+        }),
+        null,
+        2,
       ),
     );
-    await waitFor(
-      async () => {
-        await store.kv.txn({
-          success: [
-            {
-              op: 'put',
-              key: keys.clusterConfig,
-              value: JSON.stringify({ domain: this.domain, created_at: new Date().toISOString() }),
-            },
-          ],
-        });
-        return true;
-      },
-      { timeoutMs: 30_000, what: 'the cluster store' },
-    );
-    // discoverd and the logaggregator run with per-host addresses in their args: recorded here,
-    // their jobs started by hand (redeploying them is the hosts lifecycle's).
-    const system = { [SYSTEM_APP_META]: 'true' };
-    const builtin = async (name: string) => {
-      const artifact: Artifact = {
-        id: randomUUID(),
-        type: 'builtin',
-        uri: `builtin:${name}`,
-        meta: {},
-        created_at: new Date().toISOString(),
-      };
-      await store.putArtifact(artifact);
-      return artifact.id;
-    };
-    const discoverd = await store.putApp('discoverd', {
-      id: this.apps.discoverd.id,
-      meta: system,
-      strategy: 'one-by-one',
-      deploy_timeout: 300,
-    });
-    await store.createRelease(discoverd, {
-      id: releases.discoverd,
-      artifacts: [await builtin('discoverd')],
-      env: { DISCOVERD_PEERS: `${this.discoverd},` },
-      processes: { app: { args: ['bin/discoverd.js'], omni: true } },
-    });
-    await store.switchRelease(await store.app('discoverd'), releases.discoverd, { app: 1 }); // omni: per host
-
-    await this.runJob(0, 'logaggregator', {
-      args: [
-        bin('logaggregator/bin/logaggregator.js'),
-        '-syslog-addr',
-        `${hosts[0]}:${ports.syslog}`,
-        '-api-addr',
-        `${hosts[0]}:${ports.aggregatorApi}`,
+    const t0 = Date.now();
+    const out = await this.flynnHost(
+      [
+        'bootstrap',
+        '--min-hosts',
+        String(hosts.length),
+        '--peer-ips',
+        hosts.map((h) => `${h}:${ports.host}`).join(','),
+        '--timeout',
+        '60',
+        manifest,
       ],
-      system: true,
-      meta: { FLYNN_RELEASE_ID: releases.logaggregator },
-    });
-    const aggregator = await store.putApp('logaggregator', { id: this.apps.logaggregator.id, meta: system });
-    await store.createRelease(aggregator, {
-      id: releases.logaggregator,
-      artifacts: [await builtin('logaggregator')],
-      env: {},
-      processes: { app: { args: ['bin/logaggregator.js'] } },
-    });
-    await store.switchRelease(await store.app('logaggregator'), releases.logaggregator, { app: 1 });
-
-    // The router on every host (its own address, the same ports), deployed through the app model.
-    const router = await store.putApp('router', {
-      id: this.apps.router.id,
-      meta: system,
-      strategy: 'one-by-one',
-    });
-    const routerRelease = await store.createRelease(router, {
-      artifacts: [await builtin('router')],
-      env: { COOKIE_KEY: this.keys.cookieKey },
-      processes: {
-        app: {
-          args: [
-            'bin/router.js',
-            '-http-port',
-            String(ports.http),
-            '-https-port',
-            String(ports.https),
-            '-api-port',
-            String(ports.routerApi),
-            '-workers',
-            '2',
-          ],
-          omni: true,
-        },
+      {
+        CLUSTER_DOMAIN: this.domain,
+        STATUS_KEY: this.keys.authKey,
+        COOKIE_KEY: this.keys.cookieKey,
       },
-    });
-    await deployer.deploy('router', routerRelease);
-    await deployer.scale('router', { app: 1 }); // omni: one on every host
-    this.say(`the router on every host (${hosts.length}), a logaggregator on host 1`);
-
-    if (this.hasStatus) {
-      const status = await store.putApp('status', { id: this.apps.status.id, meta: system });
-      const statusRelease = await store.createRelease(status, {
-        artifacts: [await builtin('status')],
-        env: { AUTH_KEY: this.keys.authKey },
-        processes: {
-          web: {
-            args: ['bin/status.js'],
-            ports: [{ proto: 'tcp', service: { name: 'status-web', check: { type: 'tcp' } } }],
-          },
-        },
-      });
-      await deployer.deploy('status', statusRelease);
-      await deployer.scale('status', { web: 1 });
-      await this.addRoute({
-        type: 'http',
-        service: 'status-web',
-        domain: `status.${this.domain}`,
-        drain_backends: true,
-        parent_ref: `controller/apps/${status.id}`,
-      });
-      await waitFor(async () => (await this.throughRouter(`status.${this.domain}`)).status !== 503, {
-        timeoutMs: 30_000,
-        what: 'the status service through the router',
-      });
-      this.say(`the status service, routed at status.${this.domain}`);
-    }
-
-    await this.startController(store, deployer, system, builtin);
+      (line) => this.say(`  ${line}`),
+    );
+    this.tlsPin = /flynn cluster add -p (\S+) /.exec(out)?.[1] ?? '';
+    this.say(`bootstrapped in ${seconds(Date.now() - t0)}: discoverd and a router on every host, the logaggregator, status and the controller`);
     await this.deployDemo();
     await this.refreshJobs();
   }
 
-  /**
-   * The controller gateway (what `flynn` talks to from outside, through the routers), routed at
-   * controller.<domain> over HTTPS with a certificate for the domain and its subdomains; its pin
-   * is what `flynn cluster add -p` checks.
-   */
-  private async startController(
-    store: AppStore,
-    deployer: Deployer,
-    meta: Record<string, string>,
-    builtin: (name: string) => Promise<string>,
-  ): Promise<void> {
-    const pair = generateSelfSigned({ names: [this.domain, `*.${this.domain}`], keyType: 'rsa' });
-    this.tlsPin = createHash('sha256').update(new X509Certificate(pair.certPem).raw).digest('base64');
-    const app = await store.putApp('controller', { id: randomUUID(), meta });
-    const release = await store.createRelease(app, {
-      artifacts: [await builtin('controller')],
-      env: {},
-      processes: { web: { args: ['bin/controller.js'], ports: [{ proto: 'tcp' }] } },
-    });
-    await deployer.deploy('controller', release);
-    await deployer.scale('controller', { web: 1 });
-    await this.addRoute({
-      type: 'http',
-      service: 'controller',
-      domain: `controller.${this.domain}`,
-      certificate: { cert: pair.certPem, key: pair.keyPem },
-      parent_ref: `controller/apps/${app.id}`,
-    });
-    this.say(`the controller gateway, routed at https://controller.${this.domain} (TLS pin ${this.tlsPin})`);
+  /** host.json of host i (what `flynn-host init` writes; the daemon reads it). */
+  hostConfig(i: number): string {
+    return join(this.dir, `host${i + 1}.json`);
   }
 
-  /** Flynn's TLS pin of the cluster certificate (base64 SHA-256 of its DER). */
+  /**
+   * Runs `flynn-host ARGS` against this cluster; resolves with its stderr (bootstrap's progress);
+   * each stderr line goes to `onLine` as it comes. A failure carries its last lines.
+   */
+  flynnHost(args: string[], env: Record<string, string> = {}, onLine?: (line: string) => void): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [FLYNN_HOST_BIN, ...args], {
+        env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      let partial = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        partial += d;
+        const lines = partial.split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) onLine?.(l);
+      });
+      const timer = setTimeout(() => child.kill('SIGTERM'), 300_000);
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        if (code === 0) resolve(err);
+        else reject(new Error(`flynn-host ${args[0]} exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      });
+    });
+  }
+
+  /** Flynn's TLS pin of the cluster certificate (base64 SHA-256 of its DER), from bootstrap. */
   tlsPin = '';
 
   /** What an operator outside the cluster runs to reach it (the router's HTTPS port on host 1). */
@@ -585,11 +453,16 @@ export class LocalCluster {
     });
   }
 
-  /** cluster.jobs from what the hosts run now (by app id). */
+  /** cluster.jobs from what the hosts run now (by app id, read from the store). */
   async refreshJobs(): Promise<void> {
-    const byApp = new Map(Object.entries(this.apps).map(([name, a]) => [a.id, name as ComponentName]));
-    const demo = await this.appIdOf('demo');
-    if (demo) byApp.set(demo, 'demo');
+    const byApp = new Map<string, ComponentName>();
+    for (const name of Object.keys(this.apps) as ComponentName[]) {
+      const id = await this.appIdOf(name);
+      if (id) {
+        this.apps[name] = { id, name };
+        byApp.set(id, name);
+      }
+    }
     this.jobs.clear();
     for (let i = 0; i < this.hosts.length; i++) {
       const jobs = (await this.hostApi(i, 'GET', '/host/jobs')) as Job[];
@@ -608,9 +481,7 @@ export class LocalCluster {
     });
     if (!r.ok) return undefined;
     const { value } = (await r.json()) as { value: string };
-    const id = (JSON.parse(value) as { id: string }).id;
-    this.apps.demo = { id, name };
-    return id;
+    return (JSON.parse(value) as { id: string }).id;
   }
 
   /** The last lines of every daemon's output and every app log, for a failed start or test. */

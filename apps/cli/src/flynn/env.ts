@@ -1,5 +1,6 @@
 import { AppModelError, parseEnvPairs, type Release } from '@flynn-edge/app-model';
 import type { Command } from 'commander';
+import { getJson } from '../discoverd-http.js';
 import { CliError, println } from '../output.js';
 import { contextOf, type FlynnContext } from './context.js';
 import { say } from './prompt.js';
@@ -10,6 +11,51 @@ import { deployRelease } from './release.js';
 // logged.
 
 const ATTEMPTS = 5;
+
+/**
+ * discoverd's DISCOVERD_PEERS as its entries (`ip:port`, comma separated; a trailing comma and
+ * empty entries allowed), or a usage error (exit 2) naming the first bad entry.
+ */
+export function parsePeers(value: string): string[] {
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (entries.length === 0)
+    throw new CliError('invalid DISCOVERD_PEERS "": want ip:port entries, comma separated', 2);
+  for (const e of entries) {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9A-Za-z.-]+)):(\d{1,5})$/.exec(e);
+    if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535)
+      throw new CliError(`invalid DISCOVERD_PEERS entry ${JSON.stringify(e)}: want ip:port`, 2);
+  }
+  return [...new Set(entries)];
+}
+
+/**
+ * In flynn-edge the Raft log, not this value, holds the membership (flynn-ops.md §6.2): a value
+ * that names other nodes than the voters is allowed (the operator may be mid-procedure), but said.
+ */
+async function warnIfNotVoters(ctx: FlynnContext, peers: string[]): Promise<void> {
+  let voters: string[] | undefined;
+  let why = '';
+  for (const server of ctx.target.discoverd) {
+    try {
+      const { value } = await getJson<unknown>(`${server}/raft/peers`, { clusterKey: ctx.target.clusterKey });
+      if (Array.isArray(value)) voters = value.map(String);
+      break;
+    } catch (err) {
+      why = (err as Error).message;
+    }
+  }
+  if (!voters) {
+    say(`warning: cannot compare DISCOVERD_PEERS with the Raft voters: ${why}`);
+    return;
+  }
+  const a = [...peers].sort();
+  const b = [...voters].sort();
+  if (a.join(',') !== b.join(','))
+    say(`warning: DISCOVERD_PEERS (${a.join(',')}) differs from the Raft voters (${b.join(',')})`);
+}
 
 /** The current release with `edit` applied, recorded, then deployed; retried when the app moved. */
 async function editEnv(
@@ -100,6 +146,8 @@ export function registerEnvCommands(program: Command): void {
     .action(async (pairs: string[], o: { process?: string }, cmd: Command) => {
       const vars = parseEnvPairs(pairs);
       const ctx = await contextOf(cmd);
+      if (!o.process && 'DISCOVERD_PEERS' in vars && (await ctx.app()).value.name === 'discoverd')
+        await warnIfNotVoters(ctx, parsePeers(vars.DISCOVERD_PEERS));
       await editEnv(ctx, o.process, (e) => Object.assign(e, vars));
     });
 
