@@ -422,13 +422,20 @@ export class OpsCluster {
   }
 
   /** GET <host k>/host/jobs with the cluster key: every job the host knows (stopped ones included). */
-  async jobs(k: number): Promise<Array<{ id: string; state: string; app: { name: string }; stopRequested?: boolean }>> {
+  async jobs(
+    k: number,
+  ): Promise<Array<{ id: string; state: string; app: { name: string }; stopRequested?: boolean }>> {
     const res = await fetch(`${this.url(k)}/host/jobs`, {
       headers: { authorization: `Bearer ${this.clusterKey}` },
       signal: AbortSignal.timeout(5000),
     });
     if (res.status !== 200) throw new Error(`host ${k}: /host/jobs answered ${res.status}`);
-    return (await res.json()) as Array<{ id: string; state: string; app: { name: string }; stopRequested?: boolean }>;
+    return (await res.json()) as Array<{
+      id: string;
+      state: string;
+      app: { name: string };
+      stopRequested?: boolean;
+    }>;
   }
 
   daemon(k: number): ManagedProcess | undefined {

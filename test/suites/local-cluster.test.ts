@@ -41,8 +41,9 @@ describe('the local cluster (npm start)', { timeout: 30_000 }, () => {
     expect(new Set(ran('demo')).size).toBe(2); // web=2 lands on two hosts
     expect(new Set(ran('status')).size).toBe(2);
     const running = async (i: number) =>
-      ((await cluster.hostApi(i, 'GET', '/host/jobs')) as { state: string }[]).filter((j) => j.state === 'running')
-        .length;
+      ((await cluster.hostApi(i, 'GET', '/host/jobs')) as { state: string }[]).filter(
+        (j) => j.state === 'running',
+      ).length;
     const total = (await Promise.all([0, 1, 2].map(running))).reduce((a, b) => a + b, 0);
     // discoverd and the router on each host, two logaggregators, two status, the controller, demo web=2.
     expect(total).toBe(3 + 3 + 2 + 2 + 1 + 2);

@@ -65,195 +65,218 @@ function accepting(ip: string, port: number): Promise<boolean> {
   });
 }
 
-describe.skipIf(!available)('scenario 6: bootstrap refuses bad input on fresh hosts, changing nothing', { timeout: 180_000 }, () => {
-  it('without CLUSTER_DOMAIN', async () => {
-    const r = await c.bootstrap({ hosts: THREE, env: { CLUSTER_DOMAIN: '' } });
-    expect(r.code).toBe(1);
-    expect(stepError(r)).toMatch(
-      /^\d\d:\d\d:\d\d\.\d{6} require-env require-env error: Missing required environment variable\(s\): CLUSTER_DOMAIN$/,
-    );
-    await noJobs();
-  });
-
-  it('with -n 2', async () => {
-    const r = await c.bootstrap({ hosts: THREE, minHosts: 2 });
-    expect([r.code, r.stderr]).toEqual([
-      1,
-      'flynn-host: the minimum number of hosts for a multi-node cluster is 3, min-hosts=2 is invalid\n',
-    ]);
-    await noJobs();
-  });
-
-  it('with a corrupt manifest', async () => {
-    const bad = join(c.dir, 'corrupt-manifest.json');
-    writeFileSync(bad, '[{"id": "require-env", "action": ');
-    const r = await c.bootstrap({ hosts: THREE, manifest: bad });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^flynn-host: Error parsing JSON: [^\n]+\n$/);
-    await noJobs();
-  });
-
-  it('with a host holding port 80: the resource check names it', async () => {
-    const squatter: ManagedProcess = c.net.spawn(2, {
-      name: 'port-80-squatter',
-      command: process.execPath,
-      args: ['-e', `require('node:net').createServer().listen(80, ${JSON.stringify(c.ip(2))})`],
-      env: {},
-    });
-    try {
-      await waitFor(() => accepting(c.ip(2), 80), { timeoutMs: 15_000, what: 'the squatter on port 80' });
-      const r = await c.bootstrap({ hosts: THREE });
-      expect(r.code).toBe(1);
-      expect(stepError(r)).toMatch(/ resource-check resource-check error: conflicts detected!$/);
-      expect(r.stderr).toContain(
-        `The following hosts have conflicting services listening on ports Flynn is configured to use:\n${c.ip(2)}: tcp:80 \n`,
-      );
-      expect(r.stderr).toContain(
-        'After you correct the above errors re-run bootstrap to continue setting up Flynn.',
-      );
-      await noJobs();
-    } finally {
-      await squatter.close();
-    }
-  });
-
-  it('with a host that refuses the cluster key', async () => {
-    // Host 4's daemon runs with another key: it answers, but 401.
-    const other = c.startDaemon(4, { env: { CLUSTER_KEY: 'not-the-cluster-key-0123456789' } });
-    try {
-      await waitFor(
-        async () => {
-          if (!other.running) throw new Error(`host 4's daemon exited: ${c.daemonLog(4).slice(-500)}`);
-          const res = await fetch(`${c.url(4)}/host/status`, {
-            headers: { authorization: `Bearer ${c.clusterKey}` },
-            signal: AbortSignal.timeout(1000),
-          }).catch(() => undefined);
-          return res?.status === 401;
-        },
-        { timeoutMs: 30_000, what: 'host 4 answering 401' },
-      );
-      const r = await c.bootstrap({ hosts: [...THREE, 4] });
+describe.skipIf(!available)(
+  'scenario 6: bootstrap refuses bad input on fresh hosts, changing nothing',
+  { timeout: 180_000 },
+  () => {
+    it('without CLUSTER_DOMAIN', async () => {
+      const r = await c.bootstrap({ hosts: THREE, env: { CLUSTER_DOMAIN: '' } });
       expect(r.code).toBe(1);
       expect(stepError(r)).toMatch(
-        new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{6} check online-hosts error: host ${c.ip(4)}: the cluster key was refused$`),
+        /^\d\d:\d\d:\d\d\.\d{6} require-env require-env error: Missing required environment variable\(s\): CLUSTER_DOMAIN$/,
       );
       await noJobs();
-    } finally {
-      await c.stopDaemon(4);
-    }
-  });
+    });
 
-  it('a daemon whose host.json cannot be read or parsed exits 1 with one line', async () => {
-    const missing = join(c.dir, 'no-such-host.json');
-    const dir = join(c.dir, 'host-json-dir');
-    mkdirSync(dir, { recursive: true });
-    const invalid = join(c.dir, 'invalid-host.json');
-    writeFileSync(invalid, '{"args": ["--external-ip", ');
-    for (const file of [missing, dir, invalid]) {
-      const r = await c.net.run(4, c.bin(4, 'flynn-host'), ['daemon', '-state', join(c.dir, 'bad-config-state')], {
-        env: { FLYNN_HOST_CONFIG: file, CLUSTER_KEY: c.clusterKey },
-        timeoutMs: 60_000,
+    it('with -n 2', async () => {
+      const r = await c.bootstrap({ hosts: THREE, minHosts: 2 });
+      expect([r.code, r.stderr]).toEqual([
+        1,
+        'flynn-host: the minimum number of hosts for a multi-node cluster is 3, min-hosts=2 is invalid\n',
+      ]);
+      await noJobs();
+    });
+
+    it('with a corrupt manifest', async () => {
+      const bad = join(c.dir, 'corrupt-manifest.json');
+      writeFileSync(bad, '[{"id": "require-env", "action": ');
+      const r = await c.bootstrap({ hosts: THREE, manifest: bad });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^flynn-host: Error parsing JSON: [^\n]+\n$/);
+      await noJobs();
+    });
+
+    it('with a host holding port 80: the resource check names it', async () => {
+      const squatter: ManagedProcess = c.net.spawn(2, {
+        name: 'port-80-squatter',
+        command: process.execPath,
+        args: ['-e', `require('node:net').createServer().listen(80, ${JSON.stringify(c.ip(2))})`],
+        env: {},
       });
-      expect(r.code, `${file}: ${r.stderr}`).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`^flynn-host: error opening config file ${file}: [^\\n]+\\n$`));
-    }
-    // The daemon never came up: nothing answers on host 4.
-    expect(await accepting(c.ip(4), 1113)).toBe(false);
-  });
-});
+      try {
+        await waitFor(() => accepting(c.ip(2), 80), { timeoutMs: 15_000, what: 'the squatter on port 80' });
+        const r = await c.bootstrap({ hosts: THREE });
+        expect(r.code).toBe(1);
+        expect(stepError(r)).toMatch(/ resource-check resource-check error: conflicts detected!$/);
+        expect(r.stderr).toContain(
+          `The following hosts have conflicting services listening on ports Flynn is configured to use:\n${c.ip(2)}: tcp:80 \n`,
+        );
+        expect(r.stderr).toContain(
+          'After you correct the above errors re-run bootstrap to continue setting up Flynn.',
+        );
+        await noJobs();
+      } finally {
+        await squatter.close();
+      }
+    });
 
-describe.skipIf(!available)('scenario 1: three fresh hosts bootstrapped with the shipped manifest', { timeout: 180_000 }, () => {
-  let boot: BootstrapRun;
-  let authKey: string;
-  let cert: string;
-  const flynnIn = (k: number, args: string[]) => c.flynn(k, args, c.clusterEnv(THREE));
+    it('with a host that refuses the cluster key', async () => {
+      // Host 4's daemon runs with another key: it answers, but 401.
+      const other = c.startDaemon(4, { env: { CLUSTER_KEY: 'not-the-cluster-key-0123456789' } });
+      try {
+        await waitFor(
+          async () => {
+            if (!other.running) throw new Error(`host 4's daemon exited: ${c.daemonLog(4).slice(-500)}`);
+            const res = await fetch(`${c.url(4)}/host/status`, {
+              headers: { authorization: `Bearer ${c.clusterKey}` },
+              signal: AbortSignal.timeout(1000),
+            }).catch(() => undefined);
+            return res?.status === 401;
+          },
+          { timeoutMs: 30_000, what: 'host 4 answering 401' },
+        );
+        const r = await c.bootstrap({ hosts: [...THREE, 4] });
+        expect(r.code).toBe(1);
+        expect(stepError(r)).toMatch(
+          new RegExp(
+            `^\\d\\d:\\d\\d:\\d\\d\\.\\d{6} check online-hosts error: host ${c.ip(4)}: the cluster key was refused$`,
+          ),
+        );
+        await noJobs();
+      } finally {
+        await c.stopDaemon(4);
+      }
+    });
 
-  beforeAll(async () => {
-    boot = await c.bootstrap({ hosts: THREE, args: ['--job-timeout', '120'] });
-    console.log(`ops-bootstrap: three-host bootstrap (installed tree, netns, real ports) took ${(boot.ms / 1000).toFixed(1)} s`);
-    if (boot.code !== 0) console.log(boot.stderr, boot.stdout);
-  }, 600_000);
+    it('a daemon whose host.json cannot be read or parsed exits 1 with one line', async () => {
+      const missing = join(c.dir, 'no-such-host.json');
+      const dir = join(c.dir, 'host-json-dir');
+      mkdirSync(dir, { recursive: true });
+      const invalid = join(c.dir, 'invalid-host.json');
+      writeFileSync(invalid, '{"args": ["--external-ip", ');
+      for (const file of [missing, dir, invalid]) {
+        const r = await c.net.run(
+          4,
+          c.bin(4, 'flynn-host'),
+          ['daemon', '-state', join(c.dir, 'bad-config-state')],
+          {
+            env: { FLYNN_HOST_CONFIG: file, CLUSTER_KEY: c.clusterKey },
+            timeoutMs: 60_000,
+          },
+        );
+        expect(r.code, `${file}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`^flynn-host: error opening config file ${file}: [^\\n]+\\n$`));
+      }
+      // The daemon never came up: nothing answers on host 4.
+      expect(await accepting(c.ip(4), 1113)).toBe(false);
+    });
+  },
+);
 
-  it('succeeds, printing the pin and the flynn cluster add line', () => {
-    expect(boot.code, boot.stderr.slice(-3000)).toBe(0);
-    expect(boot.pin).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-    expect(boot.stderr).toContain('status-check status-check all services healthy');
-    expect(boot.stderr).toContain(
-      `flynn-edge bootstrapping complete. Install the flynn CLI and paste the line below into a terminal window:\n\nflynn cluster add -p ${boot.pin} default ${c.domain} ${c.clusterKey}\n`,
-    );
-    expect(boot.stderr).not.toContain('PRIVATE KEY');
-  });
+describe.skipIf(!available)(
+  'scenario 1: three fresh hosts bootstrapped with the shipped manifest',
+  { timeout: 180_000 },
+  () => {
+    let boot: BootstrapRun;
+    let authKey: string;
+    let cert: string;
+    const flynnIn = (k: number, args: string[]) => c.flynn(k, args, c.clusterEnv(THREE));
 
-  it('every host runs discoverd and a router', async () => {
-    for (const k of THREE) {
-      const apps = await liveApps(k);
-      expect(apps.filter((a) => a === 'discoverd').length, `host ${k}: ${apps}`).toBe(1);
-      expect(apps.filter((a) => a === 'router').length, `host ${k}: ${apps}`).toBe(1);
-    }
-  });
+    beforeAll(async () => {
+      boot = await c.bootstrap({ hosts: THREE, args: ['--job-timeout', '120'] });
+      console.log(
+        `ops-bootstrap: three-host bootstrap (installed tree, netns, real ports) took ${(boot.ms / 1000).toFixed(1)} s`,
+      );
+      if (boot.code !== 0) console.log(boot.stderr, boot.stdout);
+    }, 600_000);
 
-  it('status.<domain> answers 200 through every router from a public address with AUTH_KEY, 401 without', async () => {
-    const r = await flynnIn(1, ['-a', 'status', 'env', 'get', 'AUTH_KEY']);
-    expect(r.code, r.stderr).toBe(0);
-    authKey = r.stdout.trim();
-    expect(authKey).toMatch(/^[0-9a-f]{32}$/);
-    for (const k of THREE) {
-      const url = `http://${c.ip(k)}:80/`;
-      const host = `status.${c.domain}`;
-      const ok = await c.fromPublic({ url, headers: { host, authorization: `Bearer ${authKey}`, accept: 'application/json' } });
-      expect([ok.status, ok.error], `host ${k}`).toEqual([200, undefined]);
-      expect(JSON.parse(ok.body).data.status).toBe('healthy');
-      const anon = await c.fromPublic({ url, headers: { host, accept: 'application/json' } });
-      expect(anon.status, `host ${k} without the key`).toBe(401);
-    }
-  });
+    it('succeeds, printing the pin and the flynn cluster add line', () => {
+      expect(boot.code, boot.stderr.slice(-3000)).toBe(0);
+      expect(boot.pin).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(boot.stderr).toContain('status-check status-check all services healthy');
+      expect(boot.stderr).toContain(
+        `flynn-edge bootstrapping complete. Install the flynn CLI and paste the line below into a terminal window:\n\nflynn cluster add -p ${boot.pin} default ${c.domain} ${c.clusterKey}\n`,
+      );
+      expect(boot.stderr).not.toContain('PRIVATE KEY');
+    });
 
-  it('HTTPS to status.<domain> verifies against the generated certificate, whose pin was printed', async () => {
-    const r = await flynnIn(1, ['-a', 'router', 'env', 'get', 'TLSCERT']);
-    expect(r.code, r.stderr).toBe(0);
-    cert = r.stdout.trim();
-    expect(cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
-    const servername = `status.${c.domain}`;
-    for (const k of THREE) {
-      const res = await c.fromPublic({
-        url: `https://${c.ip(k)}:443/`,
+    it('every host runs discoverd and a router', async () => {
+      for (const k of THREE) {
+        const apps = await liveApps(k);
+        expect(apps.filter((a) => a === 'discoverd').length, `host ${k}: ${apps}`).toBe(1);
+        expect(apps.filter((a) => a === 'router').length, `host ${k}: ${apps}`).toBe(1);
+      }
+    });
+
+    it('status.<domain> answers 200 through every router from a public address with AUTH_KEY, 401 without', async () => {
+      const r = await flynnIn(1, ['-a', 'status', 'env', 'get', 'AUTH_KEY']);
+      expect(r.code, r.stderr).toBe(0);
+      authKey = r.stdout.trim();
+      expect(authKey).toMatch(/^[0-9a-f]{32}$/);
+      for (const k of THREE) {
+        const url = `http://${c.ip(k)}:80/`;
+        const host = `status.${c.domain}`;
+        const ok = await c.fromPublic({
+          url,
+          headers: { host, authorization: `Bearer ${authKey}`, accept: 'application/json' },
+        });
+        expect([ok.status, ok.error], `host ${k}`).toEqual([200, undefined]);
+        expect(JSON.parse(ok.body).data.status).toBe('healthy');
+        const anon = await c.fromPublic({ url, headers: { host, accept: 'application/json' } });
+        expect(anon.status, `host ${k} without the key`).toBe(401);
+      }
+    });
+
+    it('HTTPS to status.<domain> verifies against the generated certificate, whose pin was printed', async () => {
+      const r = await flynnIn(1, ['-a', 'router', 'env', 'get', 'TLSCERT']);
+      expect(r.code, r.stderr).toBe(0);
+      cert = r.stdout.trim();
+      expect(cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      const servername = `status.${c.domain}`;
+      for (const k of THREE) {
+        const res = await c.fromPublic({
+          url: `https://${c.ip(k)}:443/`,
+          servername,
+          ca: cert,
+          headers: { host: servername, authorization: `Bearer ${authKey}`, accept: 'application/json' },
+        });
+        expect([res.status, res.error], `host ${k}`).toEqual([200, undefined]);
+        expect(res.pin).toBe(boot.pin);
+      }
+      // Without that certificate as its CA, the same request does not verify.
+      const untrusted = await c.fromPublic({
+        url: `https://${c.ip(1)}:443/`,
         servername,
-        ca: cert,
-        headers: { host: servername, authorization: `Bearer ${authKey}`, accept: 'application/json' },
+        headers: { host: servername },
       });
-      expect([res.status, res.error], `host ${k}`).toEqual([200, undefined]);
-      expect(res.pin).toBe(boot.pin);
-    }
-    // Without that certificate as its CA, the same request does not verify.
-    const untrusted = await c.fromPublic({ url: `https://${c.ip(1)}:443/`, servername, headers: { host: servername } });
-    expect(untrusted.error).toMatch(/certificate/i);
-  });
+      expect(untrusted.error).toMatch(/certificate/i);
+    });
 
-  it('`flynn cluster add` with the printed pin works from the public address', async () => {
-    const env = { FLYNNRC: join(c.dir, 'public.flynnrc'), DISCOVERD: '', CLUSTER_KEY: '' };
-    const add = await c.flynn(
-      'public',
-      ['cluster', 'add', '-p', boot.pin!, '--controller-addr', `${c.ip(1)}:443`, 'default', c.domain, c.clusterKey],
-      env,
-    );
-    expect(add.code, add.stderr).toBe(0);
-    const apps = await c.flynn('public', ['-c', 'default', 'apps'], env);
-    expect(apps.code, apps.stderr).toBe(0);
-    for (const name of ['discoverd', 'router', 'logaggregator', 'status', 'controller']) {
-      expect(apps.stdout).toContain(name);
-    }
-    // A wrong pin is refused.
-    const wrong = { ...env, FLYNNRC: join(c.dir, 'wrong-pin.flynnrc') };
-    const badPin = `${'A'.repeat(43)}=`;
-    const add2 = await c.flynn(
-      'public',
-      ['cluster', 'add', '-p', badPin, '--controller-addr', `${c.ip(1)}:443`, 'default', c.domain, c.clusterKey],
-      wrong,
-    );
-    const apps2 = add2.code === 0 ? await c.flynn('public', ['-c', 'default', 'apps'], wrong) : add2;
-    expect(apps2.code).not.toBe(0);
-  });
-});
+    it('`flynn cluster add` with the printed pin works from the public address', async () => {
+      // `flynn cluster add -p <pin> --controller-addr <host 1>:443 default <domain> <key>` into
+      // its own flynnrc, then `flynn -c default apps` from the public address.
+      const addThenApps = async (pin: string, rc: string) => {
+        const env = { FLYNNRC: join(c.dir, rc), DISCOVERD: '', CLUSTER_KEY: '' };
+        const args = ['-p', pin, '--controller-addr', `${c.ip(1)}:443`, 'default', c.domain, c.clusterKey];
+        const add = await c.flynn('public', ['cluster', 'add', ...args], env);
+        expect(add.code, add.stderr).toBe(0);
+        return c.flynn('public', ['-c', 'default', 'apps'], env);
+      };
+      const apps = await addThenApps(boot.pin!, 'public.flynnrc');
+      expect(apps.code, apps.stderr).toBe(0);
+      for (const name of ['discoverd', 'router', 'logaggregator', 'status', 'controller']) {
+        expect(apps.stdout).toContain(name);
+      }
+      // A wrong pin is refused.
+      const badPin = `${'A'.repeat(43)}=`;
+      const refused = await addThenApps(badPin, 'wrong-pin.flynnrc');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(
+        `flynn: TLS pin mismatch for controller.${c.domain} (got ${boot.pin}, want ${badPin})\n`,
+      );
+    });
+  },
+);
 
 describe.skipIf(!available)('scenario 2: a fourth host joins with init alone', { timeout: 180_000 }, () => {
   beforeAll(async () => {
@@ -276,8 +299,12 @@ describe.skipIf(!available)('scenario 2: a fourth host joins with init alone', {
   }, 200_000);
 
   it('serves status.<domain> on 80 and 443 to a public client', async () => {
-    const cert = (await c.flynn(1, ['-a', 'router', 'env', 'get', 'TLSCERT'], c.clusterEnv(THREE))).stdout.trim();
-    const authKey = (await c.flynn(1, ['-a', 'status', 'env', 'get', 'AUTH_KEY'], c.clusterEnv(THREE))).stdout.trim();
+    const cert = (
+      await c.flynn(1, ['-a', 'router', 'env', 'get', 'TLSCERT'], c.clusterEnv(THREE))
+    ).stdout.trim();
+    const authKey = (
+      await c.flynn(1, ['-a', 'status', 'env', 'get', 'AUTH_KEY'], c.clusterEnv(THREE))
+    ).stdout.trim();
     const host = `status.${c.domain}`;
     const headers = { host, authorization: `Bearer ${authKey}`, accept: 'application/json' };
     // The router on host 4 syncs its routes from discoverd after it starts: poll until it serves.

@@ -172,8 +172,16 @@ describe('flynn-host fix', { timeout: 180_000 }, () => {
         new Set(live.map((i) => `host${i + 1}`)),
       );
     }
-    for (const name of ['logaggregator', 'controller']) {
-      expect(jobs.filter((j) => j.app.name === name)).toHaveLength(1);
+    // Back at the manifest's formations: two logaggregators, two status jobs, one controller.
+    for (const [name, n] of [
+      ['logaggregator', 2],
+      ['status', 2],
+      ['controller', 1],
+    ] as const) {
+      expect(
+        jobs.filter((j) => j.app.name === name),
+        name,
+      ).toHaveLength(n);
     }
     // The router serves both demo jobs again.
     const want = demo.map((j) => `hello from ${j.id}`).sort();

@@ -10,7 +10,7 @@ import {
 import { jobRequest } from './job-spec.js';
 import { jobsWanted, placeJobs } from './placement.js';
 import type { AppStore, Versioned } from './store.js';
-import type { App, Release } from './types.js';
+import type { App, Artifact, Release } from './types.js';
 
 // Deploys and scaling without a scheduler (flynn-ops.md §1.3): the CLI takes the app's deploy
 // lock, starts the new jobs, waits until each runs and is registered (health checks passed),
@@ -27,6 +27,11 @@ export interface DeployOptions {
   drainMs?: number;
   graceMs?: number;
   pollMs?: number;
+  /**
+   * One-by-one deploys, jobs without a service (nothing registers them, e.g. discoverd): how long
+   * the new job must keep running before the next host's job is stopped.
+   */
+  settleMs?: number;
 }
 
 export interface DeployResult {
@@ -38,6 +43,7 @@ export interface DeployResult {
 
 const DEFAULT_DRAIN_MS = 1500;
 const DEFAULT_GRACE_MS = 10_000;
+const DEFAULT_SETTLE_MS = 5_000;
 
 export function clock(d = new Date()): string {
   return d.toISOString().slice(11, 23);
@@ -154,6 +160,10 @@ export class Deployer {
     const started: PlacedJob[] = [];
     const stopped: PlacedJob[] = [];
     const oldRelease = await this.store.currentRelease(app.value);
+    // Read before any job stops: stopping one of discoverd's makes a leader election, and a
+    // store read between a stop and its start would fail and leave the host without the app.
+    const artifact = await this.artifactOf(release);
+    const oldArtifact = oldRelease ? await this.artifactOf(oldRelease) : undefined;
     for (const step of plan) {
       const predecessor = old.find(
         (p) => p.host.id === step.host.id && p.job.processType === step.type && !stopped.includes(p),
@@ -163,12 +173,18 @@ export class Deployer {
         stopped.push(predecessor);
       }
       try {
-        started.push(...(await this.startAll(app.value, release, [step], opts)));
+        const next = await this.startAll(app.value, release, [step], opts, artifact);
+        started.push(...next);
+        await this.settle(app.value, next, opts);
       } catch (err) {
         if (predecessor && oldRelease) {
-          await this.startAll(app.value, oldRelease, [step], { ...opts, progress: undefined }).catch(
-            () => {},
-          );
+          await this.startAll(
+            app.value,
+            oldRelease,
+            [step],
+            { ...opts, progress: undefined },
+            oldArtifact,
+          ).catch(() => {});
         }
         throw err;
       }
@@ -177,6 +193,41 @@ export class Deployer {
     const next = await this.commit(app, release.id, counts, started);
     await this.stopAll(rest, opts);
     return { app: next, started, stopped: [...stopped, ...rest], ms: Date.now() - t0 };
+  }
+
+  /**
+   * "Running" is all a host can say of a job without a service. Rolling such a job (discoverd: a
+   * Raft member per host) onto the next host before this one has started serving would take two
+   * members away at once, and the quorum with them (found replacing a host, flynn-ops §11.2):
+   * the new job must keep running for settleMs, then the cluster store must answer a read.
+   */
+  private async settle(app: App, jobs: PlacedJob[], opts: DeployOptions): Promise<void> {
+    const quiet = jobs.filter((p) => !p.job.service);
+    if (quiet.length === 0) return;
+    const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
+    const deadline = Date.now() + (opts.timeoutMs ?? app.deploy_timeout * 1000);
+    const poll = opts.pollMs ?? 100;
+    const until = Date.now() + settleMs;
+    while (Date.now() < until) {
+      for (const p of quiet) {
+        const j = await this.port.job(p.host, p.job.id);
+        if (j.state !== 'running' || j.restarts > 0)
+          throw new AppModelError(`deploy failed: job ${j.id}: ${await this.describeFailure(p.host, j)}`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(poll * 5, Math.max(0, until - Date.now()))));
+    }
+    for (;;) {
+      try {
+        await this.store.formation(app.id);
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline)
+          throw new AppModelError(
+            `deploy failed: the cluster store does not answer: ${(err as Error).message}`,
+          );
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   /** The switch; when it fails the new jobs go again. */
@@ -194,16 +245,22 @@ export class Deployer {
     }
   }
 
+  private async artifactOf(release: Release): Promise<Artifact | undefined> {
+    const artifact = release.artifacts[0] ? await this.store.artifact(release.artifacts[0]) : undefined;
+    if (release.artifacts[0] && !artifact)
+      throw new AppModelError(`artifact ${release.artifacts[0]} not found`);
+    return artifact;
+  }
+
   /** Starts every planned job, then waits until all are up; any failure stops them all. */
   async startAll(
     app: App,
     release: Release,
     plan: { type: string; host: HostRef }[],
     opts: DeployOptions,
+    known?: Artifact,
   ): Promise<PlacedJob[]> {
-    const artifact = release.artifacts[0] ? await this.store.artifact(release.artifacts[0]) : undefined;
-    if (release.artifacts[0] && !artifact)
-      throw new AppModelError(`artifact ${release.artifacts[0]} not found`);
+    const artifact = known ?? (await this.artifactOf(release));
     const started: PlacedJob[] = [];
     try {
       for (const { type, host } of plan) {

@@ -139,8 +139,14 @@ export async function waitForDiscoverd(servers: string[], clusterKey?: string): 
   for (;;) {
     for (const server of servers) {
       try {
-        if (await fetchLeader(server, clusterKey)) return;
-        last = `${server} knows no leader`;
+        if (!(await fetchLeader(server, clusterKey))) {
+          last = `${server} knows no leader`;
+          continue;
+        }
+        // A leader a node still names may be the one that just died: only a linearizable read
+        // through it (redirects followed) shows one that answers.
+        await getJson(`${server}/kv/?prefix=cluster%2F&limit=1`, { clusterKey, timeoutMs: 2000 });
+        return;
       } catch (err) {
         if (!(err instanceof CliError)) throw err;
         last = err.message;

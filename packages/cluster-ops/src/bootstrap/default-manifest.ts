@@ -111,10 +111,9 @@ export function defaultManifest(overrides: Partial<BootstrapPorts> = {}): Step[]
       release: {
         env: { AUTH_KEY: data('status-key') },
         processes: {
-          web: {
-            args: ['bin/status.js'],
-            ports: [{ proto: 'tcp', service: { name: 'status-web', check: { type: 'tcp' } } }],
-          },
+          // status registers itself as status-web (with the METRICS_ADDR Prometheus finds): a
+          // second registration by its host would fight over the instance's meta.
+          web: { args: ['bin/status.js'], ports: [{ proto: 'tcp' }] },
         },
       },
       processes: { web: 2 },
