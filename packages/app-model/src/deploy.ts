@@ -89,8 +89,8 @@ export class Deployer {
       const formation = await this.store.formation(app.value.id);
       const before = { ...(formation?.value.processes ?? {}) };
       const after = { ...before, ...counts };
-      const hosts = await this.port.hosts();
-      const live = (await appJobs(this.port, app.value.id, hosts)).filter((p) => isLive(p.job));
+      const { hosts, jobs } = await this.answering(app.value.id, opts);
+      const live = jobs.filter((p) => isLive(p.job));
       const ofRelease = live.filter((p) => p.job.meta?.FLYNN_RELEASE_ID === release.id);
       const toStart: { type: string; host: HostRef }[] = [];
       const toStop: PlacedJob[] = [];
@@ -118,6 +118,24 @@ export class Deployer {
     }
   }
 
+  /**
+   * The registered hosts that answer, and the app's jobs on them. A host cut off stays registered
+   * until its instance expires: it is skipped with a warning rather than failing the deploy (its
+   * jobs are `flynn-host fix`'s, or its daemon's omni reconciler's when it comes back).
+   */
+  private async answering(
+    appId: string,
+    opts: DeployOptions,
+  ): Promise<{ hosts: HostRef[]; jobs: PlacedJob[] }> {
+    const registered = await this.port.hosts();
+    const down = new Set<string>();
+    const jobs = await appJobs(this.port, appId, registered, (host, err) => {
+      down.add(host.id);
+      opts.progress?.(`warning: host ${host.id} (${host.addr}) does not answer, skipped: ${err.message}`);
+    });
+    return { hosts: registered.filter((h) => !down.has(h.id)), jobs };
+  }
+
   private async replace(
     app: Versioned<App>,
     release: Release,
@@ -125,8 +143,8 @@ export class Deployer {
     opts: DeployOptions,
   ): Promise<DeployResult> {
     const t0 = Date.now();
-    const hosts = await this.port.hosts();
-    const live = (await appJobs(this.port, app.value.id, hosts)).filter((p) => isLive(p.job));
+    const { hosts, jobs } = await this.answering(app.value.id, opts);
+    const live = jobs.filter((p) => isLive(p.job));
     // Every running job of the app is replaced; they do not count toward placement, since their
     // hosts are about to be free.
     const old = live;
