@@ -193,7 +193,8 @@ export class Deployer {
       try {
         const next = await this.startAll(app.value, release, [step], opts, artifact);
         started.push(...next);
-        await this.settle(app.value, next, opts);
+        // Only a replacement took something away (a Raft member, a router) that must be back first.
+        if (predecessor) await this.settle(app.value, next, opts);
       } catch (err) {
         if (predecessor && oldRelease) {
           await this.startAll(
