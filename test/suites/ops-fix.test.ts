@@ -192,8 +192,15 @@ describe('flynn-host fix', { timeout: 180_000 }, () => {
         if (r.status === 200) seen.add(r.body.trim());
         return want.every((w) => seen.has(w));
       },
-      { timeoutMs: 30_000, what: 'both demo jobs through the router' },
-    );
+      { timeoutMs: 60_000, what: 'both demo jobs through the router' },
+    ).catch(async (err) => {
+      const instances = await fetch(
+        `http://${cluster.hosts[0]}:${cluster.ports.discoverd}/services/demo-web/instances`,
+      ).then((r) => r.text(), String);
+      throw new Error(
+        `${(err as Error).message}; want ${want.join(', ')}; seen ${[...seen].join(', ')}; demo-web: ${instances}\n${cluster.diagnose(8)}`,
+      );
+    });
 
     const three = await flynnHost('fix', '-n', '3');
     expect(three.code).toBe(1);

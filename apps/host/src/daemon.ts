@@ -5,7 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AppStore } from '@flynn-edge/app-model';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
-import { fetchArtifactFromHosts, type Job, JobManager } from '@flynn-edge/host-jobs';
+import {
+  fetchArtifactFromHosts,
+  type Job,
+  JobManager,
+  type JobSpec,
+  JobSpecError,
+} from '@flynn-edge/host-jobs';
 import {
   createHttpServer,
   createMetrics,
@@ -185,6 +191,7 @@ export class HostDaemon {
         jobs: this.jobs,
         // In the background: discoverd itself may be the job about to start.
         beforeRun: async (spec) => {
+          this.mountVolumes(spec);
           void this.ensureAppRecord(spec.app);
         },
       });
@@ -201,6 +208,27 @@ export class HostDaemon {
         fetchSnapshot: httpFetchSnapshot((hostId) => this.hostUrl(hostId), this.peerHeaders()),
       });
     });
+  }
+
+  /**
+   * A job's data volumes (`volumes: [{id, env}]`, app-model deploys): each volume's mount path goes
+   * into the env var named; the field itself is not part of the job (its env carries the paths).
+   */
+  private mountVolumes(spec: JobSpec): void {
+    const wanted = (spec as JobSpec & { volumes?: unknown }).volumes;
+    if (wanted === undefined) return;
+    delete (spec as JobSpec & { volumes?: unknown }).volumes;
+    if (!Array.isArray(wanted)) throw new JobSpecError('volumes must be a list of {id, env}', 'volumes');
+    for (const v of wanted as { id?: unknown; env?: unknown }[]) {
+      if (typeof v?.id !== 'string' || typeof v.env !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v.env)) {
+        throw new JobSpecError('each volume needs an id and an env var name', 'volumes');
+      }
+      if (!this.volumes)
+        throw new JobSpecError(`volumes are not available on this host: ${this.volumesDisabled}`, 'volumes');
+      const path = this.volumes.mountPath(v.id);
+      if (!path) throw new JobSpecError(`volume ${JSON.stringify(v.id)} is not on this host`, 'volumes');
+      spec.env = { ...spec.env, [v.env]: path };
+    }
   }
 
   private jobCounts(): Record<Job['state'], number> {

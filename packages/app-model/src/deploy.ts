@@ -11,6 +11,7 @@ import { jobRequest } from './job-spec.js';
 import { jobsWanted, placeJobs } from './placement.js';
 import type { AppStore, Versioned } from './store.js';
 import type { App, Artifact, Release } from './types.js';
+import { attachVolumes, volumeHosts } from './volumes.js';
 
 // Deploys and scaling without a scheduler (flynn-ops.md §1.3): the CLI takes the app's deploy
 // lock, starts the new jobs, waits until each runs and is registered (health checks passed),
@@ -98,7 +99,8 @@ export class Deployer {
         const want = jobsWanted(release, type, count, hosts.length);
         const have = ofRelease.filter((p) => p.job.processType === type);
         if (want > have.length) {
-          for (const host of placeJobs(type, want - have.length, hosts, live, app.value.id))
+          const prefer = await volumeHosts(this.store, app.value, release, type);
+          for (const host of placeJobs(type, want - have.length, hosts, live, app.value.id, prefer))
             toStart.push({ type, host });
         } else if (want < have.length) {
           // The newest go first: the oldest have proven themselves.
@@ -151,7 +153,8 @@ export class Deployer {
     const plan: { type: string; host: HostRef }[] = [];
     for (const [type, n] of Object.entries(counts)) {
       const want = jobsWanted(release, type, n, hosts.length);
-      for (const host of placeJobs(type, want, hosts, [], app.value.id)) plan.push({ type, host });
+      const prefer = await volumeHosts(this.store, app.value, release, type);
+      for (const host of placeJobs(type, want, hosts, [], app.value.id, prefer)) plan.push({ type, host });
     }
     if (app.value.strategy === 'one-by-one') {
       return this.oneByOne(app, release, counts, plan, old, opts, t0);
@@ -281,9 +284,12 @@ export class Deployer {
   ): Promise<PlacedJob[]> {
     const artifact = known ?? (await this.artifactOf(release));
     const started: PlacedJob[] = [];
+    const taken = new Set<string>();
     try {
       for (const { type, host } of plan) {
-        const job = await this.port.run(host, jobRequest(app, release, type, artifact));
+        const spec = jobRequest(app, release, type, artifact);
+        spec.volumes = await attachVolumes(this.store, this.port, app, release, type, host, taken);
+        const job = await this.port.run(host, spec);
         started.push({ host, job });
       }
       const timeoutMs = opts.timeoutMs ?? app.deploy_timeout * 1000;

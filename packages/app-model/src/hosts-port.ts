@@ -37,6 +37,8 @@ export interface HostsPort {
   run(host: HostRef, spec: JobRequest): Promise<HostJobView>;
   /** SIGTERM after `drainMs` out of discoverd, SIGKILL after `graceMs`; resolves when it exited. */
   stop(host: HostRef, id: string, opts: { graceMs: number; drainMs: number }): Promise<void>;
+  /** A data volume on the host (its flynn-host volume API); needed for types with volumes. */
+  createVolume?(host: HostRef, meta: Record<string, string>): Promise<{ id: string }>;
   /** The last lines a job printed (for a failed deploy's message). */
   lastLines?(host: HostRef, id: string, n: number): Promise<string[]>;
 }

@@ -9,3 +9,4 @@ export * from './reconcile.js';
 export * from './store.js';
 export * from './store-kv.js';
 export * from './types.js';
+export * from './volumes.js';

@@ -29,6 +29,8 @@ export interface JobRequest {
   artifact?: JobArtifact;
   /** The host adds its cluster key to the env (system apps only; never in a release). */
   system?: boolean;
+  /** Data volumes on the host: each volume's mount path goes into the env var named. */
+  volumes?: { id: string; env: string }[];
 }
 
 /** Health probes every second, up after one pass: a deploy should not wait 4 s per job. */

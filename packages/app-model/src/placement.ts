@@ -1,8 +1,9 @@
 import type { HostRef, PlacedJob } from './hosts-port.js';
 import type { Release } from './types.js';
 
-// Where new jobs go: for each job, the host with the fewest jobs of this app and type, then the
-// fewest jobs overall, then by id — so two web jobs land on two hosts whenever two answer.
+// Where new jobs go: for each job, the host with the fewest jobs of this app and type, then one
+// that holds the type's volumes (its data is there), then the fewest jobs overall, then by id —
+// so two web jobs land on two hosts whenever two answer.
 
 export function placeJobs(
   type: string,
@@ -10,6 +11,7 @@ export function placeJobs(
   hosts: HostRef[],
   live: PlacedJob[],
   appId: string,
+  prefer: ReadonlySet<string> = new Set(),
 ): HostRef[] {
   if (hosts.length === 0) return [];
   const same = new Map<string, number>();
@@ -23,6 +25,7 @@ export function placeJobs(
     const host = [...hosts].sort(
       (a, b) =>
         (same.get(a.id) ?? 0) - (same.get(b.id) ?? 0) ||
+        Number(prefer.has(b.id)) - Number(prefer.has(a.id)) ||
         (total.get(a.id) ?? 0) - (total.get(b.id) ?? 0) ||
         a.id.localeCompare(b.id),
     )[0];

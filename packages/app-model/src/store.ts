@@ -10,6 +10,7 @@ import {
   type Formation,
   type Release,
   SYSTEM_APP_META,
+  type VolumeRecord,
 } from './types.js';
 
 // Reading and writing the app model's records (flynn-ops.md §1.2). Every multi-key change is one
@@ -182,6 +183,18 @@ export class AppStore {
 
   async putArtifact(a: Artifact): Promise<void> {
     await this.kv.txn({ success: [{ op: 'put', key: keys.artifact(a.id), value: JSON.stringify(a) }] });
+  }
+
+  /** The app's data volumes, as deploys recorded them. */
+  async volumes(appId: string): Promise<VolumeRecord[]> {
+    const { entries } = await this.kv.list(keys.volumesPrefix(appId));
+    return entries.map((e) => JSON.parse(e.value) as VolumeRecord);
+  }
+
+  async putVolume(v: VolumeRecord): Promise<void> {
+    await this.kv.txn({
+      success: [{ op: 'put', key: `${keys.volumesPrefix(v.app_id)}${v.id}`, value: JSON.stringify(v) }],
+    });
   }
 
   async formation(appId: string): Promise<Versioned<Formation> | undefined> {

@@ -66,6 +66,15 @@ export class HttpHosts implements HostsPort {
     if (answer.status !== 404) expectOk('DELETE', answer);
   }
 
+  async createVolume(host: HostRef, meta: Record<string, string>): Promise<{ id: string }> {
+    const answer = await request('POST', this.url(host, '/storage/providers/default/volumes'), {
+      ...this.opts,
+      body: { meta },
+      timeoutMs: 60_000,
+    });
+    return JSON.parse(expectOk('POST', answer).text) as { id: string };
+  }
+
   async lastLines(host: HostRef, id: string, n: number): Promise<string[]> {
     const answer = await request(
       'GET',
