@@ -213,6 +213,17 @@ export interface DaemonOptions {
   env?: Record<string, string>;
 }
 
+/** A job as a host lists it (the fields the scenarios read). */
+export interface OpsJob {
+  id: string;
+  state: string;
+  pid?: number;
+  app: { id?: string; name: string };
+  processType: string;
+  stopRequested?: boolean;
+  meta?: Record<string, string>;
+}
+
 export class OpsCluster {
   readonly net: HostNetwork;
   readonly clusterKey: string;
@@ -422,20 +433,13 @@ export class OpsCluster {
   }
 
   /** GET <host k>/host/jobs with the cluster key: every job the host knows (stopped ones included). */
-  async jobs(
-    k: number,
-  ): Promise<Array<{ id: string; state: string; app: { name: string }; stopRequested?: boolean }>> {
+  async jobs(k: number): Promise<OpsJob[]> {
     const res = await fetch(`${this.url(k)}/host/jobs`, {
       headers: { authorization: `Bearer ${this.clusterKey}` },
       signal: AbortSignal.timeout(5000),
     });
     if (res.status !== 200) throw new Error(`host ${k}: /host/jobs answered ${res.status}`);
-    return (await res.json()) as Array<{
-      id: string;
-      state: string;
-      app: { name: string };
-      stopRequested?: boolean;
-    }>;
+    return (await res.json()) as OpsJob[];
   }
 
   daemon(k: number): ManagedProcess | undefined {

@@ -42,24 +42,7 @@ const RELEASE = {
   },
 };
 
-type JobView = {
-  id: string;
-  state: string;
-  pid?: number;
-  processType: string;
-  stopRequested: boolean;
-  app: { name: string };
-  meta?: Record<string, string>;
-};
-
-async function jobsOf(k: number): Promise<JobView[]> {
-  const res = await fetch(`${cluster.url(k)}/host/jobs`, {
-    headers: { authorization: `Bearer ${cluster.clusterKey}` },
-    signal: AbortSignal.timeout(3000),
-  });
-  if (res.status !== 200) throw new Error(`h${k} /host/jobs: ${res.status}`);
-  return (await res.json()) as JobView[];
-}
+const jobsOf = (k: number) => cluster.jobs(k);
 
 /** `<host>:<app>/<type>@<release>` → count of running jobs, over every host. */
 async function shape(): Promise<Record<string, number>> {
@@ -84,11 +67,7 @@ beforeAll(async () => {
   cluster = await OpsCluster.create({ tag: TAG, hosts: 3 });
   await cluster.initAll();
   await cluster.start();
-  const boot = await cluster.flynnHost(
-    1,
-    ['bootstrap', '-n', '3', '--peer-ips', cluster.ips.join(','), '--job-timeout', '90'],
-    { CLUSTER_KEY: cluster.clusterKey, CLUSTER_DOMAIN: DOMAIN },
-  );
+  const boot = await cluster.bootstrap({ args: ['--job-timeout', '90'], env: { CLUSTER_DOMAIN: DOMAIN } });
   if (boot.code !== 0) throw new Error(`bootstrap exited ${boot.code}:\n${boot.stderr.slice(-3000)}`);
   const src = join(cluster.dir, 'hello');
   mkdirSync(src, { recursive: true });
@@ -125,10 +104,12 @@ describe.skipIf(!available)('a whole-cluster power cut', () => {
         // already gone
       }
     }
-    await waitFor(() => cluster.hosts.every((k) => cluster.net.pids(k).length === 0), {
-      timeoutMs: 10_000,
-      what: 'every process gone',
-    });
+    // Gone from the namespaces, and each daemon's exit seen by its ManagedProcess (the exit event
+    // comes a moment after the process is gone).
+    await waitFor(
+      () => cluster.hosts.every((k) => cluster.net.pids(k).length === 0 && !cluster.daemon(k)?.running),
+      { timeoutMs: 10_000, what: 'every process gone' },
+    );
     console.log(`[power-cut] killed ${pids.length} processes`);
 
     const t0 = Date.now();

@@ -118,20 +118,9 @@ async function raftPeers(k: number): Promise<string[]> {
   return ((await res.json()) as string[]).sort();
 }
 
-type JobView = {
-  id: string;
-  state: string;
-  pid?: number;
-  app: { name: string };
-  meta?: Record<string, string>;
-};
-async function jobs(k: number): Promise<JobView[]> {
-  const res = await fetch(`${cluster.url(k)}/host/jobs`, {
-    headers: { authorization: `Bearer ${cluster.clusterKey}` },
-    signal: AbortSignal.timeout(3000),
-  });
-  return ((await res.json()) as JobView[]).filter((j) => j.state === 'running' || j.state === 'starting');
-}
+/** The jobs running or starting on host k. */
+const jobs = async (k: number) =>
+  (await cluster.jobs(k)).filter((j) => j.state === 'running' || j.state === 'starting');
 
 const t0 = Date.now();
 const since = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -140,11 +129,11 @@ beforeAll(async () => {
   if (!available) return;
   cluster = await OpsCluster.create({ tag: TAG, hosts: 4 });
   await initAndStart(voters);
-  const boot = await cluster.flynnHost(
-    1,
-    ['bootstrap', '-n', '3', '--peer-ips', voters.map((k) => cluster.ip(k)).join(','), '--job-timeout', '90'],
-    { CLUSTER_KEY: cluster.clusterKey, CLUSTER_DOMAIN: DOMAIN },
-  );
+  const boot = await cluster.bootstrap({
+    hosts: voters,
+    args: ['--job-timeout', '90'],
+    env: { CLUSTER_DOMAIN: DOMAIN },
+  });
   if (boot.code !== 0) throw new Error(`bootstrap exited ${boot.code}:\n${boot.stderr.slice(-3000)}`);
   console.log(`[replace] bootstrapped at ${since()}`);
   await initAndStart([4]);
