@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -222,10 +222,6 @@ export class LocalCluster {
     return `http://${this.hosts[0]}:${this.ports.routerApi}`;
   }
 
-  get statusUrl(): string {
-    return `http://${this.hosts[0]}:${this.ports.status}`;
-  }
-
   /** The flynn-host API of host i (0-based), with the cluster key. */
   async hostApi(i: number, method: string, path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.keys.clusterKey}` };
@@ -239,43 +235,6 @@ export class LocalCluster {
     const text = await r.text();
     if (!r.ok) throw new Error(`${method} ${path} on host ${i + 1}: ${r.status} ${text}`);
     return text ? JSON.parse(text) : undefined;
-  }
-
-  async runJob(i: number, name: ComponentName, spec: Record<string, unknown>): Promise<ClusterJob> {
-    const { id } = (await this.hostApi(i, 'POST', '/host/jobs', {
-      restart: 'on-failure',
-      app: this.apps[name],
-      processType: 'app',
-      cmd: process.execPath,
-      ...spec,
-    })) as { id: string };
-    const job = { host: i, id };
-    this.jobs.set(name, [...(this.jobs.get(name) ?? []), job]);
-    return job;
-  }
-
-  /** Stops a component's jobs (SIGTERM, then SIGKILL after the grace period). */
-  async stopComponent(name: ComponentName, graceMs = 5000): Promise<void> {
-    const jobs = this.jobs.get(name) ?? [];
-    await Promise.all(jobs.map((j) => this.hostApi(j.host, 'DELETE', `/host/jobs/${j.id}?grace=${graceMs}`)));
-    this.jobs.delete(name);
-  }
-
-  /** A route through the router API (409 for one that exists is fine: start() is re-runnable). */
-  async addRoute(route: Record<string, unknown>): Promise<void> {
-    await waitFor(
-      async () => {
-        const r = await fetch(`${this.routerApi}/routes`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.keys.clusterKey}` },
-          body: JSON.stringify(route),
-          signal: AbortSignal.timeout(2000),
-        });
-        if (r.status === 401) throw new Error(`router API refused the cluster key: ${await r.text()}`);
-        return r.ok || r.status === 409;
-      },
-      { timeoutMs: 60_000, what: `the route ${JSON.stringify(route)}` },
-    );
   }
 
   /** GET through the router on host 1 with the given Host header. */
@@ -345,7 +304,9 @@ export class LocalCluster {
       (line) => this.say(`  ${line}`),
     );
     this.tlsPin = /flynn cluster add -p (\S+) /.exec(out)?.[1] ?? '';
-    this.say(`bootstrapped in ${seconds(Date.now() - t0)}: discoverd and a router on every host, the logaggregator, status and the controller`);
+    this.say(
+      `bootstrapped in ${seconds(Date.now() - t0)}: discoverd and a router on every host, the logaggregator, status and the controller`,
+    );
     await this.deployDemo();
     await this.refreshJobs();
   }
@@ -359,16 +320,39 @@ export class LocalCluster {
    * Runs `flynn-host ARGS` against this cluster; resolves with its stderr (bootstrap's progress);
    * each stderr line goes to `onLine` as it comes. A failure carries its last lines.
    */
-  flynnHost(args: string[], env: Record<string, string> = {}, onLine?: (line: string) => void): Promise<string> {
+  async flynnHost(
+    args: string[],
+    env: Record<string, string> = {},
+    onLine?: (line: string) => void,
+  ): Promise<string> {
+    return (await this.runCli(FLYNN_HOST_BIN, args, env, onLine)).stderr;
+  }
+
+  /** Runs the `flynn` CLI against this cluster; resolves with its stdout. */
+  async flynn(args: string[]): Promise<string> {
+    return (await this.runCli(FLYNN_BIN, args)).stdout;
+  }
+
+  /** One CLI run with this cluster's DISCOVERD and key; stderr lines to `onLine` as they come. */
+  private runCli(
+    bin: string,
+    args: string[],
+    env: Record<string, string> = {},
+    onLine?: (line: string) => void,
+  ): Promise<{ stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [FLYNN_HOST_BIN, ...args], {
+      const child = spawn(process.execPath, [bin, ...args], {
         env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey, ...env },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let err = '';
+      let stdout = '';
+      let stderr = '';
       let partial = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        err += d;
+        stderr += d;
         partial += d;
         const lines = partial.split('\n');
         partial = lines.pop() ?? '';
@@ -376,10 +360,17 @@ export class LocalCluster {
       });
       const timer = setTimeout(() => child.kill('SIGTERM'), 300_000);
       child.on('error', reject);
-      child.on('exit', (code) => {
+      child.on('close', (code) => {
         clearTimeout(timer);
-        if (code === 0) resolve(err);
-        else reject(new Error(`flynn-host ${args[0]} exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`));
+        if (code === 0) resolve({ stdout, stderr });
+        else {
+          const last = stderr.trim().split('\n').slice(-5).join(' | ');
+          reject(
+            new Error(
+              `${bin.endsWith('flynn.js') ? 'flynn' : 'flynn-host'} ${args.join(' ')} exited ${code}: ${last}`,
+            ),
+          );
+        }
       });
     });
   }
@@ -433,24 +424,6 @@ export class LocalCluster {
       ['-a', 'demo', 'scale', 'web=2'],
       ['-a', 'demo', 'route', 'add', 'http', `hello.${this.domain}`],
     ];
-  }
-
-  /** Runs the `flynn` CLI against this cluster; a failure carries its stderr. */
-  async flynn(args: string[]): Promise<string> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        process.execPath,
-        [FLYNN_BIN, ...args],
-        {
-          env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey },
-          timeout: 180_000,
-        },
-        (err, stdout, stderr) => {
-          if (err) reject(new Error(`flynn ${args.join(' ')}: ${stderr.trim() || err.message}`));
-          else resolve(stdout);
-        },
-      );
-    });
   }
 
   /** cluster.jobs from what the hosts run now (by app id, read from the store). */

@@ -1,72 +1,16 @@
-import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AppStore,
-  Deployer,
-  type HostJobView,
-  type HostRef,
-  type HostsPort,
-  isLive,
-  type JobRequest,
-} from '../src/index.js';
+import { type AppStore, Deployer, type HostJobView, isLive } from '../src/index.js';
+import { startStore, TableHosts } from './helpers.js';
 
 // Flynn's omni semantics (a count is per host) and crashed jobs awaiting their restart, against a
 // real (in-process) cluster store; the hosts are a table of jobs, each up as soon as it is run.
 
-class TableHosts implements HostsPort {
-  readonly refs: HostRef[] = ['h1', 'h2', 'h3'].map((id) => ({ id, addr: `${id}:1113` }));
-  readonly jobsOf = new Map<string, HostJobView[]>(this.refs.map((h) => [h.id, []]));
-  private n = 0;
-
-  async hosts(): Promise<HostRef[]> {
-    return this.refs;
-  }
-  async jobs(host: HostRef): Promise<HostJobView[]> {
-    return this.jobsOf.get(host.id) ?? [];
-  }
-  async job(host: HostRef, id: string): Promise<HostJobView> {
-    const j = this.jobsOf.get(host.id)?.find((x) => x.id === id);
-    if (!j) throw new Error(`no job ${id}`);
-    return j;
-  }
-  async run(host: HostRef, spec: JobRequest): Promise<HostJobView> {
-    const job: HostJobView = {
-      id: `${host.id}-${++this.n}`,
-      state: 'running',
-      app: spec.app,
-      processType: spec.processType,
-      createdAt: new Date(Date.now() + this.n).toISOString(),
-      registered: true,
-      stopRequested: false,
-      meta: spec.meta,
-      restarts: 0,
-    };
-    this.jobsOf.get(host.id)?.push(job);
-    return job;
-  }
-  async stop(host: HostRef, id: string): Promise<void> {
-    const j = await this.job(host, id);
-    j.stopRequested = true;
-    j.state = 'done';
-  }
-  live(appId: string): string[] {
-    return [...this.jobsOf.entries()].flatMap(([h, js]) =>
-      js.filter((j) => j.app.id === appId && isLive(j)).map(() => h),
-    );
-  }
-}
-
-const discoverd = new InProcessDiscoverd('k');
 let store: AppStore;
-
+let close: () => Promise<void>;
 beforeAll(async () => {
-  await discoverd.start();
-  const client = new DiscoverdClient({ servers: [discoverd.url], clusterKey: 'k' });
-  discoverd.track({ close: async () => client.close() });
-  store = new AppStore(client.kv);
+  ({ store, close } = await startStore());
 });
-afterAll(() => discoverd.close());
+afterAll(() => close());
 
 async function omniApp(name: string) {
   const app = await store.createApp(name);

@@ -1,83 +1,17 @@
-import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AppStore,
-  Deployer,
-  type HostJobView,
-  type HostRef,
-  type HostsPort,
-  isLive,
-  type JobRequest,
-  reconcileFormation,
-} from '../src/index.js';
+import { type AppStore, Deployer, type JobRequest, reconcileFormation } from '../src/index.js';
+import { startStore, TableHosts } from './helpers.js';
 
 // reconcileFormation (what `flynn-host fix` runs for every app) against a real (in-process)
 // cluster store; the hosts are a table of jobs, each up as soon as it is run, and a host "dies"
 // by leaving the list the port answers.
 
-class TableHosts implements HostsPort {
-  refs: HostRef[] = ['h1', 'h2', 'h3'].map((id) => ({ id, addr: `${id}:1113` }));
-  readonly jobsOf = new Map<string, HostJobView[]>(this.refs.map((h) => [h.id, []]));
-  private n = 0;
-
-  async hosts(): Promise<HostRef[]> {
-    return this.refs;
-  }
-  async jobs(host: HostRef): Promise<HostJobView[]> {
-    return this.jobsOf.get(host.id) ?? [];
-  }
-  async job(host: HostRef, id: string): Promise<HostJobView> {
-    const j = this.jobsOf.get(host.id)?.find((x) => x.id === id);
-    if (!j) throw new Error(`no job ${id}`);
-    return j;
-  }
-  async run(host: HostRef, spec: JobRequest): Promise<HostJobView> {
-    const job: HostJobView = {
-      id: `${host.id}-${++this.n}`,
-      state: 'running',
-      app: spec.app,
-      processType: spec.processType,
-      createdAt: new Date(Date.now() + this.n).toISOString(),
-      registered: true,
-      stopRequested: false,
-      meta: spec.meta,
-      restarts: 0,
-    };
-    this.jobsOf.get(host.id)?.push(job);
-    return job;
-  }
-  async stop(host: HostRef, id: string): Promise<void> {
-    const j = await this.job(host, id);
-    j.stopRequested = true;
-    j.state = 'done';
-  }
-  /** Host ids of the app's live jobs of a type, sorted. */
-  live(appId: string, type: string): string[] {
-    return this.refs
-      .flatMap((h) =>
-        (this.jobsOf.get(h.id) ?? []).filter(
-          (j) => j.app.id === appId && j.processType === type && isLive(j),
-        ),
-      )
-      .map((j) => j.id.split('-')[0])
-      .sort();
-  }
-  drop(id: string): void {
-    this.refs = this.refs.filter((h) => h.id !== id);
-  }
-}
-
-const discoverd = new InProcessDiscoverd('k');
 let store: AppStore;
-
+let close: () => Promise<void>;
 beforeAll(async () => {
-  await discoverd.start();
-  const client = new DiscoverdClient({ servers: [discoverd.url], clusterKey: 'k' });
-  discoverd.track({ close: async () => client.close() });
-  store = new AppStore(client.kv);
+  ({ store, close } = await startStore());
 });
-afterAll(() => discoverd.close());
+afterAll(() => close());
 
 /** An app with an omni type (`app`) and a plain one (`web`), its formation run on all 3 hosts. */
 async function deployed(name: string, web: number) {

@@ -1,21 +1,16 @@
-import { InProcessDiscoverd } from '@flynn-edge/discoverd/testing';
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppStore, keys, normalizeApp } from '../src/index.js';
+import { type AppStore, keys, normalizeApp } from '../src/index.js';
+import { startStore } from './helpers.js';
 
 // The app model's records in a real (in-process) discoverd: the transactions that keep two
 // operators from half-overwriting each other.
 
-const discoverd = new InProcessDiscoverd('k');
 let store: AppStore;
-
+let close: () => Promise<void>;
 beforeAll(async () => {
-  await discoverd.start();
-  const client = new DiscoverdClient({ servers: [discoverd.url], clusterKey: 'k' });
-  discoverd.track({ close: async () => client.close() });
-  store = new AppStore(client.kv);
+  ({ store, close } = await startStore());
 });
-afterAll(() => discoverd.close());
+afterAll(() => close());
 
 describe('AppStore', () => {
   it("creates an app once; a second create is Flynn's object_exists", async () => {

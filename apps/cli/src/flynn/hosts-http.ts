@@ -1,15 +1,10 @@
 import type { HostJobView, HostRef, HostsPort, JobRequest } from '@flynn-edge/app-model';
 import { answerError, expectOk, getJson, request } from '../discoverd-http.js';
-import { CliError } from '../output.js';
+import { hostOfJob, listHosts } from '../hosts.js';
 import type { ClusterTarget } from './target.js';
 
 // The hosts as the deployer and the app commands see them: the flynn-host daemons registered in
 // discoverd (service `flynn-host`, meta `id`), their APIs reached through the target.
-
-interface Instance {
-  addr: string;
-  meta?: Record<string, string>;
-}
 
 export class HttpHosts implements HostsPort {
   constructor(private readonly target: ClusterTarget) {}
@@ -22,21 +17,8 @@ export class HttpHosts implements HostsPort {
     return { clusterKey: this.target.clusterKey };
   }
 
-  async hosts(): Promise<HostRef[]> {
-    const failures: string[] = [];
-    for (const server of this.target.discoverd) {
-      try {
-        const { value } = await getJson<Instance[]>(`${server}/services/flynn-host/instances`, this.opts);
-        return value
-          .map((i) => ({ id: i.meta?.id ?? i.addr, addr: i.addr }))
-          .sort((a, b) => a.id.localeCompare(b.id));
-      } catch (err) {
-        if (!(err instanceof CliError)) throw err;
-        if (/ 404/.test(err.message)) return [];
-        failures.push(err.message);
-      }
-    }
-    throw new CliError(`no discoverd server answered: ${failures.join('; ')}`);
+  hosts(): Promise<HostRef[]> {
+    return listHosts(this.target.discoverd, this.target.clusterKey);
   }
 
   async jobs(host: HostRef): Promise<HostJobView[]> {
@@ -90,12 +72,7 @@ export class HttpHosts implements HostsPort {
   }
 
   /** The host a job id names (`<host id>-<uuid>`). */
-  async hostOf(jobId: string): Promise<HostRef> {
-    const dash = jobId.indexOf('-');
-    if (dash <= 0) throw new CliError(`invalid job id ${JSON.stringify(jobId)} (want <host id>-<uuid>)`, 2);
-    const host = (await this.hosts()).find((h) => h.id === jobId.slice(0, dash));
-    if (!host)
-      throw new CliError(`no host ${JSON.stringify(jobId.slice(0, dash))} is registered in discoverd`);
-    return host;
+  hostOf(jobId: string): Promise<HostRef> {
+    return hostOfJob(jobId, this.target.discoverd, this.target.clusterKey);
   }
 }
