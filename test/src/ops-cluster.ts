@@ -211,6 +211,8 @@ export interface DaemonOptions {
    */
   args?: string[];
   env?: Record<string, string>;
+  /** Volumes in this ZFS pool (zfs-fuse; a sparse-file pool the daemon makes), else -no-volumes. */
+  zpool?: string;
 }
 
 /** A job as a host lists it (the fields the scenarios read). */
@@ -234,6 +236,7 @@ export class OpsCluster {
   readonly domain: string;
   private readonly ownsDir: boolean;
   private readonly daemons = new Map<number, ManagedProcess>();
+  private readonly pools = new Set<string>();
 
   private constructor(
     opts: OpsClusterOptions,
@@ -356,8 +359,9 @@ export class OpsCluster {
       join(root, 'var/log/flynn'),
       '-volpath',
       join(root, 'var/lib/flynn/volumes'),
-      '-no-volumes',
+      ...(opts.zpool ? ['-zpool-name', opts.zpool] : ['-no-volumes']),
     ];
+    if (opts.zpool) this.pools.add(opts.zpool);
     let config = this.hostJson(k);
     const env: Record<string, string> = {};
     if (!existsSync(config)) {
@@ -484,6 +488,13 @@ export class OpsCluster {
     for (const p of this.daemons.values()) await p.close();
     this.daemons.clear();
     await this.net.destroy();
+    for (const pool of this.pools) {
+      // zfs-fuse sometimes answers "pool is busy" right after use: a few tries.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if (spawnSync('zpool', ['destroy', '-f', pool], { stdio: 'ignore' }).status === 0) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

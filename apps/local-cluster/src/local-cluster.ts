@@ -83,6 +83,10 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** Progress lines (the demo prints them). */
   progress?: (line: string) => void;
+  /** Restore this `flynn cluster backup` file (`bootstrap --from-backup`) instead of a new cluster and the demo. */
+  fromBackup?: string;
+  /** A command the CLIs run under (benchmarks: `/usr/bin/time -f … -o FILE`). */
+  cliPrefix?: string[];
 }
 
 /** A component started as a job: where it runs and its job id. */
@@ -294,6 +298,7 @@ export class LocalCluster {
         hosts.map((h) => `${h}:${ports.host}`).join(','),
         '--timeout',
         '60',
+        ...(this.opts.fromBackup ? ['--from-backup', this.opts.fromBackup] : []),
         manifest,
       ],
       {
@@ -307,7 +312,7 @@ export class LocalCluster {
     this.say(
       `bootstrapped in ${seconds(Date.now() - t0)}: discoverd and a router on every host, the logaggregator, status and the controller`,
     );
-    await this.deployDemo();
+    if (!this.opts.fromBackup) await this.deployDemo();
     await this.refreshJobs();
   }
 
@@ -341,7 +346,8 @@ export class LocalCluster {
     onLine?: (line: string) => void,
   ): Promise<{ stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], {
+      const [command, ...prefix] = [...(this.opts.cliPrefix ?? []), process.execPath];
+      const child = spawn(command!, [...prefix, bin, ...args], {
         env: { ...process.env, DISCOVERD: this.discoverd, CLUSTER_KEY: this.keys.clusterKey, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -82,6 +82,12 @@ export class HostApi implements HostsPort {
     await this.request(host.addr, 'DELETE', `/host/jobs/${id}?grace=${o.graceMs}&drain=${o.drainMs}`);
   }
 
+  async createVolume(host: HostRef, meta: Record<string, string>): Promise<{ id: string }> {
+    return (await this.request(host.addr, 'POST', '/storage/providers/default/volumes', { meta })) as {
+      id: string;
+    };
+  }
+
   async lastLines(host: HostRef, id: string, n: number): Promise<string[]> {
     const r = await fetch(
       `http://${host.addr}/host/jobs/${encodeURIComponent(id)}/log?lines=${n}&format=text`,

@@ -7,3 +7,5 @@ export { type BootstrapResult, checkConfig, runBootstrap, StepFailed } from './b
 export type { BootstrapConfig, OnlineHost, Step, StepInfo } from './bootstrap/state.js';
 export { renderTemplate } from './bootstrap/template.js';
 export * from './host-api.js';
+export type { RestoreContext } from './restore/context.js';
+export { describeBackup, loadBackup, restoreEnv } from './restore/load.js';

@@ -1,7 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { ArchiveError } from '@flynn-edge/backup';
 import {
   type BootstrapConfig,
   defaultManifest,
+  describeBackup,
+  loadBackup,
+  type RestoreContext,
+  restoreEnv,
   jsonLogger,
   runBootstrap,
   StepFailed,
@@ -30,6 +35,17 @@ function readManifest(name: string | undefined): string {
   }
 }
 
+async function openBackup(file: string): Promise<RestoreContext> {
+  try {
+    const ctx = await loadBackup(file);
+    process.stderr.write(`${describeBackup(ctx)}\n`);
+    return ctx;
+  } catch (err) {
+    if (err instanceof ArchiveError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
 /** Go's strconv.Atoi as Flynn's messages quote it. */
 function seconds(flag: string, v: string): number {
   if (!/^[+-]?\d+$/.test(v)) {
@@ -45,7 +61,10 @@ export async function bootstrapCommand(
   flags: BootstrapFlags,
   clusterKey: string | undefined,
 ): Promise<void> {
-  if (flags.fromBackup !== undefined) throw new CliError('--from-backup is not supported yet', 2);
+  if (flags.verifyOnly && flags.fromBackup === undefined) throw new CliError('--verify-only needs --from-backup', 2);
+  // Verify the whole backup before anything else (no host is touched for a bad file).
+  const restore = flags.fromBackup === undefined ? undefined : await openBackup(flags.fromBackup);
+  if (restore && flags.verifyOnly) return;
   if (flags.discovery !== undefined) throw new CliError('--discovery is not supported (use --peer-ips)', 2);
   const manifest = readManifest(manifestFile);
   let minHosts = 0;
@@ -71,7 +90,9 @@ export async function bootstrapCommand(
     clusterKey,
     only: flags.steps ? flags.steps.split(',') : undefined,
     env: { ...process.env, CLUSTER_KEY: clusterKey },
+    restore,
   };
+  if (restore) config.env = restoreEnv(restore, config.env, (line) => process.stderr.write(`${line}\n`));
   const log = flags.json
     ? jsonLogger((s) => process.stdout.write(s))
     : textLogger((s) => process.stderr.write(s));

@@ -7,6 +7,7 @@ export interface BootstrapFlags {
   timeout: string;
   json?: boolean;
   fromBackup?: string;
+  verifyOnly?: boolean;
   discovery?: string;
   peerIps?: string;
   steps?: string;
@@ -26,7 +27,8 @@ export function registerBootstrapCommand(program: Command): void {
     .option('-n, --min-hosts <min>', 'minimum number of hosts required to be online')
     .option('-t, --timeout <secs>', 'seconds to wait for hosts to come online', '120')
     .option('--json', 'format log output as json')
-    .option('--from-backup <file>', 'bootstrap from backup file (not supported yet)')
+    .option('--from-backup <file>', 'restore the cluster from a `flynn cluster backup` file')
+    .option('--verify-only', 'with --from-backup: check the whole file, then stop')
     .option('--discovery <token>', 'use discovery token to connect to cluster (not supported)')
     .option('--peer-ips <iplist>', 'the hosts: comma-separated ip or ip:port of their APIs (port 1113)')
     .option('--steps <steps>', 'only run the given STEPS (comma separated)')

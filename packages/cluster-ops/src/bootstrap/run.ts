@@ -1,4 +1,5 @@
 import { HostApi } from '../host-api.js';
+import { restoreSteps } from '../restore/steps.js';
 import { ACTIONS } from './actions/index.js';
 import { parseManifest } from './manifest.js';
 import { waitOnlineHosts } from './online-hosts.js';
@@ -43,7 +44,8 @@ export async function runBootstrap(
   log: Logger,
 ): Promise<BootstrapResult> {
   const t0 = Date.now();
-  const steps = parseManifest(manifestText, config.only);
+  const parsed = parseManifest(manifestText, config.only);
+  const steps = config.restore ? restoreSteps(parsed) : parsed;
   checkConfig(config);
   const state: State = {
     config,
@@ -52,11 +54,16 @@ export async function runBootstrap(
     stepData: {},
     ranApps: {},
     discoverdPeers: [],
+    restore: config.restore,
   };
-  const emit = (s: { id: string; action: string }, ev: 'start' | 'done' | 'error', extra: object = {}) =>
-    log({ id: s.id, action: s.action, ...extra, state: ev, ts: new Date().toISOString() });
+  const emit = (
+    s: { id: string; action: string },
+    ev: 'start' | 'done' | 'info' | 'error',
+    extra: object = {},
+  ) => log({ id: s.id, action: s.action, ...extra, state: ev, ts: new Date().toISOString() });
   const run = async (s: { id: string; action: string }, f: () => Promise<void>) => {
     emit(s, 'start');
+    state.note = (message) => emit(s, 'info', { data: message });
     try {
       await f();
     } catch (err) {

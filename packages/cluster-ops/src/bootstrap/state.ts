@@ -1,6 +1,7 @@
 import type { App, AppStore, Artifact, Release } from '@flynn-edge/app-model';
 import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import type { HostApi } from '../host-api.js';
+import type { RestoreContext } from '../restore/context.js';
 
 // What the steps share while a bootstrap runs (Flynn's bootstrap.State): the hosts that answered,
 // each step's data by step id, and the cluster store once discoverd runs.
@@ -38,6 +39,8 @@ export interface BootstrapConfig {
   /** Only the steps with these ids (--steps). */
   only?: string[];
   env: Record<string, string | undefined>;
+  /** `--from-backup`: the verified backup to restore. */
+  restore?: RestoreContext;
 }
 
 /** A host that answered: its id, API address and external IP. */
@@ -65,6 +68,10 @@ export interface State {
   discoverdPeers: string[];
   discoverd?: DiscoverdClient;
   store?: AppStore;
+  /** Set by `bootstrap --from-backup`. */
+  restore?: RestoreContext;
+  /** An `info` line of the running step (what a long step is doing). */
+  note?: (message: string) => void;
 }
 
 /** The store, or an error naming what is missing: a step that needs it ran before discoverd. */

@@ -9,6 +9,7 @@ import {
   type Release,
   SYSTEM_APP_META,
 } from '@flynn-edge/app-model';
+import { restoredSystemApp } from '../restore/system-apps.js';
 import type { RanApp, State, Step } from './state.js';
 
 // A run-app or deploy-app step as the app model's records (Flynn's ExpandedFormation: app,
@@ -22,7 +23,13 @@ interface AppStepFields {
   processes?: Record<string, number>;
 }
 
-export function appOfStep(step: Step): RanApp {
+/** In a restore, the backup's records of the app with this version's args (restore/system-apps.ts). */
+export function appOfStep(step: Step, state?: State): RanApp {
+  const fresh = freshAppOfStep(step);
+  return state?.restore ? restoredSystemApp(fresh, state.restore) : fresh;
+}
+
+function freshAppOfStep(step: Step): RanApp {
   const f = step as Step & AppStepFields;
   const name = f.app?.name ?? step.id;
   const now = new Date().toISOString();

@@ -18,7 +18,7 @@ export async function addApp(step: Step, state: State): Promise<void> {
 }
 
 export async function deployApp(step: Step, state: State): Promise<void> {
-  const ran = appOfStep(step);
+  const ran = appOfStep(step, state);
   const store = storeOf(state);
   await recordClusterConfig(store, state);
   await recordApp(store, ran);

@@ -1,3 +1,7 @@
+import { restoreApps } from '../../restore/apps.js';
+import { restoreData } from '../../restore/data.js';
+import { restoreStore } from '../../restore/seed.js';
+import { restoreVerify } from '../../restore/verify.js';
 import type { State, Step } from '../state.js';
 import { addRoute } from './add-route.js';
 import { addApp, deployApp } from './apps.js';
@@ -23,4 +27,9 @@ export const ACTIONS: Record<string, Action> = {
   wait: waitUrl,
   'status-check': statusCheck,
   log: logStep,
+  // --from-backup only (restore/steps.ts adds them)
+  'restore-store': restoreStore,
+  'restore-data': restoreData,
+  'restore-apps': restoreApps,
+  'restore-verify': restoreVerify,
 };

@@ -8,7 +8,7 @@ import { appOfStep, scaledCounts } from '../system-apps.js';
 // running within --job-timeout. run-app discoverd also opens the cluster store for later steps.
 
 export async function runApp(step: Step, state: State): Promise<void> {
-  const ran = appOfStep(step);
+  const ran = appOfStep(step, state);
   const counts = scaledCounts(ran, state);
   const plan: { host: OnlineHost; type: string }[] = [];
   let next = 0;
