@@ -52,7 +52,8 @@ async function fill(c) {
         route.certificate = { cert: pair.certPem, key: pair.keyPem };
       }
       const r = await fetch(api, { method: 'POST', headers, body: JSON.stringify(route) });
-      if (r.status !== 200 && r.status !== 201) throw new Error(`route ${domain}: ${r.status} ${await r.text()}`);
+      if (r.status !== 200 && r.status !== 201)
+        throw new Error(`route ${domain}: ${r.status} ${await r.text()}`);
     }
   };
   await Promise.all(Array.from({ length: 8 }, one));
@@ -68,10 +69,14 @@ try {
   say(`filled ${ROUTES} routes (${CERTS} with certificates) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   backupFile = join(dir, 'backup.tar');
   t0 = Date.now();
-  const r = spawnSync(timed[0], [...timed.slice(1), process.execPath, FLYNN, 'cluster', 'backup', '--file', backupFile, '-q'], {
-    env: { ...process.env, DISCOVERD: a.discoverd, CLUSTER_KEY: a.keys.clusterKey },
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    timed[0],
+    [...timed.slice(1), process.execPath, FLYNN, 'cluster', 'backup', '--file', backupFile, '-q'],
+    {
+      env: { ...process.env, DISCOVERD: a.discoverd, CLUSTER_KEY: a.keys.clusterKey },
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`backup: ${r.stderr}`);
   rows.push({ what: '`flynn cluster backup`', ...readTime(), size: statSync(backupFile).size });
 } finally {
@@ -88,7 +93,9 @@ try {
   await b.close();
 }
 
-const machine = `${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+const machine = `${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}; load ${loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ')}`;
 const md = `# Backup and restore of a large store
 
 Command: \`npm run build && node bench/backup/run.mjs --routes ${ROUTES} --certs ${CERTS}\` (${new Date().toISOString().slice(0, 10)})

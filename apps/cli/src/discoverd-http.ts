@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 // The client's server list module alone (not its watches and heartbeats): this file is on the
 // CLI's fast paths.
@@ -283,13 +284,14 @@ function splitHostPort(addr: string): [string, number] {
  * resolves with the response once its head arrived; the timer covers the whole exchange up to
  * `deadline` (ms since the epoch) unless cleared with the returned `done()`. An origin configured
  * with a TLS pin or a connect address (configureOrigin) is reached over a socket checked first;
- * the cluster key never goes over plain http:// to a public address.
+ * the cluster key never goes over plain http:// to a public address. A Readable body is streamed
+ * (its failure aborts the request).
  */
 export async function send(
   method: string,
   url: string,
   headers: Record<string, string>,
-  body: string | Buffer | undefined,
+  body: string | Buffer | Readable | undefined,
   deadline: number,
 ): Promise<{ res: IncomingMessage; done: () => void }> {
   const u = new URL(url);
@@ -322,7 +324,10 @@ export async function send(
       reject(err);
     });
     req.on('response', (res) => resolve({ res, done }));
-    req.end(body);
+    if (body instanceof Readable) {
+      body.once('error', (err) => req.destroy(err));
+      body.pipe(req);
+    } else req.end(body);
   });
 }
 

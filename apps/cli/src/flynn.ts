@@ -6,6 +6,8 @@ import { registerAppCommands } from './flynn/apps.js';
 import { registerClusterCommands, resolveTarget } from './flynn/cluster.js';
 import { contextOf, type FlynnContext, setTargetResolver } from './flynn/context.js';
 import { registerEnvCommands } from './flynn/env.js';
+import { registerExportCommand } from './flynn/export.js';
+import { registerImportCommand } from './flynn/import.js';
 import { registerKvCommands } from './flynn/kv.js';
 import { registerPsCommands } from './flynn/ps.js';
 import { registerReleaseCommands } from './flynn/release.js';
@@ -113,6 +115,8 @@ export function buildFlynn(): Command {
   registerPsCommands(program);
   registerRunCommand(program);
   registerEnvCommands(program);
+  registerExportCommand(program);
+  registerImportCommand(program);
   registerLogCommand(program);
   registerFlynnVersion(program);
   const requestContext = async (cmd: Command): Promise<FlynnRequestContext> => {

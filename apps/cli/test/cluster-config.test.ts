@@ -304,11 +304,11 @@ describe('flynn cluster (the commands, in-process)', () => {
     await expect(run('cluster', 'add', 'two', 'x.test', 'k')).rejects.toThrow('Cluster "two" already exists');
     await run('cluster');
     expect(out.pop()).toBe(
-      [
+      `${[
         'NAME  CONTROLLER URL               GIT URL  DOCKER URL',
         'one   https://controller.one.test  (none)   (none)      (default)',
         'two   https://controller.two.test  (none)   (none)',
-      ].join('\n') + '\n',
+      ].join('\n')}\n`,
     );
     await run('cluster', 'default', 'two');
     expect(err.pop()).toBe('"two" is now the default cluster.\n');

@@ -129,15 +129,15 @@ export class HostNetwork {
   }
 
   /**
-   * Starts a process inside host k's namespace (or the public client's, k = 'public'). `ip netns
-   * exec` execs the command in place, so the pid is the command's own: SIGKILL reaches it.
+   * Starts a process inside host k's namespace (or the public client's, k = 'public'). nsenter
+   * execs the command in place, so the pid is the command's own: SIGKILL reaches it.
    */
   spawn(k: number | 'public', spec: ProcessSpec): ManagedProcess {
     const ns = k === 'public' ? this.publicNs : this.ns(k);
     const p = new ManagedProcess({
       ...spec,
-      command: 'ip',
-      args: ['netns', 'exec', ns, spec.command, ...spec.args],
+      command: 'nsenter',
+      args: enterNet(ns, spec.command, spec.args),
     });
     this.procs.add(p);
     p.start();
@@ -153,7 +153,7 @@ export class HostNetwork {
   ): Promise<ExecResult> {
     const ns = k === 'public' ? this.publicNs : this.ns(k);
     return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, command, ...args], {
+      const child = spawn('nsenter', enterNet(ns, command, args), {
         env: { ...process.env, ...opts.env },
         stdio: ['pipe', 'pipe', 'pipe'],
         timeout: opts.timeoutMs ?? 60_000,
@@ -175,7 +175,7 @@ export class HostNetwork {
   /** As run(), synchronously (short commands only: it blocks this process). */
   exec(k: number | 'public', command: string, args: string[]): ExecResult {
     const ns = k === 'public' ? this.publicNs : this.ns(k);
-    const r = spawnSync('ip', ['netns', 'exec', ns, command, ...args], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync('nsenter', enterNet(ns, command, args), { encoding: 'utf8', timeout: 20_000 });
     return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   }
 
@@ -257,4 +257,13 @@ export class HostNetwork {
     if (!Number.isInteger(k) || k < 1 || k > this.hostCount)
       throw new Error(`no host ${k} (1..${this.hostCount})`);
   }
+}
+
+/**
+ * nsenter's arguments to run a command in a network namespace only. `ip netns exec` also gives
+ * the command a mount namespace of its own, which does not see mounts made after it started:
+ * zfs-fuse's volume mounts would stay invisible to the jobs that write into them.
+ */
+function enterNet(ns: string, command: string, args: string[]): string[] {
+  return [`--net=/run/netns/${ns}`, '--', command, ...args];
 }

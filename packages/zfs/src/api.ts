@@ -91,6 +91,18 @@ function requireJsonContentType(request: FastifyRequest): void {
   }
 }
 
+function requireSnapshotContentType(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: (err?: Error) => void,
+) {
+  done(
+    (request.headers['content-type'] ?? '').includes(SNAPSHOT_CONTENT_TYPE)
+      ? undefined
+      : errors.validation(`Content-Type must be ${SNAPSHOT_CONTENT_TYPE}`),
+  );
+}
+
 export const volumeApiPlugin: FastifyPluginAsync<VolumeApiOptions> = async (app, options) => {
   const { manager } = options;
   const maxHaves = options.maxHavesBytes ?? 1024 * 1024;
@@ -98,6 +110,9 @@ export const volumeApiPlugin: FastifyPluginAsync<VolumeApiOptions> = async (app,
   app.setErrorHandler((err, _request, reply) => {
     sendError(reply, toApiError(err));
   });
+
+  // A snapshot stream is never buffered: this plugin's context hands the raw request stream on.
+  app.addContentTypeParser(SNAPSHOT_CONTENT_TYPE, (_request, payload, done) => done(null, payload));
 
   if (!manager) {
     const reason =
@@ -190,6 +205,31 @@ export const volumeApiPlugin: FastifyPluginAsync<VolumeApiOptions> = async (app,
   app.put<{ Params: { id: string } }>('/storage/volumes/:id/snapshot', async (request, reply) => {
     return sendJson(reply, 200, await manager.snapshot(request.params.id));
   });
+
+  // Restores and imports (flynn-ops §9.2 step 6): `zfs recv -F` of a full stream into an existing
+  // data volume; 200 with the received snapshot's info. A stream zfs refuses is a 400 with zfs's
+  // message, and recv leaves the volume as it was.
+  app.put<{ Params: { id: string } }>(
+    '/storage/volumes/:id/receive',
+    { onRequest: requireSnapshotContentType },
+    async (request, reply) => {
+      const { id } = request.params;
+      const body = (request.body as Readable | undefined) ?? request.raw;
+      try {
+        if (!manager.get(id)) throw errors.objectNotFound(`no volume with id "${id}"`);
+        return sendJson(reply, 200, await manager.receive(id, body));
+      } catch (err) {
+        // The refused stream may still be arriving: answer, then drop the connection.
+        if (!body.readableEnded) {
+          reply.header('connection', 'close');
+          body.resume();
+        }
+        if (err instanceof VolumeError || err instanceof ZfsUnavailableError || err instanceof HttpError)
+          throw err;
+        throw errors.validation((err as Error).message);
+      }
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     '/storage/volumes/:id/pull_snapshot',

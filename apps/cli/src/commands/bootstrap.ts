@@ -4,10 +4,10 @@ import {
   type BootstrapConfig,
   defaultManifest,
   describeBackup,
+  jsonLogger,
   loadBackup,
   type RestoreContext,
   restoreEnv,
-  jsonLogger,
   runBootstrap,
   StepFailed,
   textLogger,
@@ -61,7 +61,8 @@ export async function bootstrapCommand(
   flags: BootstrapFlags,
   clusterKey: string | undefined,
 ): Promise<void> {
-  if (flags.verifyOnly && flags.fromBackup === undefined) throw new CliError('--verify-only needs --from-backup', 2);
+  if (flags.verifyOnly && flags.fromBackup === undefined)
+    throw new CliError('--verify-only needs --from-backup', 2);
   // Verify the whole backup before anything else (no host is touched for a bad file).
   const restore = flags.fromBackup === undefined ? undefined : await openBackup(flags.fromBackup);
   if (restore && flags.verifyOnly) return;

@@ -3,6 +3,7 @@ import { AppModelError, appJobs, isLive, isSystemApp } from '@flynn-edge/app-mod
 import type { Command } from 'commander';
 import { CliError, formatTable, println } from '../output.js';
 import { contextOf } from './context.js';
+import { addDefaultRoute } from './default-route.js';
 import { confirm, say } from './prompt.js';
 import { parentRef, type RouteJson, RouterApi } from './route.js';
 
@@ -57,21 +58,7 @@ export function registerAppCommands(program: Command): void {
     .action(async (name: string | undefined, _o, cmd: Command) => {
       const { store, target } = await contextOf(cmd);
       const app = await store.createApp(name ?? randomName());
-      // Flynn's default route; a failure is only reported, as Flynn only logged it.
-      const domain = await store.domain();
-      if (domain) {
-        try {
-          await new RouterApi(target).json('POST', '/routes', {
-            type: 'http',
-            domain: `${app.name}.${domain}`,
-            service: `${app.name}-web`,
-            drain_backends: true,
-            parent_ref: parentRef(app.id),
-          });
-        } catch (err) {
-          say(`warning: the default route ${app.name}.${domain} was not created: ${(err as Error).message}`);
-        }
-      }
+      await addDefaultRoute(target, app, await store.domain());
       say(`Created ${app.name}`);
     });
 

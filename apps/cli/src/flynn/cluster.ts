@@ -11,6 +11,7 @@ import {
 } from '../cluster-config.js';
 import { hostPort } from '../discoverd-http.js';
 import { CliError, formatTable, println } from '../output.js';
+import { registerBackupCommand } from './backup.js';
 
 // `flynn cluster`: the clusters of ~/.flynnrc, as Flynn's cli/cluster.go manages them (list, add,
 // remove, default; the same flags, messages on stderr as Flynn's log.Printf). Flynn's `add` also
@@ -132,6 +133,8 @@ export function registerClusterCommands(program: Command): void {
       saveConfig(config);
       log(`${goQuote(name)} is now the default cluster.`);
     });
+
+  registerBackupCommand(cluster);
 }
 
 export { resolveTarget } from '../cluster-config.js';

@@ -1,7 +1,7 @@
 /** A refused or unreadable archive; the message is the one line the operator sees. */
 export class ArchiveError extends Error {
   constructor(message: string) {
-    super(message);
+    super(message.replace(/\s*\n\s*/g, ' ').trim());
     this.name = 'ArchiveError';
   }
 }

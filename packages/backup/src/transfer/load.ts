@@ -1,34 +1,69 @@
 import type { Readable } from 'node:stream';
-import type { HttpTransport } from './http.js';
+import { createGunzip } from 'node:zlib';
+import { expect2xx, type HttpTransport, readBody } from './http.js';
 
-// STUB (seam): putting an archive's data onto hosts (restore §9.2 step 6, import §10.2), owned by
-// the reader helper.
+// Putting an archive's data onto hosts (restore §9.2 step 6, import §10.2): artifacts by their
+// sha256, volumes as new data volumes receiving the archive's `zfs send` stream. Bodies stream;
+// nothing here holds a volume or an artifact whole.
+
+const SNAPSHOT_CONTENT_TYPE = 'application/vnd.zfs.snapshot-stream';
 
 /** `PUT /host/artifacts/<sha256>` with the tarball's bytes (400 when the sha256 differs). */
 export async function pushArtifact(
-  _t: HttpTransport,
-  _hostUrl: string,
-  _sha256: string,
-  _body: Readable,
+  t: HttpTransport,
+  hostUrl: string,
+  sha256: string,
+  body: Readable,
 ): Promise<void> {
-  throw new Error('not implemented');
+  const res = await t.request('PUT', `${hostUrl}/host/artifacts/${sha256}`, {
+    headers: { 'content-type': 'application/gzip' },
+    body,
+  });
+  await expect2xx(res, `artifact ${sha256}`);
+  res.resume();
 }
 
 /**
  * A new data volume on `host` (`POST /storage/providers/default/volumes` with `meta`) receiving a
  * gzipped `zfs send` stream (`PUT /storage/volumes/<id>/receive`, the decompressed stream as the
  * body). Returns the new volume's id. A failed receive destroys the new volume.
+ *
+ * The snapshot the receive leaves behind is destroyed too: the result is a plain data volume, as
+ * a deploy creates one (a data volume with snapshots cannot be destroyed, e.g. by an undo).
  */
 export async function receiveVolume(
-  _t: HttpTransport,
-  _hostUrl: string,
-  _gzStream: Readable,
-  _meta: Record<string, string>,
+  t: HttpTransport,
+  hostUrl: string,
+  gzStream: Readable,
+  meta: Record<string, string>,
 ): Promise<{ id: string }> {
-  throw new Error('not implemented');
+  const created = await t.request('POST', `${hostUrl}/storage/providers/default/volumes`, {
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ meta })),
+  });
+  await expect2xx(created, 'create volume');
+  const { id } = JSON.parse(await readBody(created)) as { id: string };
+  try {
+    const gunzip = createGunzip();
+    gzStream.on('error', (err) => gunzip.destroy(err));
+    const res = await t.request('PUT', `${hostUrl}/storage/volumes/${id}/receive`, {
+      headers: { 'content-type': SNAPSHOT_CONTENT_TYPE },
+      body: gzStream.pipe(gunzip),
+    });
+    await expect2xx(res, `receive volume ${id}`);
+    const snapshot = JSON.parse(await readBody(res)) as { id: string };
+    await destroyVolume(t, hostUrl, snapshot.id);
+    return { id };
+  } catch (err) {
+    await destroyVolume(t, hostUrl, id).catch(() => {});
+    throw err;
+  }
 }
 
-/** Destroys a volume (undoing an import). */
-export async function destroyVolume(_t: HttpTransport, _hostUrl: string, _id: string): Promise<void> {
-  throw new Error('not implemented');
+/** Destroys a volume (undoing an import); one already gone is fine. */
+export async function destroyVolume(t: HttpTransport, hostUrl: string, id: string): Promise<void> {
+  const res = await t.request('DELETE', `${hostUrl}/storage/volumes/${id}`);
+  if (res.statusCode === 404) return void res.resume();
+  await expect2xx(res, `destroy volume ${id}`);
+  res.resume();
 }
