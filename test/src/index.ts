@@ -1,1 +1,2 @@
 export * from './status-cluster.js';
+export * from './zfs-cluster.js';

@@ -10,32 +10,24 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FLYNN_BIN, runFlynn } from '@flynn-edge/cli/testing';
-import { consecutivePorts, LocalCluster } from '@flynn-edge/local-cluster';
-import { nextPortBlock, waitFor } from '@flynn-edge/process-kit';
+import { waitFor } from '@flynn-edge/process-kit';
 import { generateSelfSigned } from '@flynn-edge/tls';
-import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zfsCluster } from '../src/zfs-cluster.js';
 
 // `flynn cluster backup` and `flynn -a APP export` against a real 3-host cluster with ZFS volumes
 // (zfs-fuse), checked with the real `tar` and `sha256sum`: entry order, checksums, the store at one
 // revision while a writer runs, --no-volumes to a pipe, an export, and a host killed in the middle
 // of a volume's send (no file left behind). Restores and imports are other suites.
 
-const zfs = await zfsReachable();
-if (!zfs && process.env.CI === 'true') throw new Error('CI=true and zfs-fuse does not answer');
-const dir = mkdtempSync(join(tmpdir(), 'backup-cli-'));
-const BASE = nextPortBlock(10 + 3 * 40);
-const cluster = new LocalCluster({
-  hosts: ['127.0.0.131', '127.0.0.132', '127.0.0.133'],
-  dir,
-  ports: { ...consecutivePorts(BASE, BASE + 10), jobPortsPerHost: 40 },
-  zfsPoolPrefix: `bak${process.pid}`,
-});
+const { zfs, dir, cluster, flynn } = await zfsCluster('backup-cli', [
+  '127.0.0.131',
+  '127.0.0.132',
+  '127.0.0.133',
+]);
 const env = () => ({ DISCOVERD: cluster.discoverd, CLUSTER_KEY: cluster.keys.clusterKey });
-const flynn = (...args: string[]) => runFlynn(args, env());
 
 /** Megabytes of incompressible data in the volume, written by the app before it listens. */
 const DATA_MB = 24;

@@ -1,29 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runFlynn } from '@flynn-edge/cli/testing';
-import { consecutivePorts, LocalCluster } from '@flynn-edge/local-cluster';
-import { nextPortBlock } from '@flynn-edge/process-kit';
-import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zfsCluster } from '../src/zfs-cluster.js';
 
 // Volumes as app data: a process type's `volumes` become ZFS data volumes on the job's host
 // (real zfs-fuse, one pool per host), recorded in the store; a redeploy puts the job back on the
 // host that holds its data, and the data is there.
 
-const zfs = await zfsReachable();
-if (!zfs && process.env.CI === 'true') throw new Error('CI=true and zfs-fuse does not answer');
-const dir = mkdtempSync(join(tmpdir(), 'flynn-volumes-'));
-const BASE = nextPortBlock(10 + 3 * 40);
-const cluster = new LocalCluster({
-  hosts: ['127.0.0.121', '127.0.0.122', '127.0.0.123'],
-  dir,
-  ports: { ...consecutivePorts(BASE, BASE + 10), jobPortsPerHost: 40 },
-  zfsPoolPrefix: `vol${process.pid}`,
-});
-const flynn = (...args: string[]) =>
-  runFlynn(args, { DISCOVERD: cluster.discoverd, CLUSTER_KEY: cluster.keys.clusterKey });
+const { zfs, dir, cluster, flynn } = await zfsCluster('flynn-volumes', [
+  '127.0.0.121',
+  '127.0.0.122',
+  '127.0.0.123',
+]);
 
 const NOTES = `
 const http = require('node:http');

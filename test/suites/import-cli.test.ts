@@ -1,16 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { ArchiveWriter, EXPORT_FORMAT, nodeTransport, paths, prettyJson } from '@flynn-edge/backup';
-import { runFlynn } from '@flynn-edge/cli/testing';
-import { consecutivePorts, httpGet, LocalCluster } from '@flynn-edge/local-cluster';
-import { nextPortBlock } from '@flynn-edge/process-kit';
-import { zfsReachable } from '@flynn-edge/zfs';
+import { httpGet } from '@flynn-edge/local-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zfsCluster } from '../src/zfs-cluster.js';
 
 // `flynn import` (flynn-ops §10.2) on a real three-host cluster with real zfs-fuse: an export
 // (built here with the archive writer: an app with a tar artifact, a web process with a volume
@@ -18,18 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // volume holds the file; a second import of the name and a flipped byte are refused, the latter
 // before anything is created.
 
-const zfs = await zfsReachable();
-if (!zfs && process.env.CI === 'true') throw new Error('CI=true and zfs-fuse does not answer');
-const dir = mkdtempSync(join(tmpdir(), 'flynn-import-'));
-const BASE = nextPortBlock(10 + 3 * 40);
-const cluster = new LocalCluster({
-  hosts: ['127.0.0.151', '127.0.0.152', '127.0.0.153'],
-  dir,
-  ports: { ...consecutivePorts(BASE, BASE + 10), jobPortsPerHost: 40 },
-  zfsPoolPrefix: `imp${process.pid}`,
-});
-const flynn = (...args: string[]) =>
-  runFlynn(args, { DISCOVERD: cluster.discoverd, CLUSTER_KEY: cluster.keys.clusterKey });
+const { zfs, dir, cluster, flynn } = await zfsCluster('flynn-import', [
+  '127.0.0.151',
+  '127.0.0.152',
+  '127.0.0.153',
+]);
 
 const NOTE = `imported data ${randomUUID()}\n`;
 const SERVER = `
