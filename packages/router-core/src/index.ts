@@ -5,7 +5,7 @@ export {
   isRouteError,
   nameCovers,
 } from './cert.js';
-export { certificateToJSON, goTime, routeToJSON } from './json.js';
+export { certificateToJSON, goTime, managedToJSON, routeToJSON } from './json.js';
 export {
   claimedKeys,
   httpDomainPrefix,
@@ -14,6 +14,7 @@ export {
   tcpRouteKey,
   usedPortKey,
 } from './keys.js';
+export * from './managed.js';
 export { allocatePort } from './ports.js';
 export { normaliseHost, RouteTable, type RouteTableOptions } from './table.js';
 export * from './types.js';
@@ -25,6 +26,7 @@ export {
   MAX_KEY_PEM_BYTES,
   MAX_PARENT_REF_LENGTH,
   MAX_PATH_LENGTH,
+  managedDomain,
   normaliseDomain,
   normalisePath,
   type ValidateOptions,

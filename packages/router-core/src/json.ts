@@ -1,3 +1,4 @@
+import type { ManagedCertificate } from './managed.js';
 import { type Certificate, GO_ZERO_TIME, type Route } from './types.js';
 
 /** A Date as Go's time.Time marshals to JSON in UTC: RFC 3339, fraction without trailing zeros. */
@@ -40,5 +41,21 @@ export function routeToJSON(r: Route): Record<string, unknown> {
   if (r.drain_backends) out.drain_backends = true;
   if (r.type === 'http' && r.disable_keep_alives) out.disable_keep_alives = true;
   if (r.type === 'http' && r.https_redirect) out.https_redirect = true;
+  if (r.type === 'http' && r.managed_certificate)
+    out.managed_certificate = managedToJSON(r.managed_certificate);
+  return out;
+}
+
+/** The whole managed state, in its declared field order; absent fields omitted. */
+export function managedToJSON(m: ManagedCertificate): Record<string, unknown> {
+  const out: Record<string, unknown> = { domain: m.domain, status: m.status };
+  if (m.last_error) out.last_error = m.last_error;
+  if (m.attempts) out.attempts = m.attempts;
+  if (m.next_attempt_at) out.next_attempt_at = m.next_attempt_at;
+  if (m.certificate_id) out.certificate_id = m.certificate_id;
+  if (m.not_before) out.not_before = m.not_before;
+  if (m.expires_at) out.expires_at = m.expires_at;
+  out.created_at = m.created_at || GO_ZERO_TIME;
+  out.updated_at = m.updated_at || GO_ZERO_TIME;
   return out;
 }

@@ -1,3 +1,5 @@
+import type { ManagedCertificate } from './managed.js';
+
 // Flynn's route and certificate JSON (router/types/types.go, spec §2.2).
 
 /** Go's zero time.Time as encoding/json writes it. */
@@ -44,6 +46,8 @@ export interface HTTPRoute extends RouteCommon {
    * to the same URL on https. Omitted from JSON when false.
    */
   https_redirect?: boolean;
+  /** Issue 18: a certificate obtained and renewed through ACME (omitted when not asked for). */
+  managed_certificate?: ManagedCertificate;
 }
 
 export interface TCPRoute extends RouteCommon {

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { checkCertificate, isRouteError } from './cert.js';
 import { goTime } from './json.js';
+import {
+  MANAGED_DOMAIN_FIELD,
+  MANAGED_WITH_CERTIFICATE,
+  type ManagedCertificate,
+  managedDomainProblem,
+} from './managed.js';
 import { allocatePort } from './ports.js';
 import {
   type Certificate,
@@ -216,6 +222,9 @@ export function validateRoute(
   ) {
     return invalid('https_redirect', 'https_redirect is only valid for HTTP routes');
   }
+  if (o.type === 'tcp' && o.managed_certificate !== undefined && o.managed_certificate !== null) {
+    return invalid(MANAGED_DOMAIN_FIELD, 'managed certificates are for HTTP routes only');
+  }
 
   const now = goTime(opts.now ?? new Date());
   const base = {
@@ -346,6 +355,10 @@ function validateHTTP(
     if (certId) certificate.id = certId;
   }
 
+  const managed = parseManaged(o.managed_certificate, domain, base.created_at);
+  if (isErr(managed)) return managed;
+  if (managed && certificate) return invalid(MANAGED_DOMAIN_FIELD, MANAGED_WITH_CERTIFICATE);
+
   const pathIn = optString(o, 'path');
   if (isErr(pathIn)) return pathIn;
   const path = normalisePath(pathIn);
@@ -370,7 +383,42 @@ function validateHTTP(
   };
   if (certificate) route.certificate = certificate;
   if (httpsRedirect) route.https_redirect = true;
+  if (managed) route.managed_certificate = managed;
   return { route };
+}
+
+/**
+ * A new managed certificate from the user's `{"domain"}` (default: the route's domain); the API
+ * owns the rest (status `pending`, times). `renew` needs an issued one, so it is refused here.
+ */
+function parseManaged(
+  input: unknown,
+  routeDomain: string,
+  now: string,
+): ManagedCertificate | undefined | { error: RouteError } {
+  if (input === undefined || input === null) return undefined;
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    return invalid('managed_certificate', 'managed_certificate must be an object like {"domain": "…"}');
+  }
+  const m = input as Obj;
+  if (m.renew === true) return invalid('managed_certificate.renew', 'no issued managed certificate to renew');
+  const name = optString(m, 'domain', MANAGED_DOMAIN_FIELD);
+  if (isErr(name)) return name;
+  const domain = managedDomain(name || routeDomain, routeDomain);
+  if (isErr(domain)) return domain;
+  return { domain, status: 'pending', created_at: now, updated_at: now };
+}
+
+/** The managed certificate's name, lower-cased and checked against the route's domain. */
+export function managedDomain(input: string, routeDomain: string): string | { error: RouteError } {
+  const lower = input.toLowerCase();
+  // Wildcards and IP addresses first: their reasons say more than "invalid domain".
+  const early = managedDomainProblem(lower, lower);
+  if (early) return invalid(MANAGED_DOMAIN_FIELD, early);
+  const name = normaliseDomain(lower);
+  if (typeof name !== 'string') return invalid(MANAGED_DOMAIN_FIELD, name.reason);
+  const problem = managedDomainProblem(name, routeDomain);
+  return problem ? invalid(MANAGED_DOMAIN_FIELD, problem) : name;
 }
 
 /**
@@ -417,12 +465,82 @@ export function validateUpdate(
     return invalid('port', 'a TCP route update needs a non-zero port');
   }
   o.drain_backends = current.drain_backends;
+  const carry = current.type === 'http' ? carryManaged(o, current, opts.now ?? new Date()) : {};
+  if (isErr(carry)) return carry;
   const others = [...existing].filter((r) => !(r.id === current.id && r.type === current.type));
   const res = validateRoute(o, others, opts);
   if (res.route) {
     res.route.created_at = current.created_at;
     if (res.route.type === 'http' && res.route.certificate)
       res.route.certificate.created_at = current.created_at;
+    if (res.route.type === 'http') {
+      if (carry.managed) res.route.managed_certificate = carry.managed;
+      if (carry.certificate) res.route.certificate = carry.certificate;
+    }
   }
   return res;
+}
+
+/** Is the submitted certificate (or tls_cert) the route's current one, echoed back? */
+function echoesCertificate(o: Obj, current: Certificate | undefined): boolean {
+  const c = o.certificate;
+  if (typeof o.tls_cert === 'string' && o.tls_cert !== '') return o.tls_cert.trim() === current?.cert;
+  if (c === undefined || c === null) return true;
+  if (typeof c !== 'object' || Array.isArray(c) || !current) return false;
+  const { id, cert } = c as Obj;
+  if (typeof cert === 'string' && cert !== '') return cert.trim() === current.cert;
+  return id === undefined || id === current.id;
+}
+
+/**
+ * The managed part of an HTTP update, applied to the input `o` before the create rules run:
+ * - not mentioned, or the same domain again (a client echoing the route): the state is kept;
+ * - `{"renew": true}`: an issued certificate goes to `renewing` (the issuer orders a new one);
+ * - `null`: the state is removed;
+ * - another domain: a new `pending` state (validated as on create).
+ * While the route is (or was, for `null`) managed, an update without a certificate of its own
+ * keeps the one the issuer installed: after `null` it stays attached as a normal certificate,
+ * so the route keeps serving HTTPS until the user replaces or deletes it.
+ */
+function carryManaged(
+  o: Obj,
+  current: HTTPRoute,
+  now: Date,
+): { managed?: ManagedCertificate; certificate?: Certificate } | { error: RouteError } {
+  const cur = current.managed_certificate;
+  if (!cur) return {};
+  const input = o.managed_certificate;
+  const sameCert = echoesCertificate(o, current.certificate);
+  const out: { managed?: ManagedCertificate; certificate?: Certificate } = {};
+  if (input === null) {
+    o.managed_certificate = undefined;
+  } else if (input === undefined || (typeof input === 'object' && !Array.isArray(input))) {
+    const m = (input ?? {}) as Obj;
+    const name = typeof m.domain === 'string' && m.domain !== '' ? m.domain.toLowerCase() : cur.domain;
+    if (m.renew === true) {
+      if (name !== cur.domain) return invalid(MANAGED_DOMAIN_FIELD, 'renew keeps the domain; give no other');
+      if (cur.status !== 'issued' && cur.status !== 'renewing') {
+        return invalid(
+          'managed_certificate.renew',
+          `only an issued certificate can be renewed (it is ${cur.status})`,
+        );
+      }
+      out.managed = { ...cur, status: 'renewing', updated_at: goTime(now) };
+      o.managed_certificate = undefined;
+    } else if (name === cur.domain) {
+      out.managed = cur;
+      o.managed_certificate = undefined;
+    }
+    if (!sameCert) return invalid(MANAGED_DOMAIN_FIELD, MANAGED_WITH_CERTIFICATE);
+  }
+  if (sameCert && current.certificate) {
+    // validateRoute would check it against the route's domain, which a name under a route
+    // wildcard does not cover; it was checked when installed.
+    o.certificate = undefined;
+    o.tls_cert = undefined;
+    o.tls_key = undefined;
+    out.certificate = { ...current.certificate };
+    delete out.certificate.routes;
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import type { KvClient, KvTxnCompare, KvTxnOp } from '@flynn-edge/discoverd-client';
 import type { KvEntry } from '@flynn-edge/discoverd-state';
 import {
@@ -10,6 +10,8 @@ import {
   httpDomainPrefix,
   idProblem,
   isRouteError,
+  type ManagedCertificate,
+  type ManagedStatus,
   type PortRange,
   type Route,
   type RouteError,
@@ -22,7 +24,7 @@ import {
   validateUpdate,
 } from '@flynn-edge/router-core';
 import { HttpError } from '@flynn-edge/service-kit';
-import { certificateNotFound, contended, routeHttpError, routeNotFound } from './errors.js';
+import { certificateNotFound, contended, isRouteNotFound, routeHttpError, routeNotFound } from './errors.js';
 import {
   CERTIFICATES_PREFIX,
   certificateKey,
@@ -89,6 +91,14 @@ function unchanged(e: KvEntry | null, key: string): KvTxnCompare {
 
 /** A plan's reads straddled another writer's commit: plan again. */
 class Raced extends Error {}
+
+/** commit()'s "kept racing other writers" (the only service_unavailable it throws). */
+function isContended(err: unknown): boolean {
+  return err instanceof HttpError && err.code === 'service_unavailable';
+}
+
+/** A managed-certificate write whose route, state or expected status is gone: not written. */
+class Gone extends Error {}
 
 /** The reads a write's plan makes: stale on a first attempt, linearizable on the retries. */
 interface Reader {
@@ -454,6 +464,79 @@ export class RouteStore {
       }
       return plan;
     });
+  }
+
+  /**
+   * SEAM (issue 18): the issuer's write of a managed certificate's state, and on success its
+   * certificate (installed as the route's, as a PUT with `certificate` would), in one transaction.
+   * `expect` guards against a concurrent change: the write happens only while the route's
+   * managed status is still `expect` (else it returns undefined). Never throws for a race.
+   */
+  async recordManagedCertificate(
+    routeId: string,
+    update: {
+      expect?: ManagedStatus;
+      state: Partial<ManagedCertificate>;
+      certificate?: { cert: string; key: string };
+    },
+  ): Promise<Route | undefined> {
+    try {
+      return await this.commit('managed certificate write', (kv) => this.managedPlan(kv, routeId, update));
+    } catch (err) {
+      if (err instanceof Gone || isContended(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async managedPlan(
+    kv: Reader,
+    routeId: string,
+    update: Parameters<RouteStore['recordManagedCertificate']>[1],
+  ): Promise<Plan<Route>> {
+    // A refusal read from a stale copy is re-read fresh before the issuer is told it lost.
+    const gone = () => (kv === this.staleReader ? new Raced() : new Gone());
+    const cur = await this.current('http', routeId, kv).catch((err: unknown) => {
+      throw isRouteNotFound(err) ? gone() : err;
+    });
+    const route = cur.route as HTTPRoute;
+    const m = route.managed_certificate;
+    if (!m || (update.expect !== undefined && m.status !== update.expect)) throw gone();
+    const now = goTime(this.now());
+    const next: HTTPRoute = { ...route };
+    const state: ManagedCertificate = { ...m };
+    const plan: Plan<Route> = {
+      compare: [{ key: cur.entry.key, op: '=', mod_revision: cur.entry.mod_revision }],
+      success: [],
+      result: next,
+    };
+    let validity: { not_before: string; expires_at: string } | undefined;
+    if (update.certificate) {
+      const checked = checkCertificate(update.certificate.cert, update.certificate.key, m.domain);
+      if (isRouteError(checked)) fail(checked);
+      const leaf = new X509Certificate(checked.cert);
+      validity = {
+        not_before: goTime(new Date(leaf.validFrom)),
+        expires_at: goTime(new Date(leaf.validTo)),
+      };
+      // Installed as a PUT with this certificate would: the same keys, the same reuse by digest.
+      next.updated_at = now;
+      next.certificate = { cert: checked.cert, key: checked.key, created_at: now, updated_at: now };
+      if (route.certificate?.id) {
+        plan.success.push({ op: 'delete', key: certificateRouteKey(route.certificate.id, routeId) });
+      }
+      await this.certificateOps(kv, next, plan);
+      // A success ends the failure streak (unless the issuer says otherwise in `state`).
+      delete state.last_error;
+      delete state.attempts;
+      delete state.next_attempt_at;
+    }
+    // The route owns the name and the creation time; the issuer owns the rest.
+    Object.assign(state, update.state, { domain: m.domain, created_at: m.created_at, updated_at: now });
+    if (validity && next.certificate?.id)
+      Object.assign(state, { certificate_id: next.certificate.id }, validity);
+    next.managed_certificate = state;
+    plan.success.push({ op: 'put', key: cur.entry.key, value: JSON.stringify(next) });
+    return plan;
   }
 
   async getRoute(type: string, id: string): Promise<Route> {

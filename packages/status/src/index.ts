@@ -1,6 +1,7 @@
 export * from './address.js';
 export * from './auth.js';
 export * from './cache.js';
+export * from './checks/certificates.js';
 export * from './checks/discoverd.js';
 export * from './checks/flynn-host.js';
 export * from './checks/logaggregator.js';

@@ -74,6 +74,8 @@ export interface Discovery {
   instances(service: string, signal: AbortSignal): Promise<Instance[]>;
   /** Raft voters (host:port). */
   raftVoters(signal: AbortSignal): Promise<string[]>;
+  /** The values under a cluster-store prefix (needs the cluster key); absent: no store access. */
+  kvValues?(prefix: string): Promise<string[]>;
 }
 
 /** A Discovery over a DiscoverdClient: one pass over the servers, stopped by the signal. */
@@ -96,6 +98,10 @@ export function clientDiscovery(client: DiscoverdClient, timeoutMs = 2000): Disc
     },
     async raftVoters(signal) {
       return (await client.send<string[]>('GET', '/raft/peers', opts(signal))) ?? [];
+    },
+    async kvValues(prefix) {
+      // Stale: the answering server's copy is fresh enough for a note refreshed every 30 s.
+      return (await client.kv.listAll(prefix, { stale: true })).entries.map((e) => e.value);
     },
   };
 }

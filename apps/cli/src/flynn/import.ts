@@ -25,7 +25,7 @@ import {
   paths,
   pushArtifact,
   readEntry,
-  receiveVolume,
+  receiveVolumeRetrying,
   type VerifiedArchive,
   type VolumeEntry,
   verifyExport,
@@ -218,11 +218,12 @@ class Importer {
     });
     await parallel(placed, this.opts.jobs, async ({ v, host }) => {
       const meta = { app_id: app.id, process_type: v.process_type, path: v.path };
-      const { id } = await receiveVolume(
+      const { id } = await receiveVolumeRetrying(
         this.transport,
         this.hostUrl(host),
-        openEntry(this.archive, paths.volume(v.id)),
+        () => openEntry(this.archive, paths.volume(v.id)),
         meta,
+        (err) => this.progress(`volume ${v.id}: ${err.message}; trying again`),
       );
       this.created.volumes.push({ host, id });
       await this.ctx.store.putVolume({ id, ...meta, host_id: host.id, created_at: new Date().toISOString() });
@@ -252,7 +253,11 @@ class Importer {
       };
       const cert = certificate?.cert ?? r.tls_cert;
       const key = certificate?.key ?? r.tls_key;
-      if (cert && key) body.certificate = { cert, key };
+      const managed = (r as { managed_certificate?: { domain?: string } }).managed_certificate;
+      // A managed certificate is asked for again (this cluster's issuer orders its own); its
+      // state and the old cluster's certificate stay behind.
+      if (managed) body.managed_certificate = { domain: managed.domain };
+      else if (cert && key) body.certificate = { cert, key };
       const answer = await router.send('POST', '/routes', body);
       if (answer.status === 409) continue;
       if (answer.status < 200 || answer.status >= 300) throw routerError('POST', answer);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ManagedCertificate } from '@flynn-edge/router-core';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Answer, answerError, getJson, NetworkError, request } from '../discoverd-http.js';
 import { CliError, formatTable } from '../output.js';
@@ -31,7 +32,13 @@ export interface RouteJson {
   tls_key?: string;
   disable_keep_alives?: boolean;
   drain_backends?: boolean;
+  managed_certificate?: ManagedCertificate | null | { domain?: string; renew?: boolean };
   [field: string]: unknown;
+}
+
+function managedState(r: RouteJson): ManagedCertificate | undefined {
+  const m = r.managed_certificate;
+  return m && typeof (m as ManagedCertificate).status === 'string' ? (m as ManagedCertificate) : undefined;
 }
 
 export function parentRef(appId: string): string {
@@ -62,7 +69,11 @@ export function parseDomainArg(arg: string): { domain: string; path?: string } {
   return path === undefined || path === '/' ? { domain } : { domain, path };
 }
 
-/** Flynn's route table: ROUTE SERVICE ID STICKY LEADER PATH, in the API's order (newest first). */
+/**
+ * Flynn's route table: ROUTE SERVICE ID STICKY LEADER PATH, in the API's order (newest first).
+ * When a route has a managed certificate, a CERT column (`managed:<status>`) is added; without
+ * any, the table is Flynn's exactly.
+ */
 export function formatRoutes(routes: RouteJson[]): string {
   const rows = routes.map((r) => {
     if (r.type === 'tcp') {
@@ -79,7 +90,108 @@ export function formatRoutes(routes: RouteJson[]): string {
       r.path ?? '/',
     ];
   });
-  return formatTable(['ROUTE', 'SERVICE', 'ID', 'STICKY', 'LEADER', 'PATH'], rows);
+  const header = ['ROUTE', 'SERVICE', 'ID', 'STICKY', 'LEADER', 'PATH'];
+  if (!routes.some((r) => managedState(r))) return formatTable(header, rows);
+  const certs = routes.map((r) => {
+    const m = managedState(r);
+    return m ? `managed:${m.status}` : '';
+  });
+  return formatTable(
+    [...header, 'CERT'],
+    rows.map((row, i) => [...row, certs[i]!]),
+  );
+}
+
+/** `flynn route show`: the route as `field: value` lines, the managed certificate's state last. */
+export function formatRouteDetail(r: RouteJson): string {
+  const lines: [string, unknown][] = [
+    ['ID', formattedId(r)],
+    ['Service', r.service],
+    [r.type === 'tcp' ? 'Port' : 'Domain', r.type === 'tcp' ? r.port : r.domain],
+  ];
+  if (r.type === 'http') {
+    lines.push(['Path', r.path ?? '/'], ['Port', r.port || 'default'], ['Sticky', r.sticky === true]);
+  }
+  lines.push(['Leader', r.leader]);
+  const m = managedState(r);
+  if (m) {
+    lines.push(['Managed cert', `${m.domain} (${m.status})`]);
+    if (m.expires_at) lines.push(['Cert expires', m.expires_at]);
+    if (m.last_error) lines.push(['Last error', m.last_error]);
+    if (m.next_attempt_at) lines.push(['Next attempt', m.next_attempt_at]);
+  } else if (r.certificate) {
+    lines.push(['Certificate', (r.certificate as { id?: string }).id ?? 'yes']);
+  }
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(14)}${String(v)}`).join('\n');
+}
+
+/** The route without its certificate's PEM (no private key on a terminal). */
+export function withoutPem(r: RouteJson): RouteJson {
+  if (!r.certificate) return r;
+  const { cert: _c, key: _k, ...rest } = r.certificate;
+  return { ...r, certificate: rest };
+}
+
+/**
+ * `add http [--managed-cert [NAME]] [DOMAIN]`: the issue writes `--managed-cert DOMAIN`, where
+ * commander takes DOMAIN as the option's value. With one name given it is the route's domain
+ * (and the certificate's); with both, the option's value names the certificate.
+ */
+export function resolveAddDomain(
+  arg: string | undefined,
+  managedCert: string | boolean | undefined,
+): { route: { domain: string; path?: string }; managed?: { domain?: string } } {
+  const named = typeof managedCert === 'string' ? managedCert : undefined;
+  if (arg === undefined && named === undefined) {
+    throw new CliError("missing required argument 'domain'", 2);
+  }
+  const parse = (v: string) => {
+    try {
+      return parseDomainArg(v);
+    } catch (err) {
+      throw new CliError((err as Error).message, 2);
+    }
+  };
+  if (arg === undefined) return { route: parse(named!), managed: {} };
+  const route = parse(arg);
+  if (managedCert === undefined || managedCert === false) return { route };
+  return { route, managed: named === undefined ? {} : { domain: named } };
+}
+
+export interface ManagedFlags {
+  managedCert?: string | boolean;
+  renewCert?: boolean;
+}
+
+/** Bad usage, found before anything is asked of the cluster. */
+export function checkManagedFlags({ managedCert, renewCert }: ManagedFlags): void {
+  if (managedCert !== undefined && renewCert) {
+    throw new CliError('--renew-cert cannot be combined with --managed-cert or --no-managed-cert', 2);
+  }
+}
+
+/**
+ * What `route update` sends as `managed_certificate` (undefined: leave it as it is, which the API
+ * does when a client echoes the route). The API checks the rest (only an issued one renews).
+ */
+export function managedUpdate(
+  current: RouteJson,
+  flags: ManagedFlags,
+): RouteJson['managed_certificate'] | undefined {
+  checkManagedFlags(flags);
+  const { managedCert, renewCert } = flags;
+  if (current.type === 'tcp' && (managedCert !== undefined || renewCert)) {
+    throw new CliError('--managed-cert, --no-managed-cert and --renew-cert are for HTTP routes only', 2);
+  }
+  if (renewCert) {
+    if (!managedState(current))
+      throw new CliError(`route ${formattedId(current)} has no managed certificate`);
+    return { renew: true };
+  }
+  if (managedCert === false) return null;
+  if (managedCert === true) return {};
+  if (typeof managedCert === 'string') return { domain: managedCert };
+  return undefined;
 }
 
 /** A route ID as given: `http/<id>`, `tcp/<id>`, or a bare id (its type is looked up). */
@@ -268,6 +380,7 @@ interface AddHttpOpts {
   leader?: boolean;
   drainBackends: boolean;
   disableKeepAlives?: boolean;
+  managedCert?: string | boolean;
 }
 
 interface AddTcpOpts {
@@ -277,7 +390,7 @@ interface AddTcpOpts {
   drainBackends: boolean;
 }
 
-interface UpdateOpts {
+interface UpdateOpts extends ManagedFlags {
   service?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -288,9 +401,10 @@ interface UpdateOpts {
 
 const USAGE = `
 usage: flynn route
-       flynn route add http [-s <service>] [-p <port>] [-c <tls-cert> -k <tls-key>] [--sticky] [--leader] [--no-leader] [--no-drain-backends] [--disable-keep-alives] <domain>
+       flynn route add http [-s <service>] [-p <port>] [-c <tls-cert> -k <tls-key> | --managed-cert [<name>]] [--sticky] [--leader] [--no-leader] [--no-drain-backends] [--disable-keep-alives] <domain>
        flynn route add tcp [-s <service>] [-p <port>] [--leader] [--no-drain-backends]
-       flynn route update <id> [-s <service>] [-c <tls-cert> -k <tls-key>] [--sticky] [--no-sticky] [--leader] [--no-leader] [--disable-keep-alives] [--enable-keep-alives]
+       flynn route update <id> [-s <service>] [-c <tls-cert> -k <tls-key>] [--sticky] [--no-sticky] [--leader] [--no-leader] [--disable-keep-alives] [--enable-keep-alives] [--managed-cert [<name>] | --no-managed-cert | --renew-cert]
+       flynn route show [--json] <id>
        flynn route remove <id>
 
 With no arguments, shows a list of routes. <id> is as listed (http/<uuid>, tcp/<uuid>).
@@ -299,6 +413,8 @@ Examples:
 
   $ flynn route add http example.com
   $ flynn route add http example.com/path/
+  $ flynn route add http --managed-cert example.com
+  $ flynn route update http/<uuid> --renew-cert
   $ flynn route add tcp
   $ flynn route add tcp --leader`;
 
@@ -320,7 +436,7 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
   add
     .command('http')
     .description('route DOMAIN[/PATH] to the app')
-    .argument('<domain>', 'DOMAIN[/PATH]', parseDomainArg)
+    .argument('[domain]', 'DOMAIN[/PATH]')
     .option('-s, --service <service>', 'service name to route domain to (defaults to APPNAME-web)')
     .option('-p, --port <port>', 'port to accept traffic on', parsePort)
     .option('-c, --tls-cert <tls-cert>', 'path to PEM encoded certificate for TLS, - for stdin')
@@ -330,7 +446,15 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
     .option('--no-leader', 'disable leader-only routing mode')
     .option('--no-drain-backends', "don't wait for in-flight requests to complete before stopping backends")
     .option('--disable-keep-alives', 'disable keep-alives between the router and backends for the route')
-    .action(async (arg: { domain: string; path?: string }, opts: AddHttpOpts, cmd: Command) => {
+    .option(
+      '--managed-cert [name]',
+      "obtain and renew the route's certificate through ACME (default: DOMAIN)",
+    )
+    .action(async (domainArg: string | undefined, opts: AddHttpOpts, cmd: Command) => {
+      const { route: arg, managed } = resolveAddDomain(domainArg, opts.managedCert);
+      if (managed && (opts.tlsCert || opts.tlsKey)) {
+        throw new CliError('--managed-cert cannot be combined with -c/-k', 2);
+      }
       const tls = readTlsPair(opts.tlsCert, opts.tlsKey);
       const ctx = await target(cmd);
       const app = needApp(ctx);
@@ -352,6 +476,7 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
         body.tls_cert = tls.cert;
         body.tls_key = tls.key;
       }
+      if (managed) body.managed_certificate = managed;
       const created = await api.json<RouteJson>('POST', '/routes', body);
       process.stdout.write(`${formattedId(created)}\n`);
     });
@@ -391,6 +516,9 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
     .option('--no-leader', 'disable leader-only routing mode')
     .option('--disable-keep-alives', 'disable keep-alives between the router and backends (http only)')
     .option('--enable-keep-alives', 'enable keep-alives between the router and backends (http only)')
+    .option('--managed-cert [name]', "obtain and renew the route's certificate through ACME (http only)")
+    .option('--no-managed-cert', 'stop managing the certificate (the issued one stays on the route)')
+    .option('--renew-cert', 'renew the managed certificate now')
     .action(
       async (
         id: string,
@@ -398,12 +526,24 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
         cmd: Command,
       ) => {
         parseRouteId(id);
+        checkManagedFlags(opts);
         const tls = readTlsPair(opts.tlsCert, opts.tlsKey);
         const ctx = await target(cmd);
         const app = needApp(ctx);
         const api = new RouterApi(ctx.target);
         const current = await appRoute(api, app.id, id);
+        const managed = managedUpdate(current, opts);
+        if (managed && !('renew' in managed) && tls) {
+          throw new CliError('--managed-cert cannot be combined with -c/-k', 2);
+        }
         const next: RouteJson = { ...current };
+        if (managed !== undefined) next.managed_certificate = managed;
+        if (managed && !managedState(current)) {
+          // The managed certificate replaces the route's own one (the API refuses both at once).
+          delete next.certificate;
+          delete next.tls_cert;
+          delete next.tls_key;
+        }
         if (opts.service) next.service = opts.service;
         if (opts.leader !== undefined) next.leader = opts.leader;
         if (current.type === 'tcp') {
@@ -433,6 +573,21 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
         }
       },
     );
+
+  route
+    .command('show')
+    .description("shows a route, with its managed certificate's state")
+    .argument('<id>', 'the route, as listed (http/<uuid> or tcp/<uuid>)')
+    .option('--json', "the route API's JSON")
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      parseRouteId(id);
+      const ctx = await target(cmd);
+      const app = needApp(ctx);
+      const current = await appRoute(new RouterApi(ctx.target), app.id, id);
+      process.stdout.write(
+        `${opts.json ? JSON.stringify(withoutPem(current), null, 2) : formatRouteDetail(current)}\n`,
+      );
+    });
 
   route
     .command('remove')

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { expect2xx, type HttpTransport, readBody } from './http.js';
+import { expect2xx, type HttpTransport, readBody, TransferError } from './http.js';
 
 // Putting an archive's data onto hosts (restore §9.2 step 6, import §10.2): artifacts by their
 // sha256, volumes as new data volumes receiving the archive's `zfs send` stream. Bodies stream;
@@ -57,6 +57,32 @@ export async function receiveVolume(
   } catch (err) {
     await destroyVolume(t, hostUrl, id).catch(() => {});
     throw err;
+  }
+}
+
+/** Receives before giving up: zfs-fuse fails a receive now and then under load. */
+const RECEIVE_ATTEMPTS = 3;
+
+/**
+ * receiveVolume from an archive entry, opened again for each attempt. zfs-fuse answers a good
+ * stream with "I/O error" now and then under load; the archive was verified against its sha256,
+ * so a second receive of the same bytes is the cure (each failed attempt destroyed its volume).
+ */
+export async function receiveVolumeRetrying(
+  t: HttpTransport,
+  hostUrl: string,
+  open: () => Readable,
+  meta: Record<string, string>,
+  onRetry?: (err: Error, attempt: number) => void,
+): Promise<{ id: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await receiveVolume(t, hostUrl, open(), meta);
+    } catch (err) {
+      const rejected = err instanceof TransferError && err.status === 400;
+      if (!rejected || attempt >= RECEIVE_ATTEMPTS) throw err;
+      onRetry?.(err as Error, attempt);
+    }
   }
 }
 

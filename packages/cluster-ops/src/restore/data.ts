@@ -1,5 +1,5 @@
 import { keys } from '@flynn-edge/app-model';
-import { nodeTransport, openEntry, paths, pushArtifact, receiveVolume } from '@flynn-edge/backup';
+import { nodeTransport, openEntry, paths, pushArtifact, receiveVolumeRetrying } from '@flynn-edge/backup';
 import { type State, type Step, storeOf } from '../bootstrap/state.js';
 
 // restore-data (§9.2 step 6): each artifact onto two hosts (the others fetch it from them by
@@ -31,9 +31,14 @@ export async function restoreData(step: Step, state: State): Promise<void> {
     const k = perType.get(slot) ?? 0;
     perType.set(slot, k + 1);
     const host = hosts[k % hosts.length];
-    const gz = openEntry(archive, paths.volume(v.id));
     const meta = { app_id: v.app_id, process_type: v.process_type, path: v.path };
-    const { id } = await receiveVolume(t, url(host), gz, meta);
+    const { id } = await receiveVolumeRetrying(
+      t,
+      url(host),
+      () => openEntry(archive, paths.volume(v.id)),
+      meta,
+      (err) => state.note?.(`volume ${v.id}: ${err.message}; trying again`),
+    );
     await store.putVolume({
       id,
       app_id: v.app_id,

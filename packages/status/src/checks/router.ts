@@ -3,6 +3,7 @@ import { HOST_ID_META } from '@flynn-edge/service-kit';
 import type { CheckOutcome } from '../envelope.js';
 import { type Discovery, getJson, probeEvery } from '../probe.js';
 import { type Check, errorReason } from '../runner.js';
+import { CertificateWatch } from './certificates.js';
 
 // router: every `router-api` instance answers GET /router/status, reports itself healthy (route
 // table loaded in every worker) and each worker's store watch was alive within `watchStaleMs`
@@ -23,6 +24,8 @@ export interface RouterCheckOptions {
   service?: string;
   watchStaleMs?: number;
   headers?: Record<string, string>;
+  /** Managed certificates to note in the detail; default: from `discovery.kvValues` when it has one. */
+  certificates?: CertificateWatch;
 }
 
 /** Judges one router's /router/status answer. */
@@ -60,12 +63,25 @@ async function probeRouter(
 
 export function routerCheck(opts: RouterCheckOptions): Check {
   const service = opts.service ?? ROUTER_API_SERVICE;
+  const kvValues = opts.discovery.kvValues?.bind(opts.discovery);
+  const certs = opts.certificates ?? (kvValues ? new CertificateWatch({ list: kvValues }) : undefined);
   return {
     name: 'router',
     async run(signal): Promise<CheckOutcome> {
-      const instances = await opts.discovery.instances(service, signal);
-      if (instances.length === 0) return { healthy: false, reason: `no ${service} instance is registered` };
-      return probeEvery(instances, (i) => probeRouter(i, opts, signal), { instances: instances.length });
+      const [instances, certificates] = await Promise.all([
+        opts.discovery.instances(service, signal),
+        certs?.current() ?? [],
+      ]);
+      // A note only: a failed or expiring certificate leaves the router (and the cluster) healthy.
+      const detail = certificates.length > 0 ? { instances: instances.length, certificates } : undefined;
+      if (instances.length === 0) {
+        return { healthy: false, reason: `no ${service} instance is registered`, detail };
+      }
+      return probeEvery(
+        instances,
+        (i) => probeRouter(i, opts, signal),
+        detail ?? { instances: instances.length },
+      );
     },
   };
 }
