@@ -52,6 +52,73 @@ export const flagSpec = defineFlags({
     usage: "time a backend has to start its response after the request (Flynn's ResponseHeaderTimeout)",
   },
   'max-tls-contexts': { type: 'int', default: 1000, usage: 'per-certificate TLS contexts cached per worker' },
+  // Managed certificates (issue 18): the issuer runs when a directory is set.
+  'acme-directory-url': {
+    type: 'string',
+    default: '',
+    env: 'ACME_DIRECTORY_URL',
+    usage: 'ACME directory of managed certificates; the router runs the (elected) issuer when set',
+  },
+  'acme-contact': {
+    type: 'string',
+    default: '',
+    env: 'ACME_CONTACT',
+    usage: 'comma-separated contact addresses of the ACME account (mailto: added when absent)',
+  },
+  'acme-terms-agreed': {
+    type: 'boolean',
+    env: 'ACME_TERMS_AGREED',
+    usage: "agree to the ACME directory's terms of service (required by directories that have terms)",
+  },
+  'acme-ca-file': {
+    type: 'string',
+    default: '',
+    env: 'ACME_CA_FILE',
+    usage: "PEM of CA certificates trusted for the ACME directory's HTTPS, besides the system roots",
+  },
+  'acme-max-in-flight': { type: 'int', default: 5, env: 'ACME_MAX_IN_FLIGHT', usage: 'ACME orders at once' },
+  'acme-renew-fraction': {
+    type: 'float',
+    default: 1 / 3,
+    env: 'ACME_RENEW_FRACTION',
+    usage: 'renew a managed certificate once less than this share of its lifetime is left',
+  },
+  'acme-backoff-base': {
+    type: 'duration',
+    default: '5s',
+    env: 'ACME_BACKOFF_BASE',
+    usage: 'pause after a failed order, doubled per further failure',
+  },
+  'acme-backoff-max': {
+    type: 'duration',
+    default: '1h',
+    env: 'ACME_BACKOFF_MAX',
+    usage: 'longest pause between attempts at a failed order',
+  },
+  'acme-poll-interval': {
+    type: 'duration',
+    default: '10s',
+    env: 'ACME_POLL_INTERVAL',
+    usage: 'how often the issuer looks at the routes (route changes also wake it)',
+  },
+  'acme-status-poll': {
+    type: 'duration',
+    default: '1s',
+    env: 'ACME_STATUS_POLL',
+    usage: 'first pause while waiting for an ACME order or challenge to change status',
+  },
+  'acme-order-timeout': {
+    type: 'duration',
+    default: '10m',
+    env: 'ACME_ORDER_TIMEOUT',
+    usage: "after this another issuer may take over a route's order even if its owner still runs",
+  },
+  'acme-http-retries': {
+    type: 'int',
+    default: 3,
+    env: 'ACME_HTTP_RETRIES',
+    usage: 'retries of an ACME request that got no answer, a 5xx or a 429',
+  },
 });
 
 export type RouterFlags = FlagValues<typeof flagSpec>;
@@ -83,6 +150,26 @@ export interface RouterConfig {
   headerTimeoutMs: number;
   responseHeaderTimeoutMs: number;
   maxTlsContexts: number;
+  /** The ACME issuer's settings; absent when ACME_DIRECTORY_URL is not set. */
+  acme?: AcmeConfig;
+}
+
+export interface AcmeConfig {
+  directoryUrl: string;
+  contact: string[];
+  termsAgreed: boolean;
+  /** Contents of ACME_CA_FILE. */
+  caPem?: string;
+  maxInFlight: number;
+  httpRetries: number;
+  timing: {
+    renewFraction: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    pollMs: number;
+    statusPollMs: number;
+    claimTtlMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -146,6 +233,50 @@ function defaultCertificate(flags: RouterFlags, env: NodeJS.ProcessEnv): RouterC
   return undefined;
 }
 
+function acmeConfig(flags: RouterFlags): AcmeConfig | undefined {
+  const url = flags.acmeDirectoryUrl;
+  if (!url) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`ACME_DIRECTORY_URL is not a URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+    throw new ConfigError(`ACME_DIRECTORY_URL must be an https URL: ${JSON.stringify(url)}`);
+  if (flags.acmeMaxInFlight < 1) throw new ConfigError('ACME_MAX_IN_FLIGHT must be at least 1');
+  if (!(flags.acmeRenewFraction > 0 && flags.acmeRenewFraction < 1))
+    throw new ConfigError('ACME_RENEW_FRACTION must be between 0 and 1');
+  if (flags.acmeHttpRetries < 0) throw new ConfigError('ACME_HTTP_RETRIES must not be negative');
+  let caPem: string | undefined;
+  if (flags.acmeCaFile) {
+    try {
+      caPem = readFileSync(flags.acmeCaFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`ACME_CA_FILE: ${(err as Error).message}`);
+    }
+  }
+  return {
+    directoryUrl: url,
+    contact: flags.acmeContact
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
+    termsAgreed: flags.acmeTermsAgreed,
+    caPem,
+    maxInFlight: flags.acmeMaxInFlight,
+    httpRetries: flags.acmeHttpRetries,
+    timing: {
+      renewFraction: flags.acmeRenewFraction,
+      backoffBaseMs: positiveDuration('acme-backoff-base', flags.acmeBackoffBase),
+      backoffMaxMs: positiveDuration('acme-backoff-max', flags.acmeBackoffMax),
+      pollMs: positiveDuration('acme-poll-interval', flags.acmePollInterval),
+      statusPollMs: positiveDuration('acme-status-poll', flags.acmeStatusPoll),
+      claimTtlMs: positiveDuration('acme-order-timeout', flags.acmeOrderTimeout),
+    },
+  };
+}
+
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number): RouterConfig {
   const { flags } = parseFlags(flagSpec, argv, env);
   // A router job on a flynn-host binds its host's address (EXTERNAL_IP, set for every job), so
@@ -193,6 +324,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number)
     headerTimeoutMs: positiveDuration('header-timeout', flags.headerTimeout),
     responseHeaderTimeoutMs: positiveDuration('response-header-timeout', flags.responseHeaderTimeout),
     maxTlsContexts: flags.maxTlsContexts,
+    acme: acmeConfig(flags),
   };
 }
 

@@ -18,6 +18,7 @@ import {
   metricsMeta,
 } from '@flynn-edge/service-kit';
 import { AggregatorRegistry, type PrometheusContentType } from 'prom-client';
+import { AcmeIssuer } from './acme.js';
 import type { RouterConfig } from './config.js';
 import type { DataPlaneStatus } from './data-plane.js';
 import type { DataPlaneHandle } from './worker-pool.js';
@@ -45,6 +46,8 @@ export class ControlPlane {
   readonly events = new RouterEvents(() => this.snapshotEvents());
   readonly api: HttpServer;
   readonly metrics: Metrics;
+  /** The ACME issuer (managed certificates), when ACME_DIRECTORY_URL is set. */
+  readonly acme: AcmeIssuer | undefined;
   private readonly sync: RouteSync;
   private readonly backends: ServiceBackends;
   private readonly state: RouteState;
@@ -93,6 +96,7 @@ export class ControlPlane {
         set: (r: Route) => {
           this.state.set(r);
           this.events.emit({ event: 'set', route: r });
+          this.acme?.routeChanged(r);
         },
         remove: (r: Route) => {
           this.state.remove(r);
@@ -103,6 +107,21 @@ export class ControlPlane {
       { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg) },
     );
 
+    this.acme = cfg.acme
+      ? new AcmeIssuer({
+          config: cfg.acme,
+          client: this.client,
+          store: this.store,
+          metrics: this.metrics,
+          log,
+          routes: () => this.sync.routes(),
+          addr: `${advertisedIp(cfg.listenIp)}:${cfg.apiPort}`,
+          http:
+            cfg.httpPorts[0] === undefined
+              ? undefined
+              : { host: advertisedIp(cfg.listenIp), port: cfg.httpPorts[0] },
+        })
+      : undefined;
     const plane = this;
     this.metrics.gauge('flynn_router_routes', 'Routes in the route table (HTTP and TCP).', [], {
       collect() {
@@ -204,9 +223,12 @@ export class ControlPlane {
         await this.client.addServiceAndRegister('router-http', `${ip}:${cfg.httpPorts[0]}`, { onError }),
       );
     }
+    // Joins the issuer election once this router serves (it must answer its own challenges).
+    await this.acme?.start();
   }
 
   async close(): Promise<void> {
+    await this.acme?.close();
     await Promise.all(this.heartbeaters.map((h) => h.close()));
     this.sync.stop();
     this.backends.close();

@@ -1,8 +1,9 @@
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ChallengeTable } from '@flynn-edge/acme';
 import { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { RouteState, ServiceBackends } from '@flynn-edge/router-binding';
-import type { Route } from '@flynn-edge/router-core';
+import { ACME_CHALLENGE_PATH, type Route } from '@flynn-edge/router-core';
 import { createProxyMetrics, HttpProxy, readProxyProtocolV1 } from '@flynn-edge/router-proxy';
 import { RouteSync } from '@flynn-edge/router-store';
 import { TcpRouteProxy } from '@flynn-edge/router-tcp';
@@ -55,6 +56,8 @@ export class DataPlane {
   readonly state: RouteState;
   readonly proxy: HttpProxy;
   readonly tcp: TcpRouteProxy;
+  /** http-01 tokens from the store, answered before route matching. */
+  readonly challenges: ChallengeTable;
   private readonly sync: RouteSync;
   private readonly backends: ServiceBackends;
   private readonly servers: net.Server[] = [];
@@ -78,8 +81,16 @@ export class DataPlane {
     });
     const defaultPorts = [cfg.httpPorts[0], cfg.httpsPorts[0]].filter((p): p is number => p !== undefined);
     this.state = new RouteState({ defaultPorts, backends: this.backends, tcp: this.tcp, log: opts.log });
+    this.challenges = new ChallengeTable(this.client.kv, {
+      log: (msg, err) => opts.log.warn({ err: (err as Error)?.message ?? String(err) }, msg),
+    });
+    const challenges = this.challenges;
     this.proxy = new HttpProxy({
       resolver: this.state,
+      localResponder: {
+        prefix: ACME_CHALLENGE_PATH,
+        answer: (host, target) => challenges.answer(host, target),
+      },
       cookieKey: Buffer.from(cfg.cookieKey, 'base64'),
       error503Page: opts.errorPage,
       proxyProtocol: cfg.proxyProtocol,
@@ -114,6 +125,7 @@ export class DataPlane {
   /** Loads the routes, then listens. Resolves once serving. */
   async start(): Promise<void> {
     await this.tcp.start();
+    await this.challenges.start();
     await this.sync.start();
     // Serving before the routes are loaded would answer 404 for every route: wait a while for
     // discoverd, but a router that cannot reach it still comes up (and reports unhealthy).
@@ -236,6 +248,7 @@ export class DataPlane {
     await this.proxy.close(graceMs);
     await closed;
     this.sync.stop();
+    this.challenges.stop();
     // Spliced TCP connections get a grace period to finish on their own.
     const deadline = Date.now() + graceMs;
     while (this.tcp.activeConnections() > 0 && Date.now() < deadline) await sleep(100);

@@ -29,6 +29,8 @@ export interface ManagedCertificate {
 export const acmeKeys = {
   /** `{"key_pem","url","directory_url","contact":[…],"created_at"}`: one account per directory. */
   account: 'acme/account',
+  /** `{"owner","at"}`: the issuer working on this route's order (two never order one route). */
+  order: (routeId: string) => `acme/orders/${routeId}`,
   challengesPrefix: 'acme/challenges/',
   /** `{"domain","key_authorization","created_at"}`: served by every router at /.well-known/acme-challenge/<token>. */
   challenge: (token: string) => `acme/challenges/${token}`,

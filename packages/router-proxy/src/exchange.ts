@@ -16,7 +16,8 @@ import { Upstream } from './upstream.js';
  *
  * | phase | meaning                                          | next                              |
  * |-------|--------------------------------------------------|-----------------------------------|
- * | Route | head parsed: answer here or pick a backend       | Done (404, 308, 400, 503); Dial   |
+ * | Route | head parsed: answer here or pick a backend       | Done (200, 404, 308, 400, 503);   |
+ * |       | (the local responder first: ACME challenges)     | Dial                              |
  * | Dial  | connecting (again after a dial error or a stale  | Body; Wait; Done (503)            |
  * |       | pooled socket)                                   |                                   |
  * | Body  | head sent, forwarding the request body           | Wait; Done                        |
@@ -86,6 +87,11 @@ export class Exchange implements RequestRecord {
     this.reqBodyDone = this.reqFraming.done;
     this.requestId = requestIdOf(head);
 
+    const local = core.localResponder;
+    if (local !== undefined && head.target.startsWith(local.prefix)) {
+      this.answerResponder(local.answer(head.host ?? undefined, head.target));
+      return;
+    }
     const resolved = core.resolver.resolve(head.host ?? undefined, conn.info.listenerPort, head.target);
     if (resolved === undefined) {
       this.answerLocal(404, core.canned.notFound, core.canned.notFoundClose);
@@ -161,6 +167,16 @@ export class Exchange implements RequestRecord {
     conn.write(conn.closeAfter || close === null ? (close ?? keep) : keep);
     this.record();
     conn.nextRequest();
+  }
+
+  /** The local responder's answer: its body (200) or 404. */
+  private answerResponder(body: string | undefined): void {
+    if (body === undefined) {
+      this.answerLocal(404, this.conn.core.canned.notFound, this.conn.core.canned.notFoundClose);
+      return;
+    }
+    const close = this.conn.closeAfter || !this.reqBodyDone;
+    this.answerLocal(200, simpleResponse(200, body, close), null);
   }
 
   /** No backend could be reached: 503. */

@@ -7,6 +7,7 @@ export type {
   Backend,
   ConnectionInfo,
   HttpProxyOptions,
+  LocalResponder,
   Logger,
   ProxyTimeouts,
   ResolvedRoute,

@@ -5,7 +5,14 @@ import type { ProxyMetrics } from './metrics.js';
 import type { BackendPool } from './pool.js';
 import type { CannedResponses } from './responses.js';
 import type { StickyCodec } from './sticky.js';
-import type { AccessLogEntry, Backend, Logger, ProxyTimeouts, RouteResolver } from './types.js';
+import type {
+  AccessLogEntry,
+  Backend,
+  LocalResponder,
+  Logger,
+  ProxyTimeouts,
+  RouteResolver,
+} from './types.js';
 import type { WaitingList } from './waiting-list.js';
 
 /** What client connections share: configuration, the backend pool and bookkeeping. */
@@ -19,6 +26,7 @@ export interface ProxyCore {
   readonly metrics: ProxyMetrics | undefined;
   readonly accessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly resolver: RouteResolver;
+  readonly localResponder: LocalResponder | undefined;
   readonly canned: CannedResponses;
   readonly pool: BackendPool;
   readonly sticky: StickyCodec;

@@ -13,6 +13,7 @@ import type {
   AccessLogEntry,
   ConnectionInfo,
   HttpProxyOptions,
+  LocalResponder,
   Logger,
   ProxyTimeouts,
   RouteResolver,
@@ -42,6 +43,7 @@ export class HttpProxy implements ProxyCore {
   readonly metrics: ProxyMetrics | undefined;
   readonly accessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly resolver: RouteResolver;
+  readonly localResponder: LocalResponder | undefined;
   readonly canned: CannedResponses;
   readonly pool: BackendPool;
   readonly sticky: StickyCodec;
@@ -67,6 +69,7 @@ export class HttpProxy implements ProxyCore {
     this.metrics = opts.metrics;
     this.accessLog = opts.accessLog;
     this.resolver = opts.resolver;
+    this.localResponder = opts.localResponder;
     this.canned = cannedResponses(opts.error503Page);
     this.sticky = new StickyCodec(opts.cookieKey);
     this.maxConnections = opts.maxConnections ?? 10_000;

@@ -82,8 +82,21 @@ export interface ProxyTimeouts {
   quarantineMs: number;
 }
 
+/**
+ * Answers the requests under one path prefix before route matching, on every host and even on a
+ * route that redirects HTTP to HTTPS (the ACME http-01 challenges).
+ */
+export interface LocalResponder {
+  /** Only targets starting with this are offered to answer(): the one check other requests pay. */
+  prefix: string;
+  /** The body of a 200 answer, or undefined for a 404. */
+  answer(host: string | undefined, target: string): string | undefined;
+}
+
 export interface HttpProxyOptions {
   resolver: RouteResolver;
+  /** Answered before route matching (HTTP/1). */
+  localResponder?: LocalResponder;
   /** 32-byte secretbox key for the sticky `_backend` cookie. */
   cookieKey: Buffer;
   /** Body of 503 answers, served as text/html. */
