@@ -317,5 +317,8 @@ export function errorMessage(err: unknown): string {
   const e = err as { message?: string; code?: string; response?: { data?: { detail?: string } } } | undefined;
   const detail = e?.response?.data?.detail;
   if (typeof detail === 'string' && detail) return detail;
+  // No answer at all: say where from (axios's message names only the socket address).
+  const url = (err as { config?: { url?: string } } | undefined)?.config?.url;
+  if (url && e?.code && !(err as { response?: unknown }).response) return `${url}: ${e.message ?? e.code}`;
   return e?.message || String(err);
 }
