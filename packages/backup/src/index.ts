@@ -7,3 +7,4 @@ export * from './format/manifest.js';
 export * from './transfer/capture.js';
 export * from './transfer/http.js';
 export * from './transfer/load.js';
+export * from './transfer/place.js';

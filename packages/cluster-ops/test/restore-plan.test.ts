@@ -15,14 +15,16 @@ describe('restoreSteps', () => {
 
   it('seeds the store after discoverd runs and before the first app is recorded', () => {
     expect(ids.indexOf('restore-store')).toBeGreaterThan(ids.indexOf('wait-hosts'));
-    expect(ids.indexOf('restore-store')).toBe(ids.indexOf('add-discoverd') - 2);
+    expect(ids.indexOf('restore-store')).toBe(ids.indexOf('add-discoverd') - 3);
     expect(ids.indexOf('restore-data')).toBe(ids.indexOf('restore-store') + 1);
+    // Compared with the backup before anything runs that changes records on purpose.
+    expect(ids.indexOf('restore-verify')).toBe(ids.indexOf('restore-data') + 1);
   });
 
   it('starts the user apps after the system apps and routes, checks before the final message', () => {
     expect(ids.indexOf('restore-apps')).toBe(ids.indexOf('controller-route') + 1);
     expect(ids.indexOf('restore-apps')).toBeLessThan(ids.indexOf('status-wait'));
-    expect(ids.indexOf('restore-verify')).toBe(ids.indexOf('log-complete') - 1);
+    expect(ids.indexOf('restore-summary')).toBe(ids.indexOf('log-complete') - 1);
   });
 
   it('waits up to 600 s for status, as Flynn restores', () => {

@@ -5,8 +5,8 @@ export const BACKUP_FORMAT = 'flynn-edge-backup';
 export const EXPORT_FORMAT = 'flynn-edge-app-export';
 export const FORMAT_VERSION = 1;
 
-/** Keys never written to a backup (a deploy lock, a restore marker). */
-export const EXCLUDED_PREFIXES = ['deployments/', 'cluster/restore'];
+/** Keys never written to a backup: locks (a deploy's, an ACME order's) and the restore marker. */
+export const EXCLUDED_PREFIXES = ['deployments/', 'acme/orders/', 'cluster/restore'];
 
 export interface ArtifactEntry {
   id: string;

@@ -1,5 +1,12 @@
 import { keys } from '@flynn-edge/app-model';
-import { nodeTransport, openEntry, paths, pushArtifact, receiveVolumeRetrying } from '@flynn-edge/backup';
+import {
+  nodeTransport,
+  openEntry,
+  paths,
+  placeVolumes,
+  pushArtifact,
+  receiveVolumeRetrying,
+} from '@flynn-edge/backup';
 import { type State, type Step, storeOf } from '../bootstrap/state.js';
 
 // restore-data (§9.2 step 6): each artifact onto two hosts (the others fetch it from them by
@@ -25,12 +32,7 @@ export async function restoreData(step: Step, state: State): Promise<void> {
     ctx.restored.artifacts++;
   }
   const store = storeOf(state);
-  const perType = new Map<string, number>();
-  for (const v of archive.manifest.volumes) {
-    const slot = `${v.app_id}/${v.process_type}`;
-    const k = perType.get(slot) ?? 0;
-    perType.set(slot, k + 1);
-    const host = hosts[k % hosts.length];
+  for (const { volume: v, host } of placeVolumes(archive.manifest.volumes, hosts)) {
     const meta = { app_id: v.app_id, process_type: v.process_type, path: v.path };
     const { id } = await receiveVolumeRetrying(
       t,

@@ -35,7 +35,7 @@ function batches(ops: StoreOp[]): StoreOp[][] {
   let cur: StoreOp[] = [];
   let size = 0;
   for (const op of ops) {
-    const n = JSON.stringify(op).length + 1;
+    const n = Buffer.byteLength(JSON.stringify(op)) + 1;
     if (cur.length > 0 && size + n > BATCH_BYTES) {
       out.push(cur);
       cur = [];

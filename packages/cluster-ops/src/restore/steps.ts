@@ -1,9 +1,11 @@
 import type { Step } from '../bootstrap/state.js';
 
-// A restore runs the same manifest with four more steps (flynn-ops.md §9.2): the store seeded
+// A restore runs the same manifest with five more steps (flynn-ops.md §9.2): the store seeded
 // once discoverd has a leader (before the first step that records an app), the backup's artifacts
-// and volumes put on the hosts, the user apps started once the system apps run, and a check of
-// every restored key before the final message. status-check waits up to 600 s (Flynn's restore).
+// and volumes put on the hosts, every restored key compared with the backup (before any router or
+// app runs: afterwards deploys and the ACME issuer change records on purpose), the user apps
+// started once the system apps run, and the summary before the final message. status-check waits
+// up to 600 s (Flynn's restore).
 
 const RESTORE_STATUS_TIMEOUT_S = 600;
 
@@ -19,9 +21,10 @@ export function restoreSteps(steps: Step[]): Step[] {
   const seed: Step[] = [
     { id: 'restore-store', action: 'restore-store', system_apps: systemApps },
     { id: 'restore-data', action: 'restore-data' },
+    { id: 'restore-verify', action: 'restore-verify' },
   ];
   const apps: Step = { id: 'restore-apps', action: 'restore-apps', system_apps: systemApps };
-  const verify: Step = { id: 'restore-verify', action: 'restore-verify' };
+  const summary: Step = { id: 'restore-summary', action: 'restore-summary' };
   const firstRecord = steps.findIndex((s) => s.action === 'add-app' || s.action === 'deploy-app');
   const lastSystem = steps.reduce(
     (at, s, i) => (['add-app', 'deploy-app', 'add-route'].includes(s.action) ? i : at),
@@ -31,12 +34,12 @@ export function restoreSteps(steps: Step[]): Step[] {
   const out: Step[] = [];
   steps.forEach((s, i) => {
     if (i === firstRecord) out.push(...seed);
-    if (i === logAt) out.push(verify);
+    if (i === logAt) out.push(summary);
     out.push(s.action === 'status-check' ? { ...s, timeout: RESTORE_STATUS_TIMEOUT_S } : s);
     if (i === lastSystem) out.push(apps);
   });
   if (firstRecord < 0) out.push(...seed);
   if (lastSystem < 0) out.push(apps);
-  if (logAt < 0) out.push(verify);
+  if (logAt < 0) out.push(summary);
   return out;
 }

@@ -1,7 +1,7 @@
 import { restoreApps } from '../../restore/apps.js';
 import { restoreData } from '../../restore/data.js';
 import { restoreStore } from '../../restore/seed.js';
-import { restoreVerify } from '../../restore/verify.js';
+import { restoreSummary, restoreVerify } from '../../restore/verify.js';
 import type { State, Step } from '../state.js';
 import { addRoute } from './add-route.js';
 import { addApp, deployApp } from './apps.js';
@@ -32,4 +32,5 @@ export const ACTIONS: Record<string, Action> = {
   'restore-data': restoreData,
   'restore-apps': restoreApps,
   'restore-verify': restoreVerify,
+  'restore-summary': restoreSummary,
 };
