@@ -79,6 +79,9 @@ async function main(): Promise<void> {
   say(`  ${cli}/flynn.js -a status env get AUTH_KEY        # the status key`);
   say(`  ${cli}/flynn.js -a router ps                      # one router per host`);
   say(`  ${cli}/flynn-host.js ps -a                      # every job on every host`);
+  say(`  ${cli}/flynn.js cluster backup --file ${cluster.dir}/backup.tar   # the whole cluster, restorable`);
+  say(`  ${cli}/flynn-host.js bootstrap --from-backup ${cluster.dir}/backup.tar --verify-only`);
+  say(`  ${cli}/flynn.js -a demo export --file ${cluster.dir}/demo.tar     # one app, to import elsewhere`);
   say('\nFrom outside the cluster (HTTPS to controller.<domain> through a router, the certificate pinned):');
   say(`  ${cli}/flynn.js ${cluster.clusterAddCommand().join(' ')}`);
   say(`  env -u DISCOVERD -u CLUSTER_KEY ${cli}/flynn.js -a demo ps`);
