@@ -1,5 +1,5 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +74,20 @@ function servedSerial(domain: string): Promise<string> {
   });
 }
 
+/** The issuer's write of a new certificate for `domain`; resolves once the router serves it. */
+async function issue(routeId: string, domain: string, from: 'pending' | 'renewing'): Promise<string> {
+  const p = generateSelfSigned({ names: [domain] });
+  const written = await store.recordManagedCertificate(routeId, {
+    expect: from,
+    state: { status: 'issued' },
+    certificate: { cert: p.certPem, key: p.keyPem },
+  });
+  expect(written).toBeDefined();
+  const serial = new X509Certificate(p.certPem).serialNumber;
+  await waitFor(async () => (await servedSerial(domain)) === serial, { timeoutMs: 10_000 });
+  return serial;
+}
+
 async function show(id: string): Promise<Record<string, unknown>> {
   const r = await flynn('route', 'show', '--json', id);
   expect(r.code, r.stderr).toBe(0);
@@ -94,6 +108,7 @@ afterAll(async () => {
   await discoverd.close();
 }, 30_000);
 
+// Later tests add routes to the app: the one checking the whole `flynn route` table comes first.
 describe('flynn route --managed-cert', () => {
   it.each([
     [
@@ -123,15 +138,7 @@ describe('flynn route --managed-cert', () => {
     expect((await flynn('route')).stdout).toMatch(/CERT\n.*managed:pending\n$/);
 
     // The issuer's write: the certificate lands in the store and every router serves it.
-    const first = generateSelfSigned({ names: ['m.test'] });
-    const issued = await store.recordManagedCertificate(routeId, {
-      expect: 'pending',
-      state: { status: 'issued' },
-      certificate: { cert: first.certPem, key: first.keyPem },
-    });
-    expect(issued).toBeDefined();
-    const firstSerial = new X509Certificate(first.certPem).serialNumber;
-    await waitFor(async () => (await servedSerial('m.test')) === firstSerial, { timeoutMs: 10_000 });
+    const firstSerial = await issue(routeId, 'm.test', 'pending');
     const shown = await flynn('route', 'show', id);
     expect(shown.stdout).toMatch(/Managed cert: m.test \(issued\)/);
     expect(shown.stdout).toMatch(/Cert expires: \d{4}-/);
@@ -145,14 +152,7 @@ describe('flynn route --managed-cert', () => {
     // Forced renewal, then the issuer's new certificate replaces the old one.
     expect((await flynn('route', 'update', id, '--renew-cert')).code).toBe(0);
     expect(await show(id)).toMatchObject({ managed_certificate: { status: 'renewing' } });
-    const second = generateSelfSigned({ names: ['m.test'] });
-    await store.recordManagedCertificate(routeId, {
-      expect: 'renewing',
-      state: { status: 'issued' },
-      certificate: { cert: second.certPem, key: second.keyPem },
-    });
-    const secondSerial = new X509Certificate(second.certPem).serialNumber;
-    await waitFor(async () => (await servedSerial('m.test')) === secondSerial, { timeoutMs: 10_000 });
+    const secondSerial = await issue(routeId, 'm.test', 'renewing');
 
     // A failure is visible with its error; the route keeps its certificate.
     await store.recordManagedCertificate(routeId, {
@@ -175,5 +175,42 @@ describe('flynn route --managed-cert', () => {
     expect(off).toHaveProperty('certificate.id');
     expect(await servedSerial('m.test')).toBe(secondSerial);
     expect((await flynn('route')).stdout.split('\n')[0]).not.toContain('CERT');
+  }, 60_000);
+
+  it('refuses it on a sub-path route and for a name another route manages on the port', async () => {
+    expect((await flynn('route', 'add', 'http', 'p.test')).code).toBe(0);
+    const sub = await flynn('route', 'add', 'http', '--managed-cert', 'p.test', 'p.test/api/');
+    expect(sub.code).toBe(1);
+    expect(sub.stderr).toMatch(/^flynn: validation_error: Invalid route \(.*"\/" route.*\)\n$/);
+    const first = await flynn('route', 'add', 'http', '--managed-cert', 'a.q.test');
+    expect(first.code, first.stderr).toBe(0);
+    const twice = await flynn('route', 'add', 'http', '--managed-cert', 'a.q.test', '*.q.test');
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(
+      new RegExp(
+        `^flynn: validation_error: Invalid route \\(.*a\\.q\\.test already has a managed certificate on route ${first.stdout.trim()} .*\\)\\n$`,
+      ),
+    );
+    expect(hasStackTrace(twice.stderr)).toBe(false);
+  });
+
+  it('switching to a managed certificate keeps the route’s own one until the issuer’s lands', async () => {
+    const own = generateSelfSigned({ names: ['own.test'] });
+    const [crt, key] = [join(dir, 'own.crt'), join(dir, 'own.key')];
+    writeFileSync(crt, own.certPem);
+    writeFileSync(key, own.keyPem);
+    const add = await flynn('route', 'add', 'http', '-c', crt, '-k', key, 'own.test');
+    expect(add.code, add.stderr).toBe(0);
+    const id = add.stdout.trim();
+    const ownSerial = new X509Certificate(own.certPem).serialNumber;
+    await waitFor(async () => (await servedSerial('own.test')) === ownSerial, { timeoutMs: 10_000 });
+    const on = await flynn('route', 'update', id, '--managed-cert');
+    expect(on.code, on.stderr).toBe(0);
+    expect(await show(id)).toMatchObject({
+      managed_certificate: { status: 'pending' },
+      certificate: { id: expect.any(String) },
+    });
+    expect(await servedSerial('own.test')).toBe(ownSerial);
+    expect(await issue(id.slice('http/'.length), 'own.test', 'pending')).not.toBe(ownSerial);
   }, 60_000);
 });

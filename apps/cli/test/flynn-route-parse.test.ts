@@ -12,6 +12,7 @@ import {
   type RouteJson,
   registerRouteCommands,
   resolveAddDomain,
+  updateBody,
   withoutPem,
 } from '../src/flynn/route.js';
 import { CliError } from '../src/output.js';
@@ -152,6 +153,41 @@ describe('flynn route managed certificates', () => {
     );
     const tcp: RouteJson = { type: 'tcp', id: 't1', service: 'db', leader: false, port: 3000 };
     expect(() => managedUpdate(tcp, { managedCert: true })).toThrow(/HTTP routes only/);
+  });
+
+  it('update body: a managed route is sent without its certificate; turning management on keeps it', async () => {
+    const cert = { id: 'c1', cert: 'PEM', key: 'KEY' };
+    const own: RouteJson = {
+      type: 'http',
+      id: 'r1',
+      service: 'web',
+      leader: false,
+      domain: 'a.test',
+      certificate: cert,
+    };
+    const on = await parsed(['update', 'http/r1', '--managed-cert']);
+    const switched = updateBody(own, on.opts, managedUpdate(own, on.opts), undefined);
+    expect(switched.managed_certificate).toEqual({});
+    expect(switched.certificate).toEqual(cert);
+    const managed: RouteJson = {
+      ...own,
+      managed_certificate: { domain: 'a.test', status: 'issued', created_at: '', updated_at: '' },
+    };
+    const sticky = await parsed(['update', 'http/r1', '--sticky']);
+    const body = updateBody(managed, sticky.opts, managedUpdate(managed, sticky.opts), undefined);
+    expect(body.sticky).toBe(true);
+    expect(body).not.toHaveProperty('certificate');
+    expect(body).not.toHaveProperty('tls_cert');
+    expect(body.managed_certificate).toEqual(managed.managed_certificate);
+    const off = await parsed(['update', 'http/r1', '--no-managed-cert']);
+    expect(updateBody(managed, off.opts, managedUpdate(managed, off.opts), undefined)).not.toHaveProperty(
+      'certificate',
+    );
+    // The plain route keeps echoing its certificate (Flynn dropped it); -c/-k replace it.
+    expect(updateBody(own, sticky.opts, undefined, undefined).certificate).toEqual(cert);
+    const tls = updateBody(own, {}, undefined, { cert: 'NEW', key: 'NEWKEY' });
+    expect(tls).not.toHaveProperty('certificate');
+    expect(tls.tls_cert).toBe('NEW');
   });
 
   it('lists a CERT column only when a route is managed; show gives the state and the last error', () => {

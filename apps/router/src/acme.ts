@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { configureAcmeHttp, ISSUER_SERVICE, Issuer, IssuerElection } from '@flynn-edge/acme';
 import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { ACME_CHALLENGE_PATH, type Route } from '@flynn-edge/router-core';
@@ -7,8 +8,9 @@ import type { Logger, Metrics } from '@flynn-edge/service-kit';
 import type { AcmeConfig } from './config.js';
 
 // The control plane's part of managed certificates: every router joins the `router-acme`
-// election and runs an Issuer that orders only while this router leads. The issuer checks that
-// this router answers a challenge before telling the ACME server to look.
+// election and runs an Issuer that orders only while this router leads (its orders in flight
+// are aborted when it steps down). It plans from this router's synced route view. The issuer
+// checks that this router answers a challenge before telling the ACME server to look.
 
 const LOCAL_WAIT_MS = 10_000;
 
@@ -18,8 +20,11 @@ export interface AcmeIssuerOptions {
   store: RouteStore;
   metrics: Metrics;
   log: Logger;
-  /** The routes as this router sees them (the metrics read them). */
-  routes(): Route[];
+  /**
+   * The routes as this router's sync sees them (the plan and the metrics read them); undefined
+   * before the first listing (the issuer then lists the store).
+   */
+  routes(): Route[] | undefined;
   /** This router's API address (its instance in the election). */
   addr: string;
   /** Where this router serves plain HTTP, if it does. */
@@ -43,6 +48,7 @@ export class AcmeIssuer {
           leader ? 'acme: this router is the issuer' : 'acme: this router is not the issuer',
         );
         if (leader) this.issuer.kick();
+        else this.issuer.stepDown();
       },
       onError: (err) => log.warn({ err: err.message }, 'acme: election'),
     });
@@ -58,6 +64,8 @@ export class AcmeIssuer {
       awaitLocal: opts.http ? (domain, token, ka) => this.awaitLocal(domain, token, ka) : undefined,
       metrics: opts.metrics,
       routesView: opts.routes,
+      // RouteStore compares only the status in `expect` until review finding 6's store side
+      // lands; then set true (the issuer stops its own pre-write read).
       log,
     });
   }
@@ -82,7 +90,9 @@ export class AcmeIssuer {
     const http = this.opts.http!;
     const deadline = Date.now() + LOCAL_WAIT_MS;
     while (Date.now() < deadline) {
-      if ((await getBody(http.host, http.port, domain, `${ACME_CHALLENGE_PATH}${token}`)) === keyAuth) return;
+      const path = `${ACME_CHALLENGE_PATH}${token}`;
+      if ((await getBody(http.host, http.port, domain, path, this.opts.config.proxyProtocol)) === keyAuth)
+        return;
       await new Promise((r) => setTimeout(r, 25));
     }
     this.opts.log.warn(
@@ -92,10 +102,33 @@ export class AcmeIssuer {
   }
 }
 
-function getBody(host: string, port: number, hostHeader: string, path: string): Promise<string | undefined> {
+/** GET of `path` on this router; with PROXY_PROTOCOL on, the connection starts with a PROXY line. */
+function getBody(
+  host: string,
+  port: number,
+  hostHeader: string,
+  path: string,
+  proxyProtocol: boolean,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = request(
-      { host, port, path, headers: { host: hostHeader }, timeout: 2000, agent: false },
+      {
+        host,
+        port,
+        path,
+        headers: { host: hostHeader },
+        timeout: 2000,
+        agent: false,
+        ...(proxyProtocol
+          ? {
+              createConnection: () => {
+                const s = connect(port, host);
+                s.write('PROXY UNKNOWN\r\n');
+                return s;
+              },
+            }
+          : {}),
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

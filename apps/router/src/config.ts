@@ -85,13 +85,13 @@ export const flagSpec = defineFlags({
   },
   'acme-backoff-base': {
     type: 'duration',
-    default: '5s',
+    default: '1m',
     env: 'ACME_BACKOFF_BASE',
-    usage: 'pause after a failed order, doubled per further failure',
+    usage: 'pause after a failed order, doubled per further failure (each pause ±20%)',
   },
   'acme-backoff-max': {
     type: 'duration',
-    default: '1h',
+    default: '24h',
     env: 'ACME_BACKOFF_MAX',
     usage: 'longest pause between attempts at a failed order',
   },
@@ -117,7 +117,7 @@ export const flagSpec = defineFlags({
     type: 'int',
     default: 3,
     env: 'ACME_HTTP_RETRIES',
-    usage: 'retries of an ACME request that got no answer, a 5xx or a 429',
+    usage: 'retries of an ACME request that got no answer or a 5xx (a 429 is not retried: the order waits)',
   },
 });
 
@@ -162,6 +162,8 @@ export interface AcmeConfig {
   caPem?: string;
   maxInFlight: number;
   httpRetries: number;
+  /** PROXY_PROTOCOL: the issuer's check of its own router's HTTP port sends a PROXY line. */
+  proxyProtocol: boolean;
   timing: {
     renewFraction: number;
     backoffBaseMs: number;
@@ -233,7 +235,7 @@ function defaultCertificate(flags: RouterFlags, env: NodeJS.ProcessEnv): RouterC
   return undefined;
 }
 
-function acmeConfig(flags: RouterFlags): AcmeConfig | undefined {
+function acmeConfig(flags: RouterFlags, proxyProtocol: boolean): AcmeConfig | undefined {
   const url = flags.acmeDirectoryUrl;
   if (!url) return undefined;
   let parsed: URL;
@@ -243,11 +245,13 @@ function acmeConfig(flags: RouterFlags): AcmeConfig | undefined {
     throw new ConfigError(`ACME_DIRECTORY_URL is not a URL: ${JSON.stringify(url)}`);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
-    throw new ConfigError(`ACME_DIRECTORY_URL must be an https URL: ${JSON.stringify(url)}`);
+    throw new ConfigError(`ACME_DIRECTORY_URL must be an http or https URL: ${JSON.stringify(url)}`);
   if (flags.acmeMaxInFlight < 1) throw new ConfigError('ACME_MAX_IN_FLIGHT must be at least 1');
   if (!(flags.acmeRenewFraction > 0 && flags.acmeRenewFraction < 1))
     throw new ConfigError('ACME_RENEW_FRACTION must be between 0 and 1');
   if (flags.acmeHttpRetries < 0) throw new ConfigError('ACME_HTTP_RETRIES must not be negative');
+  if (flags.acmeBackoffMax < flags.acmeBackoffBase)
+    throw new ConfigError('ACME_BACKOFF_MAX must not be shorter than ACME_BACKOFF_BASE');
   let caPem: string | undefined;
   if (flags.acmeCaFile) {
     try {
@@ -266,6 +270,7 @@ function acmeConfig(flags: RouterFlags): AcmeConfig | undefined {
     caPem,
     maxInFlight: flags.acmeMaxInFlight,
     httpRetries: flags.acmeHttpRetries,
+    proxyProtocol,
     timing: {
       renewFraction: flags.acmeRenewFraction,
       backoffBaseMs: positiveDuration('acme-backoff-base', flags.acmeBackoffBase),
@@ -324,7 +329,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number)
     headerTimeoutMs: positiveDuration('header-timeout', flags.headerTimeout),
     responseHeaderTimeoutMs: positiveDuration('response-header-timeout', flags.responseHeaderTimeout),
     maxTlsContexts: flags.maxTlsContexts,
-    acme: acmeConfig(flags),
+    acme: acmeConfig(flags, truthy(env.PROXY_PROTOCOL)),
   };
 }
 

@@ -114,7 +114,8 @@ export class ControlPlane {
           store: this.store,
           metrics: this.metrics,
           log,
-          routes: () => this.sync.routes(),
+          // Until the first full listing, the issuer lists the store itself.
+          routes: () => (this.sync.listings > 0 ? this.sync.routes() : undefined),
           addr: `${advertisedIp(cfg.listenIp)}:${cfg.apiPort}`,
           http:
             cfg.httpPorts[0] === undefined

@@ -11,7 +11,7 @@ describe('ACME configuration', () => {
     expect(loadConfig([], { COOKIE_KEY }, 1).acme).toBeUndefined();
     const c = loadConfig([], { COOKIE_KEY, ACME_DIRECTORY_URL: 'https://acme.test/dir' }, 1).acme!;
     expect(c).toMatchObject({ directoryUrl: 'https://acme.test/dir', termsAgreed: false, maxInFlight: 5 });
-    expect(c.timing).toMatchObject({ backoffBaseMs: 5000, backoffMaxMs: 3_600_000, pollMs: 10_000 });
+    expect(c.timing).toMatchObject({ backoffBaseMs: 60_000, backoffMaxMs: 86_400_000, pollMs: 10_000 });
     expect(c.timing.renewFraction).toBeCloseTo(1 / 3);
   });
 

@@ -5,10 +5,12 @@ import type { Metrics } from '@flynn-edge/service-kit';
 import type * as acme from 'acme-client';
 import { type AccountOptions, AcmeConfigError, openAccount } from './account.js';
 import { deleteChallenge, putChallenge } from './challenges.js';
+import { AcmeRateLimitError, installAcmeHttp } from './http.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
-import { orderCertificate } from './order.js';
+import { type IssuedCertificate, orderCertificate, untilAborted } from './order.js';
 import {
   backoffMs,
+  candidates,
   DEFAULT_PLAN_TIMING,
   due,
   isManaged,
@@ -20,17 +22,25 @@ import {
 // The cluster's ACME issuer. Every router runs one; only the elected one (isLeader) orders. It
 // reads the orders to make from the route records (`managed_certificate`), so a new issuer picks
 // up where a dead one left off. Each order holds a claim in the store (acme/orders/<route id>)
-// so two issuers that both believe they lead (a leadership hand-over) never order one route twice.
+// so two issuers that both believe they lead (a leadership hand-over) never order one route twice;
+// an issuer that steps down aborts its orders, and an order ends before its claim may be taken over.
+
+/**
+ * What an issuer's write expects to find on the route: the status it decided on, and (review
+ * finding 6) the request it served, so a name changed or asked for again meanwhile is not written.
+ */
+export type ManagedExpect = ManagedStatus | { status: ManagedStatus; domain: string; created_at: string };
 
 /** The route store as the issuer uses it (RouteStore implements it). */
 export interface IssuerStore {
   listRoutes(): Promise<Route[]>;
   /** A linearizable read of one route (throws when it is gone). */
   getRoute(type: string, id: string): Promise<Route>;
+  /** The route as written, or undefined when not written (its state moved on, or contention). */
   recordManagedCertificate(
     routeId: string,
     update: {
-      expect?: ManagedStatus;
+      expect?: ManagedExpect;
       state: Partial<ManagedCertificate>;
       certificate?: { cert: string; key: string };
     },
@@ -42,7 +52,10 @@ export interface IssuerTiming extends PlanTiming {
   pollMs: number;
   /** acme-client's first pause while polling an order or challenge status. Default 1 s. */
   statusPollMs: number;
-  /** A claim older than this is taken over even if its owner still runs. Default 10 min. */
+  /**
+   * A claim older than this is taken over even if its owner still runs. Default 10 min. An order
+   * is aborted at 90% of it, so it has ended by then.
+   */
   claimTtlMs: number;
 }
 
@@ -74,8 +87,12 @@ export interface IssuerOptions {
   /** Resolves once this router serves the token (its own view of the store). */
   awaitLocal?(domain: string, token: string, keyAuthorization: string): Promise<void>;
   metrics?: Metrics;
-  /** The routes for the metrics (default: the issuer's last listing). */
-  routesView?(): Route[];
+  /**
+   * The routes as this router's sync sees them: the plan and the metrics read them, and each due
+   * route is read again fresh before its order. Undefined (or absent) before the first listing:
+   * the issuer then lists the store itself.
+   */
+  routesView?(): Route[] | undefined;
   log?: IssuerLogger;
 }
 
@@ -85,7 +102,26 @@ interface Claim {
   started_at: string;
 }
 
+interface Order {
+  done: Promise<void>;
+  abort: AbortController;
+}
+
+/** Why an order in flight was aborted when its issuer stepped down (not a failure of the name). */
+export class LeadershipLost extends Error {
+  override readonly name = 'LeadershipLost';
+}
+
+/** An order that ran into its deadline (it would outlive its claim). */
+export class OrderTimeout extends Error {
+  override readonly name = 'OrderTimeout';
+}
+
+/** Attempts at one record write that keeps losing to other writers. */
+const WRITE_ATTEMPTS = 5;
+
 const quiet: IssuerLogger = { info() {}, warn() {}, error() {} };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Issuer {
   readonly timing: IssuerTiming;
@@ -94,7 +130,9 @@ export class Issuer {
   ordersStarted = 0;
   /** The most orders this issuer ever had in flight at once. */
   maxSeenInFlight = 0;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Certificates issued but not recorded (the route moved on, or the store kept refusing). */
+  discarded = 0;
+  private readonly inFlight = new Map<string, Order>();
   private readonly session = randomUUID();
   private readonly log: IssuerLogger;
   private readonly metrics: IssuerMetrics | undefined;
@@ -109,6 +147,7 @@ export class Issuer {
     this.timing = { ...DEFAULT_ISSUER_TIMING, ...opts.timing };
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 5);
     this.log = opts.log ?? quiet;
+    installAcmeHttp();
     this.metrics = opts.metrics
       ? createIssuerMetrics(opts.metrics, {
           routes: () => opts.routesView?.() ?? this.lastRoutes,
@@ -132,6 +171,17 @@ export class Issuer {
   }
 
   /**
+   * This router is no longer the issuer: its orders are aborted at their next step and their
+   * claims released, so the new issuer takes them over at once (the cap holds cluster-wide).
+   */
+  stepDown(): void {
+    for (const o of this.inFlight.values()) {
+      if (!o.abort.signal.aborted)
+        o.abort.abort(new LeadershipLost('this router is no longer the ACME issuer'));
+    }
+  }
+
+  /**
    * Stops looking for work. Orders in flight go on unless the process ends (their claims then
    * lapse with this router's registration); `waitForOrders` waits for them to finish or fail.
    */
@@ -139,7 +189,7 @@ export class Issuer {
     this.closed = true;
     clearTimeout(this.timer);
     await this.ticking;
-    if (waitForOrders) await Promise.allSettled([...this.inFlight.values()]);
+    if (waitForOrders) await Promise.allSettled([...this.inFlight.values()].map((o) => o.done));
   }
 
   private schedule(ms: number): void {
@@ -166,35 +216,36 @@ export class Issuer {
     await this.ticking;
   }
 
-  /** One look at the routes: start the orders that are due, up to the cap. */
+  /** One look at the routes: start the orders that are due, in plan order, up to the cap. */
   private async pass(): Promise<void> {
-    if (!this.opts.isLeader()) return;
-    const routes = await this.opts.store.listRoutes();
-    this.lastRoutes = routes;
+    if (!this.opts.isLeader()) {
+      this.stepDown();
+      return;
+    }
+    const view = this.opts.routesView?.();
+    const routes = view ?? (await this.opts.store.listRoutes());
+    if (!view) this.lastRoutes = routes;
+    const live = await this.opts.liveIssuers();
     await this.sweepChallenges();
-    const now = Date.now();
-    let live: Set<string> | undefined;
-    for (const r of routes) {
+    await this.sweepClaims(live);
+    for (const { route: r } of candidates(routes, Date.now(), this.timing)) {
       if (this.closed || !this.opts.isLeader() || this.inFlight.size >= this.maxInFlight) return;
-      if (!isManaged(r) || this.inFlight.has(r.id)) continue;
-      const seen = due(r.managed_certificate, now, this.timing);
-      if (seen === undefined) continue;
-      live ??= await this.opts.liveIssuers();
+      if (this.inFlight.has(r.id)) continue;
       const claim = await this.claim(r.id, live);
       if (claim === undefined) continue;
-      // The listing may predate another issuer's finished order: decide again on a fresh read.
+      // The view may predate another issuer's finished order: decide again on a fresh read.
       const fresh = await this.opts.store.getRoute('http', r.id).catch(() => undefined);
-      const now2 = Date.now();
-      const seen2 = fresh && isManaged(fresh) ? due(fresh.managed_certificate, now2, this.timing) : undefined;
-      if (!fresh || !isManaged(fresh) || seen2 === undefined) {
+      const seen = fresh && isManaged(fresh) ? due(fresh, Date.now(), this.timing) : undefined;
+      if (!fresh || !isManaged(fresh) || seen === undefined) {
         await this.release(r.id, claim);
         continue;
       }
-      const p = this.run(fresh, seen2, claim).finally(() => {
+      const abort = new AbortController();
+      const done = this.run(fresh, seen, claim, abort).finally(() => {
         this.inFlight.delete(r.id);
         this.kick();
       });
-      this.inFlight.set(r.id, p);
+      this.inFlight.set(r.id, { done, abort });
       this.maxSeenInFlight = Math.max(this.maxSeenInFlight, this.inFlight.size);
     }
   }
@@ -208,7 +259,26 @@ export class Issuer {
       try {
         at = Date.parse((JSON.parse(e.value) as { created_at: string }).created_at);
       } catch {}
-      if (at < old) await this.opts.kv.delete(e.key, { prevRevision: e.mod_revision }).catch(() => undefined);
+      if (!(at >= old))
+        await this.opts.kv.delete(e.key, { prevRevision: e.mod_revision }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Claims nobody will release: of an issuer that is gone, past their time, or of this issuer's
+   * orders that are over (a release that failed). A route removed meanwhile would otherwise keep
+   * its claim forever.
+   */
+  private async sweepClaims(live: Set<string>): Promise<void> {
+    const prefix = acmeKeys.order('');
+    const l = await this.opts.kv.listAll(prefix);
+    for (const e of l.entries) {
+      const c = parseClaim(e.value);
+      const mine = c?.session === this.session;
+      const over = mine
+        ? !this.inFlight.has(e.key.slice(prefix.length))
+        : !c || !live.has(c.owner) || !(Date.now() - Date.parse(c.started_at) < this.timing.claimTtlMs);
+      if (over) await this.opts.kv.delete(e.key, { prevRevision: e.mod_revision }).catch(() => undefined);
     }
   }
 
@@ -218,10 +288,7 @@ export class Issuer {
     const me = this.opts.id() ?? this.session;
     const cur = await this.opts.kv.get(key);
     if (cur) {
-      let c: Claim | undefined;
-      try {
-        c = JSON.parse(cur.value) as Claim;
-      } catch {}
+      const c = parseClaim(cur.value);
       const fresh = c !== undefined && Date.now() - Date.parse(c.started_at) < this.timing.claimTtlMs;
       // Respect a fresh claim of another live issuer; ours from a previous process (same id,
       // another session) is dead by definition.
@@ -246,21 +313,50 @@ export class Issuer {
     return this.client;
   }
 
-  private async run(r: ManagedRoute, seen: ManagedStatus, claimRevision: number): Promise<void> {
+  private async run(
+    r: ManagedRoute,
+    seen: ManagedStatus,
+    claimRevision: number,
+    abort: AbortController,
+  ): Promise<void> {
     const m = r.managed_certificate;
     this.ordersStarted++;
     this.log.info({ route: r.id, domain: m.domain, status: seen }, 'acme: ordering a certificate');
+    const limitMs = Math.round(this.timing.claimTtlMs * 0.9);
+    const deadline = setTimeout(
+      () =>
+        abort.abort(new OrderTimeout(`the ACME order did not finish within ${Math.round(limitMs / 1000)} s`)),
+      limitMs,
+    );
     try {
-      const client = await this.account();
-      const issued = await orderCertificate(client, m.domain, {
-        publish: async (domain, token, keyAuth) => {
-          await putChallenge(this.opts.kv, token, domain, keyAuth);
-          await this.opts.awaitLocal?.(domain, token, keyAuth);
-        },
-        unpublish: (token) => deleteChallenge(this.opts.kv, token),
-      });
-      await this.opts.store.recordManagedCertificate(r.id, {
-        expect: seen,
+      let issued: IssuedCertificate;
+      try {
+        // The account is shared by the orders: an order stops waiting for it, not the others.
+        const client = await untilAborted(abort.signal, this.account());
+        issued = await orderCertificate(
+          client,
+          m.domain,
+          {
+            publish: async (domain, token, keyAuth) => {
+              await putChallenge(this.opts.kv, token, domain, keyAuth);
+              await this.opts.awaitLocal?.(domain, token, keyAuth);
+            },
+            unpublish: (token) => deleteChallenge(this.opts.kv, token),
+          },
+          abort.signal,
+        );
+      } catch (err) {
+        if (err instanceof LeadershipLost) {
+          this.metrics?.ordered('aborted');
+          this.log.info({ route: r.id, domain: m.domain }, 'acme: order aborted: no longer the issuer');
+          return;
+        }
+        this.metrics?.ordered('failed');
+        await this.recordFailure(r, seen, err);
+        return;
+      }
+      // Kept even after a step-down: the certificate is good, and the write is guarded.
+      const written = await this.record(r, seen, {
         state: {
           status: 'issued',
           last_error: undefined,
@@ -271,15 +367,18 @@ export class Issuer {
         },
         certificate: { cert: issued.cert, key: issued.key },
       });
-      this.metrics?.ordered('issued');
-      this.log.info(
-        { route: r.id, domain: m.domain, expires_at: issued.notAfter },
-        'acme: certificate issued',
-      );
-    } catch (err) {
-      this.metrics?.ordered('failed');
-      await this.recordFailure(r, seen, err);
+      if (written) {
+        this.metrics?.ordered('issued');
+        this.log.info(
+          { route: r.id, domain: m.domain, expires_at: issued.notAfter },
+          'acme: certificate issued',
+        );
+      } else {
+        this.discarded++;
+        this.metrics?.ordered('discarded');
+      }
     } finally {
+      clearTimeout(deadline);
       await this.release(r.id, claimRevision);
     }
   }
@@ -294,21 +393,86 @@ export class Issuer {
     const m = r.managed_certificate;
     const attempts = (m.attempts ?? 0) + 1;
     const message = oneLine(errorMessage(err));
-    const next = new Date(Date.now() + backoffMs(attempts, this.timing)).toISOString();
+    // A rate limit's Retry-After is a floor: retrying sooner only meets the limit again.
+    const retryAfter = err instanceof AcmeRateLimitError ? (err.retryAfterMs ?? 0) : 0;
+    const next = new Date(Date.now() + Math.max(backoffMs(attempts, this.timing), retryAfter)).toISOString();
     this.log.warn(
       { route: r.id, domain: m.domain, attempts, next_attempt_at: next, err: message },
       'acme: order failed',
     );
-    try {
-      await this.opts.store.recordManagedCertificate(r.id, {
-        expect: seen,
-        state: { status: 'failed', last_error: message, attempts, next_attempt_at: next },
-      });
-    } catch (e) {
-      // The route changed under us (updated, removed): the next pass decides from its new state.
-      this.log.warn({ route: r.id, err: (e as Error).message }, 'acme: could not record the failure');
-    }
+    await this.record(r, seen, {
+      state: { status: 'failed', last_error: message, attempts, next_attempt_at: next },
+    });
   }
+
+  /**
+   * Writes the outcome of an order on its route, as long as the route still asks for what the
+   * order served. Contention is retried with the same outcome (a certificate is never thrown
+   * away for it); true when written.
+   */
+  private async record(
+    r: ManagedRoute,
+    seen: ManagedStatus,
+    update: { state: Partial<ManagedCertificate>; certificate?: { cert: string; key: string } },
+  ): Promise<boolean> {
+    const m = r.managed_certificate;
+    const ctx = { route: r.id, domain: m.domain, status: update.state.status };
+    let why = 'store contention';
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      if (attempt > 0) await sleep(100 * 2 ** attempt);
+      // A retry looks again first: the route may have moved on while the write lost.
+      if (attempt > 0) {
+        let fresh: Route;
+        try {
+          fresh = await this.opts.store.getRoute('http', r.id);
+        } catch (err) {
+          if ((err as { status?: number }).status === 404) return this.gone(ctx, 'the route was removed');
+          why = (err as Error).message;
+          continue;
+        }
+        const moved = movedOn(fresh, m, seen);
+        if (moved) return this.gone(ctx, moved);
+      }
+      try {
+        // The write lands only on the request this order answers (status, name, when asked).
+        const expect: ManagedExpect = { status: seen, domain: m.domain, created_at: m.created_at };
+        if (await this.opts.store.recordManagedCertificate(r.id, { ...update, expect })) return true;
+        why = 'store contention or the route changed';
+      } catch (err) {
+        // The store refused the content (a client error): retrying cannot help.
+        const status = (err as { status?: number }).status;
+        if (status !== undefined && status >= 400 && status < 500)
+          return this.gone(ctx, (err as Error).message);
+        why = (err as Error).message;
+      }
+    }
+    this.log.error({ ...ctx, err: why }, 'acme: could not record the order; the next pass decides again');
+    return false;
+  }
+
+  private gone(ctx: object, why: string): false {
+    this.log.warn({ ...ctx, why }, 'acme: order outcome not recorded: the route moved on');
+    return false;
+  }
+}
+
+function parseClaim(value: string): Claim | undefined {
+  try {
+    const c = JSON.parse(value) as Claim;
+    return typeof c.owner === 'string' && typeof c.started_at === 'string' ? c : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the route no longer asks for what an order for (m, seen) served; undefined if it still does. */
+export function movedOn(fresh: Route, m: ManagedCertificate, seen: ManagedStatus): string | undefined {
+  if (!isManaged(fresh)) return 'the route no longer has a managed certificate';
+  const now = fresh.managed_certificate;
+  if (now.domain !== m.domain) return `the managed name changed to ${now.domain}`;
+  if (now.created_at !== m.created_at) return 'the managed certificate was asked for again';
+  if (now.status !== seen) return `its status is now ${now.status}`;
+  return undefined;
 }
 
 /** The ACME server's problem detail when there is one, else the error's message. */

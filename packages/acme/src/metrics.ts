@@ -7,8 +7,12 @@ import { isManaged } from './plan.js';
 
 const STATUSES: ManagedStatus[] = ['pending', 'issued', 'failed', 'renewing'];
 
+/** issued; failed (recorded on the route); discarded (issued, the route moved on); aborted (stepped down). */
+export type OrderResult = 'issued' | 'failed' | 'discarded' | 'aborted';
+const RESULTS: OrderResult[] = ['issued', 'failed', 'discarded', 'aborted'];
+
 export interface IssuerMetrics {
-  ordered(result: 'issued' | 'failed'): void;
+  ordered(result: OrderResult): void;
 }
 
 export function createIssuerMetrics(
@@ -58,7 +62,6 @@ export function createIssuerMetrics(
   const orders = metrics.counter('flynn_router_acme_orders_total', 'ACME orders finished, by result.', [
     'result',
   ]);
-  orders.inc({ result: 'issued' }, 0);
-  orders.inc({ result: 'failed' }, 0);
+  for (const result of RESULTS) orders.inc({ result }, 0);
   return { ordered: (result) => orders.inc({ result }) };
 }

@@ -1,17 +1,19 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer } from 'node:tls';
-import { acmeKeys } from '@flynn-edge/router-core';
+import { acmeKeys, type ManagedCertificate } from '@flynn-edge/router-core';
 import { requireCommand, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedAccount } from '../src/account.js';
 import { configureAcmeHttp } from '../src/http.js';
 import { Issuer, type IssuerOptions } from '../src/issuer.js';
-import { HOSTS, IssuerWorld, TestRouteStore } from './helpers.js';
+import { FakeAcme, HOSTS, IssuerWorld, TestRouteStore } from './helpers.js';
 
 // The issuer against real pebble and a real store: an issuance whose chain verifies against
 // pebble's root, a failure recorded with pebble's own message and retried with backoff, and two
-// issuers that both believe they lead ending with one account and one order per route.
+// issuers that both believe they lead ending with one account and one order per route; a write
+// that meets contention retried with the same certificate; against a fake directory, a rate limit
+// recorded with its Retry-After, and an order aborted on a step-down or at its deadline.
 
 const tools = requireCommand('pebble', 'pebble');
 const world = new IssuerWorld();
@@ -34,10 +36,35 @@ function issuer(store: TestRouteStore, over: Partial<IssuerOptions> = {}): Issue
         },
       );
     },
+    ...(process.env.DEBUG_ACME
+      ? {
+          log: {
+            info: (o: object, m?: string) => console.log(m, JSON.stringify(o)),
+            warn: (o: object, m?: string) => console.log(m, JSON.stringify(o)),
+            error: (o: object, m?: string) => console.log(m, JSON.stringify(o)),
+          },
+        }
+      : {}),
     ...over,
   });
   issuers.push(i);
   return i;
+}
+
+/** The route's managed state once it is `failed`. */
+function failed(
+  store: TestRouteStore,
+  id: string,
+  timeoutMs: number,
+  what: string,
+): Promise<ManagedCertificate> {
+  return waitFor(
+    async () => {
+      const m = (await store.get(id)).managed_certificate!;
+      return m.status === 'failed' && m;
+    },
+    { timeoutMs, what },
+  );
 }
 
 /** Serves the certificate over TLS and connects trusting only pebble's root. */
@@ -107,13 +134,7 @@ describe.skipIf(!tools.available)('ACME issuer against pebble', () => {
       account: { directoryUrl: world.pebble.directoryUrl, contact: [], termsAgreed: false },
     });
     i.start();
-    const m = await waitFor(
-      async () => {
-        const m = (await store.get('terms')).managed_certificate!;
-        return m.status === 'failed' && m;
-      },
-      { timeoutMs: 20_000, what: 'the terms failure' },
-    );
+    const m = await failed(store, 'terms', 20_000, 'the terms failure');
     await i.close(true);
     expect(m.last_error).toMatch(/terms of service.*ACME_TERMS_AGREED=true/);
     expect(i.ordersStarted).toBe(1);
@@ -123,13 +144,7 @@ describe.skipIf(!tools.available)('ACME issuer against pebble', () => {
     const store = new TestRouteStore(world.client.kv);
     await store.add('bad', 'nowhere.issue.test');
     issuer(store).start();
-    const first = await waitFor(
-      async () => {
-        const m = (await store.get('bad')).managed_certificate!;
-        return m.status === 'failed' && m;
-      },
-      { timeoutMs: 30_000, what: 'a failure recorded' },
-    );
+    const first = await failed(store, 'bad', 30_000, 'a failure recorded');
     expect(first.attempts).toBe(1);
     expect(first.last_error).toMatch(/nowhere\.issue\.test/);
     expect(first.last_error).not.toContain('\n');
@@ -146,7 +161,7 @@ describe.skipIf(!tools.available)('ACME issuer against pebble', () => {
     // The retry came after the pause, and the next pause doubled.
     expect(Date.parse(second.updated_at)).toBeGreaterThanOrEqual(Date.parse(first.next_attempt_at!));
     const wait2 = Date.parse(second.next_attempt_at!) - Date.parse(second.updated_at);
-    expect(wait2).toBeGreaterThan(700);
+    expect(wait2).toBeGreaterThan(600); // 800 ms ± 20%
     expect(second.last_error).toMatch(/nowhere\.issue\.test/);
     // Once it resolves, the next attempt issues.
     await world.pebble.addA('nowhere.issue.test', HOSTS.web);
@@ -188,4 +203,81 @@ describe.skipIf(!tools.available)('ACME issuer against pebble', () => {
     const stored = JSON.parse((await world.client.kv.get(acmeKeys.account))!.value);
     expect(stored.url).toMatch(/^https:/);
   }, 60_000);
+
+  it('retries a contended write with the certificate it has, without ordering again', async () => {
+    const store = new TestRouteStore(world.client.kv);
+    await world.pebble.addA('contended.issue.test', HOSTS.web);
+    await store.add('contended', 'contended.issue.test');
+    store.contend = 2;
+    const i = issuer(store, { storeExpectsRequest: true });
+    i.start();
+    await waitFor(async () => (await store.get('contended')).managed_certificate?.status === 'issued', {
+      timeoutMs: 30_000,
+      what: 'issued despite contention',
+    });
+    await i.close(true);
+    expect(i.ordersStarted).toBe(1);
+    expect(i.discarded).toBe(0);
+    expect(store.writes.get('contended')).toBe(1);
+    expect(store.offered.length).toBe(3);
+    expect(new Set(store.offered.map((o) => o.cert)).size).toBe(1);
+    expect(store.certificates.get('contended')?.cert).toBe(store.offered[0].cert);
+  }, 40_000);
+
+  describe('against a fake directory', () => {
+    const fake = new FakeAcme();
+    beforeAll(() => fake.start(HOSTS.web));
+    afterAll(() => fake.close());
+    const account = () => ({ directoryUrl: fake.directoryUrl, contact: [], termsAgreed: true });
+
+    it('records a rate limit with the server’s Retry-After as the earliest retry', async () => {
+      fake.answer = 'rate-limited';
+      const store = new TestRouteStore(world.client.kv);
+      await store.add('limited', 'limited.issue.test');
+      const i = issuer(store, { account: account() });
+      i.start();
+      const m = await failed(store, 'limited', 10_000, 'the rate limit recorded');
+      await i.close(true);
+      expect(m.last_error).toBe('too many new registrations from this address');
+      expect(Date.parse(m.next_attempt_at!) - Date.parse(m.updated_at)).toBeGreaterThan(7_190_000);
+      expect(fake.accountPosts).toBe(1);
+      expect(i.ordersStarted).toBe(1);
+    }, 20_000);
+
+    it('aborts its orders when it steps down, leaving them to the next issuer', async () => {
+      fake.answer = 'hang';
+      const store = new TestRouteStore(world.client.kv);
+      await store.add('stepdown', 'stepdown.issue.test');
+      let leading = true;
+      const posts = fake.accountPosts;
+      const i = issuer(store, { account: account(), isLeader: () => leading });
+      i.start();
+      await waitFor(() => fake.accountPosts > posts && i.ordersInFlight === 1, {
+        what: 'the order under way',
+      });
+      leading = false;
+      i.stepDown();
+      await waitFor(() => i.ordersInFlight === 0, { timeoutMs: 5000, what: 'the order aborted' });
+      const m = (await store.get('stepdown')).managed_certificate!;
+      expect(m.status).toBe('pending');
+      expect(m.attempts).toBeUndefined();
+      expect(await world.client.kv.get(acmeKeys.order('stepdown'))).toBeNull();
+      await i.close(true);
+    }, 20_000);
+
+    it('fails an order that outlives its deadline (before its claim may be taken over)', async () => {
+      fake.answer = 'hang';
+      const store = new TestRouteStore(world.client.kv);
+      await store.add('slow', 'slow.issue.test');
+      const i = issuer(store, {
+        account: account(),
+        timing: { pollMs: 200, statusPollMs: 100, backoffBaseMs: 60_000, claimTtlMs: 1000 },
+      });
+      i.start();
+      const m = await failed(store, 'slow', 10_000, 'the deadline recorded');
+      await i.close(true);
+      expect(m.last_error).toMatch(/did not finish within 1 s/);
+      expect(i.ordersStarted).toBe(1);
+    }, 20_000);
+  });
 });

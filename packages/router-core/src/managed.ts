@@ -48,7 +48,23 @@ export interface ManagedInput {
 export const MANAGED_DOMAIN_FIELD = 'managed_certificate.domain';
 export const MANAGED_WILDCARD = 'http-01 cannot prove a wildcard name; use your own certificate';
 export const MANAGED_WITH_CERTIFICATE =
-  'a route with a managed certificate cannot also have its own certificate (remove one of them)';
+  'a route whose managed certificate is issued cannot take its own certificate (remove the managed certificate first)';
+export const MANAGED_SUB_PATH =
+  'a managed certificate belongs on the domain\'s "/" route (a sub-path route is never chosen for TLS)';
+
+/** Does the route's own certificate give way to the issuer (nothing issued yet)? */
+export function managedAwaitsIssue(m: ManagedCertificate): boolean {
+  return m.status === 'pending' || m.status === 'failed';
+}
+
+/**
+ * The route domains whose `/` route could hold a managed certificate for `name` (lower-cased,
+ * no wildcard): the name itself, the wildcard one label up, and the catch-all.
+ */
+export function managedRouteDomains(name: string): string[] {
+  const dot = name.indexOf('.');
+  return dot > 0 ? [name, `*.${name.slice(dot + 1)}`, '*'] : [name, '*'];
+}
 
 /**
  * Why `name` (already lower-cased) cannot be a managed certificate of a route on `routeDomain`,

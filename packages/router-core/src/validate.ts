@@ -3,8 +3,10 @@ import { checkCertificate, isRouteError } from './cert.js';
 import { goTime } from './json.js';
 import {
   MANAGED_DOMAIN_FIELD,
+  MANAGED_SUB_PATH,
   MANAGED_WITH_CERTIFICATE,
   type ManagedCertificate,
+  managedAwaitsIssue,
   managedDomainProblem,
 } from './managed.js';
 import { allocatePort } from './ports.js';
@@ -355,9 +357,9 @@ function validateHTTP(
     if (certId) certificate.id = certId;
   }
 
+  // A new managed certificate is pending: the route's own certificate serves until it is issued.
   const managed = parseManaged(o.managed_certificate, domain, base.created_at);
   if (isErr(managed)) return managed;
-  if (managed && certificate) return invalid(MANAGED_DOMAIN_FIELD, MANAGED_WITH_CERTIFICATE);
 
   const pathIn = optString(o, 'path');
   if (isErr(pathIn)) return pathIn;
@@ -384,7 +386,29 @@ function validateHTTP(
   if (certificate) route.certificate = certificate;
   if (httpsRedirect) route.https_redirect = true;
   if (managed) route.managed_certificate = managed;
-  return { route };
+  const placement = managedPlacement(route, existing);
+  return placement ? { error: placement } : { route };
+}
+
+/**
+ * Where a managed certificate may be: on a `/` route (SNI picks the `/` route's certificate, so
+ * one on a sub-path would never be served), and one per name and port (else the name would be
+ * ordered once per route). `existing` must hold the `/` routes of managedRouteDomains(name).
+ */
+export function managedPlacement(route: HTTPRoute, existing: Iterable<Route>): RouteError | undefined {
+  const m = route.managed_certificate;
+  if (!m) return undefined;
+  if (route.path !== '/') return invalid(MANAGED_DOMAIN_FIELD, MANAGED_SUB_PATH).error;
+  for (const r of existing) {
+    if (r.type !== 'http' || r.port !== route.port || r.id === route.id) continue;
+    if (r.managed_certificate?.domain === m.domain) {
+      return invalid(
+        MANAGED_DOMAIN_FIELD,
+        `${m.domain} already has a managed certificate on route http/${r.id} (domain ${r.domain})`,
+      ).error;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -476,18 +500,26 @@ export function validateUpdate(
     if (res.route.type === 'http') {
       if (carry.managed) res.route.managed_certificate = carry.managed;
       if (carry.certificate) res.route.certificate = carry.certificate;
+      const placement = carry.managed ? managedPlacement(res.route, others) : undefined;
+      if (placement) return { error: placement };
     }
   }
   return res;
 }
 
-/** Is the submitted certificate (or tls_cert) the route's current one, echoed back? */
+/**
+ * Is the submitted certificate (or tls_cert) an echo rather than a new one: absent, the route's
+ * current one, or a copy a GET returned (with the `id` and `created_at` only the API sets), which
+ * on a managed route may be the one a renewal replaced since that GET?
+ */
 function echoesCertificate(o: Obj, current: Certificate | undefined): boolean {
   const c = o.certificate;
   if (typeof o.tls_cert === 'string' && o.tls_cert !== '') return o.tls_cert.trim() === current?.cert;
   if (c === undefined || c === null) return true;
-  if (typeof c !== 'object' || Array.isArray(c) || !current) return false;
-  const { id, cert } = c as Obj;
+  if (typeof c !== 'object' || Array.isArray(c)) return false;
+  const { id, cert, created_at } = c as Obj;
+  if (typeof id === 'string' && id !== '' && typeof created_at === 'string') return true;
+  if (!current) return false;
   if (typeof cert === 'string' && cert !== '') return cert.trim() === current.cert;
   return id === undefined || id === current.id;
 }
@@ -499,8 +531,10 @@ function echoesCertificate(o: Obj, current: Certificate | undefined): boolean {
  * - `null`: the state is removed;
  * - another domain: a new `pending` state (validated as on create).
  * While the route is (or was, for `null`) managed, an update without a certificate of its own
- * keeps the one the issuer installed: after `null` it stays attached as a normal certificate,
- * so the route keeps serving HTTPS until the user replaces or deletes it.
+ * (an echoed one is ignored) keeps the one the issuer installed: after `null` it stays attached
+ * as a normal certificate, so the route keeps serving HTTPS until the user replaces or deletes it.
+ * A new certificate is taken while nothing is issued (pending, failed: the issuer replaces it),
+ * refused once the issuer's is installed.
  */
 function carryManaged(
   o: Obj,
@@ -531,14 +565,19 @@ function carryManaged(
       out.managed = cur;
       o.managed_certificate = undefined;
     }
-    if (!sameCert) return invalid(MANAGED_DOMAIN_FIELD, MANAGED_WITH_CERTIFICATE);
+    // out.managed unset: another name, a new pending state.
+    if (!sameCert && out.managed && !managedAwaitsIssue(out.managed)) {
+      return invalid(MANAGED_DOMAIN_FIELD, MANAGED_WITH_CERTIFICATE);
+    }
   }
-  if (sameCert && current.certificate) {
-    // validateRoute would check it against the route's domain, which a name under a route
-    // wildcard does not cover; it was checked when installed.
+  if (sameCert) {
     o.certificate = undefined;
     o.tls_cert = undefined;
     o.tls_key = undefined;
+  }
+  if (sameCert && current.certificate) {
+    // Carried as is: validateRoute would check it against the route's domain, which a name
+    // under a route wildcard does not cover; it was checked when installed.
     out.certificate = { ...current.certificate };
     delete out.certificate.routes;
   }

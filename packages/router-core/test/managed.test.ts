@@ -87,12 +87,55 @@ describe('managed_certificate on create', () => {
     expect(r.error!.reason).toMatch(reason);
   });
 
-  it('refuses a user certificate beside it, a TCP route and a renew', () => {
+  it('keeps a user certificate beside it until one is issued', () => {
     const withCert = create({
       managed_certificate: {},
       certificate: { cert: fixture('example.crt'), key: fixture('example.key') },
+    }).route as HTTPRoute;
+    expect(withCert.managed_certificate).toMatchObject({ status: 'pending' });
+    expect(withCert.certificate?.cert).toBe(fixture('example.crt').trim());
+  });
+
+  it('refuses one on a sub-path route, and a second one for the same name on the same port', () => {
+    const root = create({}).route as HTTPRoute;
+    const sub = validateRoute(
+      { type: 'http', service: 'web', domain: 'a.example.com', path: '/api/', managed_certificate: {} },
+      [root],
+      opts,
+    );
+    expect(sub.error).toMatchObject({
+      code: 'validation_error',
+      field: 'managed_certificate.domain',
+      reason: /"\/" route/,
     });
-    expect(withCert.error).toMatchObject({ field: 'managed_certificate.domain', reason: /own certificate/ });
+    const wild = validateRoute(
+      {
+        type: 'http',
+        service: 'web',
+        domain: '*.example.com',
+        managed_certificate: { domain: 'a.example.com' },
+      },
+      [],
+      { ...opts, newId: () => 'w1' },
+    ).route as HTTPRoute;
+    const again = validateRoute(
+      { type: 'http', service: 'web', domain: 'a.example.com', managed_certificate: {} },
+      [wild],
+      opts,
+    );
+    expect(again.error).toMatchObject({ field: 'managed_certificate.domain' });
+    expect(again.error!.reason).toBe(
+      'a.example.com already has a managed certificate on route http/w1 (domain *.example.com)',
+    );
+    const otherPort = validateRoute(
+      { type: 'http', service: 'web', domain: 'a.example.com', port: 8080, managed_certificate: {} },
+      [wild],
+      { ...opts, httpPorts: [80, 8080] },
+    );
+    expect(otherPort.route).toBeDefined();
+  });
+
+  it('refuses a TCP route and a renew', () => {
     const tcp = validateRoute({ type: 'tcp', service: 'db', port: 3001, managed_certificate: {} }, [], opts);
     expect(tcp.error).toMatchObject({ field: 'managed_certificate.domain', reason: /HTTP routes only/ });
     expect(create({ managed_certificate: { renew: true } }).error).toMatchObject({
@@ -176,6 +219,48 @@ describe('managed_certificate on update', () => {
       later,
     );
     expect(own.error).toMatchObject({ field: 'managed_certificate.domain', reason: /own certificate/ });
+  });
+
+  it('takes a user certificate while pending or failed, refuses it once issued', () => {
+    const own = { cert: fixture('example.crt'), key: fixture('example.key') };
+    for (const status of ['pending', 'failed'] as const) {
+      const cur = managedRoute('pending');
+      cur.managed_certificate!.status = status;
+      const up = validateUpdate({ service: 'web', certificate: own }, cur, [cur], later).route as HTTPRoute;
+      expect(up.certificate?.cert).toBe(own.cert.trim());
+      expect(up.managed_certificate?.status).toBe(status);
+    }
+    const renewing = managedRoute();
+    renewing.managed_certificate!.status = 'renewing';
+    const other = { cert: fixture('other.crt'), key: fixture('other.key') };
+    expect(validateUpdate({ service: 'web', certificate: other }, renewing, [], later).error).toMatchObject({
+      reason: /is issued/,
+    });
+  });
+
+  it('ignores a stale echo of a certificate a renewal replaced (an id and created_at from a GET)', () => {
+    const cur = managedRoute();
+    const stale = {
+      ...routeToJSON(cur),
+      certificate: {
+        id: 'c0',
+        cert: fixture('other.crt'),
+        key: fixture('other.key'),
+        created_at: '2024-01-01T00:00:00Z',
+      },
+      sticky: true,
+    };
+    const up = validateUpdate(stale, cur, [cur], later).route as HTTPRoute;
+    expect(up.certificate?.id).toBe('c1');
+    expect(up.sticky).toBe(true);
+  });
+
+  it('keeps a managed route on "/" and its name unique when updated', () => {
+    const cur = managedRoute('pending');
+    const root = create({}, 'a.example.com').route as HTTPRoute;
+    root.id = 'root';
+    const moved = validateUpdate({ service: 'web', path: '/api/' }, cur, [cur, root], later);
+    expect(moved.error).toMatchObject({ field: 'managed_certificate.domain', reason: /"\/" route/ });
   });
 
   it('adds a managed certificate to a route that had none', () => {

@@ -17,7 +17,7 @@ import { Upstream } from './upstream.js';
  * | phase | meaning                                          | next                              |
  * |-------|--------------------------------------------------|-----------------------------------|
  * | Route | head parsed: answer here or pick a backend       | Done (200, 404, 308, 400, 503);   |
- * |       | (the local responder first: ACME challenges)     | Dial                              |
+ * |       | (a local responder's known answer first: ACME)   | Dial                              |
  * | Dial  | connecting (again after a dial error or a stale  | Body; Wait; Done (503)            |
  * |       | pooled socket)                                   |                                   |
  * | Body  | head sent, forwarding the request body           | Wait; Done                        |
@@ -87,10 +87,15 @@ export class Exchange implements RequestRecord {
     this.reqBodyDone = this.reqFraming.done;
     this.requestId = requestIdOf(head);
 
+    // Only a known answer is given here: any other request under the prefix is routed as usual
+    // (an app may run its own http-01 behind the router).
     const local = core.localResponder;
     if (local !== undefined && head.target.startsWith(local.prefix)) {
-      this.answerResponder(local.answer(head.host ?? undefined, head.target));
-      return;
+      const body = local.answer(head.host ?? undefined, head.target);
+      if (body !== undefined) {
+        this.answerResponder(body, head.method === 'HEAD');
+        return;
+      }
     }
     const resolved = core.resolver.resolve(head.host ?? undefined, conn.info.listenerPort, head.target);
     if (resolved === undefined) {
@@ -169,14 +174,12 @@ export class Exchange implements RequestRecord {
     conn.nextRequest();
   }
 
-  /** The local responder's answer: its body (200) or 404. */
-  private answerResponder(body: string | undefined): void {
-    if (body === undefined) {
-      this.answerLocal(404, this.conn.core.canned.notFound, this.conn.core.canned.notFoundClose);
-      return;
-    }
+  /** The local responder's 200; a HEAD gets the head alone (its Content-Length still the body's). */
+  private answerResponder(body: string, headOnly: boolean): void {
     const close = this.conn.closeAfter || !this.reqBodyDone;
-    this.answerLocal(200, simpleResponse(200, body, close), null);
+    const res = simpleResponse(200, body, close);
+    const len = Buffer.byteLength(body);
+    this.answerLocal(200, headOnly ? res.subarray(0, res.length - len) : res, null);
   }
 
   /** No backend could be reached: 503. */

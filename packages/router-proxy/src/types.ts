@@ -83,13 +83,14 @@ export interface ProxyTimeouts {
 }
 
 /**
- * Answers the requests under one path prefix before route matching, on every host and even on a
- * route that redirects HTTP to HTTPS (the ACME http-01 challenges).
+ * Answers requests under one path prefix before route matching, on every host and even on a
+ * route that redirects HTTP to HTTPS (the ACME http-01 challenges). Only requests it has an
+ * answer for: the rest are routed as usual (an app's own http-01 reaches the app).
  */
 export interface LocalResponder {
   /** Only targets starting with this are offered to answer(): the one check other requests pay. */
   prefix: string;
-  /** The body of a 200 answer, or undefined for a 404. */
+  /** The body of a 200 answer, or undefined to route the request as usual. */
   answer(host: string | undefined, target: string): string | undefined;
 }
 

@@ -161,6 +161,61 @@ describe('routing and headers', () => {
   });
 });
 
+describe('local responder (ACME http-01)', () => {
+  const PREFIX = '/.well-known/acme-challenge/';
+  const responder = {
+    prefix: PREFIX,
+    answer: (host: string | undefined, target: string) =>
+      host?.replace(/:\d+$/, '') === 'app.test' && target === `${PREFIX}known` ? 'known.keyauth' : undefined,
+  };
+
+  it('routes a token it does not know to the app, which may run its own http-01', async () => {
+    const p = await setup({ localResponder: responder });
+    const b = await backend();
+    p.resolver.set('app.test', route(), [{ addr: b.addr }]);
+    const c = client(p);
+    c.write(get('app.test', `${PREFIX}x`));
+    const r = await c.read();
+    expect(r.status).toBe(200);
+    expect(json(r).url).toBe(`${PREFIX}x`);
+    // A known token on another host is not this host's answer either.
+    p.resolver.set('other.test', route({ domain: 'other.test' }), [{ addr: b.addr }]);
+    c.write(get('other.test', `${PREFIX}known`));
+    expect(json(await c.read()).url).toBe(`${PREFIX}known`);
+  });
+
+  /** A client of a proxy with the responder, app.test redirecting HTTP to HTTPS. */
+  async function redirecting() {
+    const p = await setup({ localResponder: responder });
+    p.resolver.set('app.test', route({ https_redirect: true }), []);
+    return client(p);
+  }
+
+  it('redirects an unknown token on an https_redirect route, as any request', async () => {
+    const c = await redirecting();
+    c.write(get('app.test', `${PREFIX}x`));
+    const r = await c.read();
+    expect(r.status).toBe(308);
+    expect(r.headers.location).toEqual([`https://app.test${PREFIX}x`]);
+  });
+
+  it('answers a known token 200 over plain HTTP on an https_redirect route; HEAD without a body', async () => {
+    const c = await redirecting();
+    c.write(get('app.test:8080', `${PREFIX}known`));
+    const r = await c.read();
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('known.keyauth');
+    c.write(`HEAD ${PREFIX}known HTTP/1.1\r\nHost: app.test\r\n\r\n`);
+    const h = await c.read('HEAD');
+    expect(h.status).toBe(200);
+    expect(h.headers['content-length']).toEqual([String('known.keyauth'.length)]);
+    expect(h.body.length).toBe(0);
+    // The keep-alive connection is intact: nothing was left after the HEAD's head.
+    c.write(get('app.test', `${PREFIX}known`));
+    expect((await c.read()).body.toString()).toBe('known.keyauth');
+  });
+});
+
 describe('bodies and framing', () => {
   it('forwards Content-Length and chunked request bodies untouched', async () => {
     const p = await setup();

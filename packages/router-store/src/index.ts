@@ -9,5 +9,5 @@ export {
   streamEventToJSON,
 } from './events.js';
 export * from './layout.js';
-export { RouteStore, type RouteStoreOptions } from './store.js';
+export { type ManagedExpect, RouteStore, type RouteStoreOptions } from './store.js';
 export { type RouteHandlers, RouteSync, type RouteSyncOptions } from './sync.js';

@@ -8,10 +8,12 @@ import {
   goTime,
   type HTTPRoute,
   httpDomainPrefix,
+  httpRouteKey,
   idProblem,
   isRouteError,
   type ManagedCertificate,
   type ManagedStatus,
+  managedRouteDomains,
   type PortRange,
   type Route,
   type RouteError,
@@ -99,6 +101,23 @@ function isContended(err: unknown): boolean {
 
 /** A managed-certificate write whose route, state or expected status is gone: not written. */
 class Gone extends Error {}
+
+/** Which managed request an issuer's write belongs to (recordManagedCertificate's `expect`). */
+export interface ManagedExpect {
+  status: ManagedStatus;
+  domain?: string;
+  created_at?: string;
+}
+
+function managedMatches(m: ManagedCertificate, expect: ManagedStatus | ManagedExpect | undefined): boolean {
+  if (expect === undefined) return true;
+  const e = typeof expect === 'string' ? { status: expect } : expect;
+  return (
+    m.status === e.status &&
+    (e.domain === undefined || m.domain === e.domain) &&
+    (e.created_at === undefined || m.created_at === e.created_at)
+  );
+}
 
 /** The reads a write's plan makes: stale on a first attempt, linearizable on the retries. */
 interface Reader {
@@ -215,15 +234,34 @@ export class RouteStore {
     return { route, entry, index };
   }
 
-  /** The live routes a validation of `route` must see: same domain:port (HTTP) or port (TCP). */
+  /**
+   * The live routes a validation of `route` must see: same domain:port (HTTP) or port (TCP), and
+   * for a managed certificate the `/` routes that could hold one for the same name (peers).
+   */
   private async neighbours(
     kv: Reader,
     route: Route,
-  ): Promise<{ routes: Route[]; entries: Map<string, KvEntry> }> {
+  ): Promise<{ routes: Route[]; entries: Map<string, KvEntry>; peers: KvTxnCompare[] }> {
     const entries = new Map<string, KvEntry>();
+    const peers: KvTxnCompare[] = [];
     if (route.type === 'http') {
-      const l = await kv.listAll(httpDomainPrefix(route.domain, route.port));
-      for (const e of l.entries) entries.set(e.key, e);
+      const name = route.managed_certificate?.domain;
+      const peerKeys = name
+        ? managedRouteDomains(name)
+            .filter((d) => d !== route.domain)
+            .map((d) => httpRouteKey(d, route.port, '/'))
+        : [];
+      const [l, ...found] = await Promise.all([
+        kv.listAll(httpDomainPrefix(route.domain, route.port)),
+        ...peerKeys.map((k) => kv.get(k)),
+      ]);
+      for (const e of l!.entries) entries.set(e.key, e);
+      // Unchanged at commit: two routes claiming one name at once cannot both win.
+      peerKeys.forEach((k, i) => {
+        const e = found[i] as KvEntry | null;
+        peers.push(unchanged(e, k));
+        if (e) entries.set(k, e);
+      });
     } else {
       const e = await kv.get(tcpRouteKey(route.port));
       if (e) entries.set(e.key, e);
@@ -233,7 +271,7 @@ export class RouteStore {
       const r = parseRoute(e.value);
       if (r) routes.push(r);
     }
-    return { routes, entries };
+    return { routes, entries, peers };
   }
 
   private drainCheck(service: string, drain: boolean, rec: ServiceRecord | undefined): void {
@@ -260,6 +298,9 @@ export class RouteStore {
     if (shaEntry && existing) {
       const stored = JSON.parse(existing.value) as StoredCertificate;
       plan.compare.push(unchanged(shaEntry, shaEntry.key), unchanged(existing, existing.key));
+      // Re-put unchanged: a racing delete of this certificate (which compares its revision,
+      // having seen no other user) then fails instead of removing it from under this route.
+      plan.success.push({ op: 'put', key: existing.key, value: existing.value });
       route.certificate = {
         id: stored.id,
         cert: stored.cert,
@@ -339,6 +380,7 @@ export class RouteStore {
       const [key] = claimedKeys(route);
       plan.compare.push({ key: key!, op: 'absent' }, { key: routeIdKey(route.type, id), op: 'absent' });
       this.requireParent(route, nb.entries, plan);
+      plan.compare.push(...nb.peers);
       plan.compare.push(unchanged(svc.entry, serviceKey(route.service)));
       plan.success.push({
         op: 'put',
@@ -395,6 +437,7 @@ export class RouteStore {
         if (route.type === 'tcp') plan.success.push({ op: 'put', key: usedPortKey(route.port), value: '' });
       }
       this.requireParent(route, nb.entries, plan);
+      plan.compare.push(...nb.peers);
       if (serviceChanged) {
         this.drainCheck(route.service, route.drain_backends, newSvc.rec);
         plan.compare.push(
@@ -470,12 +513,15 @@ export class RouteStore {
    * SEAM (issue 18): the issuer's write of a managed certificate's state, and on success its
    * certificate (installed as the route's, as a PUT with `certificate` would), in one transaction.
    * `expect` guards against a concurrent change: the write happens only while the route's
-   * managed status is still `expect` (else it returns undefined). Never throws for a race.
+   * managed state still matches it (else it returns undefined): a status, or the status with
+   * the `domain` and `created_at` of the request the issuer worked on (a new name is a new
+   * request). Never throws for a race. An installed certificate replaces the previous issued
+   * one, whose keys are deleted when no other route uses it.
    */
   async recordManagedCertificate(
     routeId: string,
     update: {
-      expect?: ManagedStatus;
+      expect?: ManagedStatus | ManagedExpect;
       state: Partial<ManagedCertificate>;
       certificate?: { cert: string; key: string };
     },
@@ -500,7 +546,7 @@ export class RouteStore {
     });
     const route = cur.route as HTTPRoute;
     const m = route.managed_certificate;
-    if (!m || (update.expect !== undefined && m.status !== update.expect)) throw gone();
+    if (!m || !managedMatches(m, update.expect)) throw gone();
     const now = goTime(this.now());
     const next: HTTPRoute = { ...route };
     const state: ManagedCertificate = { ...m };
@@ -525,6 +571,10 @@ export class RouteStore {
         plan.success.push({ op: 'delete', key: certificateRouteKey(route.certificate.id, routeId) });
       }
       await this.certificateOps(kv, next, plan);
+      const previous = route.certificate?.id;
+      if (previous && previous === m.certificate_id && previous !== next.certificate.id) {
+        await this.dropUnused(kv, previous, routeId, plan);
+      }
       // A success ends the failure streak (unless the issuer says otherwise in `state`).
       delete state.last_error;
       delete state.attempts;
@@ -537,6 +587,27 @@ export class RouteStore {
     next.managed_certificate = state;
     plan.success.push({ op: 'put', key: cur.entry.key, value: JSON.stringify(next) });
     return plan;
+  }
+
+  /**
+   * Deletes certificate `id` (its record, digest key and route links) when no route but
+   * `routeId` uses it; the compare on its record fails if a route attached it meanwhile
+   * (certificateOps re-puts the record it reuses).
+   */
+  private async dropUnused(kv: Reader, id: string, routeId: string, plan: Plan<unknown>): Promise<void> {
+    const [e, links] = await Promise.all([
+      kv.get(certificateKey(id)),
+      kv.listAll(certificateRoutesPrefix(id)),
+    ]);
+    if (!e) return;
+    if (links.entries.some((l) => l.key !== certificateRouteKey(id, routeId))) return;
+    const s = JSON.parse(e.value) as StoredCertificate;
+    plan.compare.push({ key: e.key, op: '=', mod_revision: e.mod_revision });
+    plan.success.push(
+      { op: 'delete', key: e.key },
+      { op: 'delete', key: certificateShaKey(s.sha256) },
+      { op: 'delete_prefix', prefix: certificateRoutesPrefix(id) },
+    );
   }
 
   async getRoute(type: string, id: string): Promise<Route> {

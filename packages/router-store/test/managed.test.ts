@@ -75,6 +75,92 @@ describe('managed_certificate through the store', () => {
   });
 });
 
+describe('managed_certificate placement and certificates', () => {
+  it('is refused on a sub-path route and twice for one name on one port', async () => {
+    const r = await managed();
+    const sub = await rejection(
+      store.createRoute({
+        type: 'http',
+        service: 'web',
+        domain: r.domain,
+        path: '/x/',
+        managed_certificate: {},
+      }),
+    );
+    expect(sub).toMatchObject({
+      status: 400,
+      code: 'validation_error',
+      detail: { field: 'managed_certificate.domain', reason: /"\/" route/ },
+    });
+    const parent = r.domain.slice(r.domain.indexOf('.') + 1);
+    const twice = await rejection(
+      store.createRoute({
+        type: 'http',
+        service: 'web',
+        domain: `*.${parent}`,
+        managed_certificate: { domain: r.domain },
+      }),
+    );
+    expect(twice).toMatchObject({
+      status: 400,
+      code: 'validation_error',
+      detail: {
+        field: 'managed_certificate.domain',
+        reason: `${r.domain} already has a managed certificate on route http/${r.id} (domain ${r.domain})`,
+      },
+    });
+    // The other way round: the wildcard route first, then the name's own route.
+    const n2 = `x${++n}.managed.test`;
+    const wild = await store.createRoute({
+      type: 'http',
+      service: 'web',
+      domain: `*.${n2}`,
+      managed_certificate: { domain: `y.${n2}` },
+    });
+    const clash = await rejection(
+      store.createRoute({
+        type: 'http',
+        service: 'web',
+        domain: `y.${n2}`,
+        managed_certificate: {},
+      }),
+    );
+    expect(clash).toMatchObject({ status: 400, detail: { reason: new RegExp(`http/${wild.id}`) } });
+    // Two at once: one wins.
+    const n3 = `z${++n}.managed.test`;
+    const raced = await Promise.allSettled([
+      store.createRoute({ type: 'http', service: 'web', domain: `a.${n3}`, managed_certificate: {} }),
+      store.createRoute({
+        type: 'http',
+        service: 'web',
+        domain: `*.${n3}`,
+        managed_certificate: { domain: `a.${n3}` },
+      }),
+    ]);
+    expect(raced.filter((x) => x.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('ignores a stale echoed certificate on a managed route (a renewal between GET and PUT)', async () => {
+    const r = await managed();
+    const issued = (await store.recordManagedCertificate(r.id!, {
+      state: { status: 'issued' },
+      certificate: pair(r.domain),
+    })) as HTTPRoute;
+    const got = routeToJSON(await store.getRoute('http', r.id!));
+    await store.updateRoute('http', r.id!, { service: 'web', managed_certificate: { renew: true } });
+    const renewed = (await store.recordManagedCertificate(r.id!, {
+      expect: 'renewing',
+      state: { status: 'issued' },
+      certificate: pair(r.domain),
+    })) as HTTPRoute;
+    expect(renewed.certificate!.id).not.toBe(issued.certificate!.id);
+    const up = (await store.updateRoute('http', r.id!, { ...got, sticky: true })) as HTTPRoute;
+    expect(up.sticky).toBe(true);
+    expect(up.certificate!.id).toBe(renewed.certificate!.id);
+    expect(up.managed_certificate!.status).toBe('issued');
+  });
+});
+
 describe('recordManagedCertificate', () => {
   it('installs the certificate as a PUT would, with its validity in the state', async () => {
     const r = await managed();
@@ -128,7 +214,9 @@ describe('recordManagedCertificate', () => {
     const second = renewed.certificate!.id!;
     expect(second).not.toBe(first);
     expect(renewed.managed_certificate).toMatchObject({ status: 'issued', certificate_id: second });
-    expect((await store.getCertificate(first)).routes).toEqual([]);
+    // The replaced certificate was the issuer's and no other route's: its keys are gone.
+    expect(await rejection(store.getCertificate(first))).toMatchObject({ status: 404 });
+    expect(await d.client().kv.list(`certificate-routes/${first}/`)).toMatchObject({ entries: [] });
     expect((await store.getCertificate(second)).routes).toEqual([r.id]);
     // A user update (the CLI echoes the route JSON back) keeps the issued certificate and state.
     const echoed = (await store.updateRoute('http', r.id!, {
@@ -145,6 +233,77 @@ describe('recordManagedCertificate', () => {
     })) as HTTPRoute;
     expect(off.managed_certificate).toBeUndefined();
     expect(off.certificate?.id).toBe(second);
+  });
+
+  it('keeps a replaced certificate another route uses, and the user certificate it replaced', async () => {
+    const r = await managed();
+    const d0 = r.domain;
+    // The user's certificate serves while pending (here one made for the name).
+    const mine = pair(d0);
+    const withOwn = (await store.updateRoute('http', r.id!, {
+      service: 'web',
+      certificate: mine,
+    })) as HTTPRoute;
+    expect(withOwn.managed_certificate?.status).toBe('pending');
+    const userCert = withOwn.certificate!.id!;
+    const first = (await store.recordManagedCertificate(r.id!, {
+      expect: 'pending',
+      state: { status: 'issued' },
+      certificate: pair(d0),
+    })) as HTTPRoute;
+    // Not the issuer's: the user's certificate stays in the store, unattached.
+    expect((await store.getCertificate(userCert)).routes).toEqual([]);
+    // A sub-path route takes the issued chain (reused by digest).
+    const sub = (await store.createRoute({
+      type: 'http',
+      service: 'web',
+      domain: d0,
+      path: '/api/',
+      certificate: { cert: first.certificate!.cert, key: first.certificate!.key },
+    })) as HTTPRoute;
+    expect(sub.certificate?.id).toBe(first.certificate!.id);
+    await store.updateRoute('http', r.id!, { service: 'web', managed_certificate: { renew: true } });
+    await store.recordManagedCertificate(r.id!, {
+      expect: 'renewing',
+      state: { status: 'issued' },
+      certificate: pair(d0),
+    });
+    expect((await store.getCertificate(first.certificate!.id!)).routes).toEqual([sub.id]);
+  });
+
+  it('expect with the domain and created_at: a write for an earlier request is Gone', async () => {
+    const r = (await store.createRoute({
+      type: 'http',
+      service: 'web',
+      domain: `*.w${++n}.managed.test`,
+      managed_certificate: { domain: `a.w${n}.managed.test` },
+    })) as HTTPRoute;
+    const asked = r.managed_certificate!;
+    const other = (await store.updateRoute('http', r.id!, {
+      service: 'web',
+      managed_certificate: { domain: `b.w${n}.managed.test` },
+    })) as HTTPRoute;
+    const stale = { status: 'pending' as const, domain: asked.domain, created_at: asked.created_at };
+    expect(
+      await store.recordManagedCertificate(r.id!, {
+        expect: stale,
+        state: { status: 'failed', attempts: 1 },
+      }),
+    ).toBeUndefined();
+    const wrongTime = {
+      ...stale,
+      domain: other.managed_certificate!.domain,
+      created_at: '2000-01-01T00:00:00Z',
+    };
+    expect(
+      await store.recordManagedCertificate(r.id!, { expect: wrongTime, state: { status: 'failed' } }),
+    ).toBeUndefined();
+    const now = other.managed_certificate!;
+    const ok = (await store.recordManagedCertificate(r.id!, {
+      expect: { status: 'pending', domain: now.domain, created_at: now.created_at },
+      state: { status: 'failed', attempts: 1 },
+    })) as HTTPRoute;
+    expect(ok.managed_certificate).toMatchObject({ domain: now.domain, status: 'failed', attempts: 1 });
   });
 
   it('records a failure and clears it on success', async () => {

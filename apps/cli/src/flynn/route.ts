@@ -194,6 +194,43 @@ export function managedUpdate(
   return undefined;
 }
 
+/**
+ * The PUT body of `route update`: the current route with the flags applied. Unlike Flynn (which
+ * dropped it), an update without -c/-k keeps the route's certificate by echoing it, except on a
+ * managed route: the issuer may replace that one between our GET and PUT, so it is not sent
+ * (the API keeps it). Turning management on keeps the route's own certificate until one is issued.
+ */
+export function updateBody(
+  current: RouteJson,
+  opts: UpdateOpts & { disableKeepAlives?: boolean; enableKeepAlives?: boolean },
+  managed: RouteJson['managed_certificate'] | undefined,
+  tls: { cert: string; key: string } | undefined,
+): RouteJson {
+  const next: RouteJson = { ...current };
+  if (managed !== undefined) next.managed_certificate = managed;
+  if (managedState(current) || tls) {
+    delete next.certificate;
+    delete next.tls_cert;
+    delete next.tls_key;
+  }
+  if (opts.service) next.service = opts.service;
+  if (opts.leader !== undefined) next.leader = opts.leader;
+  if (current.type === 'tcp') {
+    if (tls || opts.sticky !== undefined || opts.disableKeepAlives || opts.enableKeepAlives) {
+      throw new CliError('-c/-k, --sticky and the keep-alive flags are for HTTP routes only', 2);
+    }
+    return next;
+  }
+  if (tls) {
+    next.tls_cert = tls.cert;
+    next.tls_key = tls.key;
+  }
+  if (opts.sticky !== undefined) next.sticky = opts.sticky;
+  if (opts.disableKeepAlives) next.disable_keep_alives = true;
+  else if (opts.enableKeepAlives) next.disable_keep_alives = false;
+  return next;
+}
+
 /** A route ID as given: `http/<id>`, `tcp/<id>`, or a bare id (its type is looked up). */
 export function parseRouteId(arg: string): { type?: 'http' | 'tcp'; id: string } {
   const m = /^(http|tcp)\/(.+)$/.exec(arg);
@@ -390,7 +427,7 @@ interface AddTcpOpts {
   drainBackends: boolean;
 }
 
-interface UpdateOpts extends ManagedFlags {
+export interface UpdateOpts extends ManagedFlags {
   service?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -536,31 +573,7 @@ export function registerRouteCommands(program: Command, target: ContextOf): void
         if (managed && !('renew' in managed) && tls) {
           throw new CliError('--managed-cert cannot be combined with -c/-k', 2);
         }
-        const next: RouteJson = { ...current };
-        if (managed !== undefined) next.managed_certificate = managed;
-        if (managed && !managedState(current)) {
-          // The managed certificate replaces the route's own one (the API refuses both at once).
-          delete next.certificate;
-          delete next.tls_cert;
-          delete next.tls_key;
-        }
-        if (opts.service) next.service = opts.service;
-        if (opts.leader !== undefined) next.leader = opts.leader;
-        if (current.type === 'tcp') {
-          if (tls || opts.sticky !== undefined || opts.disableKeepAlives || opts.enableKeepAlives) {
-            throw new CliError('-c/-k, --sticky and the keep-alive flags are for HTTP routes only', 2);
-          }
-        } else {
-          // Unlike Flynn (which dropped it), an update without -c/-k keeps the route's certificate.
-          if (tls) {
-            delete next.certificate;
-            next.tls_cert = tls.cert;
-            next.tls_key = tls.key;
-          }
-          if (opts.sticky !== undefined) next.sticky = opts.sticky;
-          if (opts.disableKeepAlives) next.disable_keep_alives = true;
-          else if (opts.enableKeepAlives) next.disable_keep_alives = false;
-        }
+        const next = updateBody(current, opts, managed, tls);
         const updated = await api.json<RouteJson>(
           'PUT',
           `/routes/${current.type}/${encodeURIComponent(current.id)}`,
