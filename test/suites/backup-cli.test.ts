@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -178,7 +179,9 @@ describe.skipIf(!zfs)('flynn cluster backup and export (real ZFS)', { timeout: 9
     const writer = (async () => {
       while (writing) await kvPut(`seq/${String(++n).padStart(6, '0')}`, String(n));
     })();
-    const file = join(dir, 'b.tar');
+    // The spool dir is next to the file (not in TMPDIR) and goes with the backup.
+    const out = mkdtempSync(join(dir, 'out-'));
+    const file = join(out, 'b.tar');
     const spool = mkdtempSync(join(dir, 'tmp-'));
     const r = await runFlynn(['cluster', 'backup', '--file', file], { ...env(), TMPDIR: spool });
     writing = false;
@@ -228,7 +231,8 @@ describe.skipIf(!zfs)('flynn cluster backup and export (real ZFS)', { timeout: 9
     expect(seq.length).toBeGreaterThan(0);
     expect(seq).toEqual(seq.map((_k, i) => `seq/${String(i + 1).padStart(6, '0')}`));
     expect(n).toBeGreaterThan(seq.length);
-    expect(readdirSync(spool)).toEqual([]); // the spooled artifacts and volume are gone
+    expect(readdirSync(out)).toEqual(['b.tar']); // the spooled artifacts and volume are gone
+    expect(readdirSync(spool)).toEqual([]);
   });
 
   it('--no-volumes writes to a pipe and says the volumes are out', async () => {
@@ -296,17 +300,91 @@ describe.skipIf(!zfs)('flynn cluster backup and export (real ZFS)', { timeout: 9
     ]);
   });
 
+  it('refuses a --file in a directory that cannot take it before reading anything', async () => {
+    const file = join(dir, 'no-such-dir', 'b.tar');
+    const r = await runFlynn(['cluster', 'backup', '--file', file], env());
+    expect(r.stderr).toBe(
+      `Creating cluster backup...\nflynn: error creating backup file: ENOENT: no such file or directory, open '${file}.partial'\n`,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it("takes an old release's artifact when a host has it, else leaves it out with a warning", async () => {
+    const emptyApp = JSON.parse((await flynn('kv', 'get', 'apps/empty')).stdout) as { id: string };
+    const artifact = {
+      id: randomUUID(),
+      type: 'tar',
+      uri: `sha256:${'0'.repeat(64)}`,
+      sha256: '0'.repeat(64),
+      size: 1,
+      meta: {},
+      created_at: new Date().toISOString(),
+    };
+    const release = {
+      id: randomUUID(),
+      app_id: emptyApp.id,
+      artifacts: [artifact.id],
+      env: {},
+      meta: {},
+      processes: {},
+      created_at: new Date().toISOString(),
+    };
+    const keys = [`artifacts/${artifact.id}`, `releases/${emptyApp.id}/${release.id}`];
+    await kvPut(keys[0]!, JSON.stringify(artifact));
+    await kvPut(keys[1]!, JSON.stringify(release));
+    const before = (await flynn('kv', 'get', 'apps/empty')).stdout.trim();
+    try {
+      const file = join(dir, 'old.tar');
+      let r = await runFlynn(['cluster', 'backup', '--no-volumes', '--file', file], env());
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.split('\n');
+      expect(lines[0]).toBe('Creating cluster backup...');
+      expect(lines[1]).toMatch(
+        new RegExp(
+          `^warning: artifact ${artifact.id} of an old release left out: no host could give artifact sha256:0{64} \\(.*\\)$`,
+        ),
+      );
+      expect(lines.slice(2)).toEqual(['Backup complete.', '']);
+      const names = listTar(file).map((e) => e.path.split('/').slice(1).join('/'));
+      expect(names).not.toContain(`artifacts/${artifact.id}.tar.gz`);
+      const top = extractAndVerify(file);
+      const manifest = JSON.parse(readFileSync(join(top, 'flynn-edge.json'), 'utf8')) as {
+        artifacts: { id: string }[];
+      };
+      expect(manifest.artifacts.map((a) => a.id)).not.toContain(artifact.id);
+      expect(manifest.artifacts.map((a) => `artifacts/${a.id}.tar.gz`)).toEqual(
+        names.filter((n) => n.startsWith('artifacts/')),
+      );
+
+      // The app's current release: its artifact is required, the backup fails without a file.
+      await kvPut('apps/empty', JSON.stringify({ ...JSON.parse(before), release: release.id }));
+      const failed = join(dir, 'current.tar');
+      r = await runFlynn(['cluster', 'backup', '--no-volumes', '-q', '--file', failed], env());
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(`\nflynn: artifact ${artifact.id}: no host could give artifact sha256:0{64} \\(.*\\)\n$`),
+      );
+      expect(existsSync(failed)).toBe(false);
+      expect(existsSync(`${failed}.partial`)).toBe(false);
+    } finally {
+      await kvPut('apps/empty', before);
+      for (const key of keys) await flynn('kv', 'delete', key);
+    }
+  });
+
   it("leaves no file when the volume's host dies in the middle of its send", async () => {
-    const spool = mkdtempSync(join(dir, 'tmp-'));
-    const file = join(dir, 'dead.tar');
-    const { done } = spawnFlynn(['cluster', 'backup', '--file', file], { TMPDIR: spool });
-    // The volume's stream has started arriving: kill its host.
+    const out = mkdtempSync(join(dir, 'out-'));
+    const file = join(out, 'dead.tar');
+    const { done } = spawnFlynn(['cluster', 'backup', '--file', file]);
+    // The volume's stream has started arriving (in the spool dir next to the file): kill its host.
     await waitFor(
       () =>
-        readdirSync(spool).some((d) =>
-          readdirSync(join(spool, d)).some(
-            (f) => f.startsWith('volume-') && statSync(join(spool, d, f)).size > 0,
-          ),
+        readdirSync(out).some(
+          (d) =>
+            d.startsWith('.flynn-backup-') &&
+            readdirSync(join(out, d)).some(
+              (f) => f.startsWith('volume-') && statSync(join(out, d, f)).size > 0,
+            ),
         ),
       { timeoutMs: 60_000, intervalMs: 20, what: 'the volume send to start' },
     );
@@ -315,9 +393,7 @@ describe.skipIf(!zfs)('flynn cluster backup and export (real ZFS)', { timeout: 9
     const r = await done;
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`flynn: cannot back up volume ${volumeId}: host ${volumeHost} unreachable`);
-    expect(existsSync(file)).toBe(false);
-    expect(existsSync(`${file}.partial`)).toBe(false);
-    expect(readdirSync(spool)).toEqual([]);
+    expect(readdirSync(out)).toEqual([]); // no file, no partial file, no spool dir
     // The host comes back (its daemon re-adopts its jobs), so the cluster's close stops them.
     cluster.daemons[victim]?.start();
     await waitFor(() => cluster.hostApi(victim, 'GET', '/host/status'), {

@@ -59,8 +59,23 @@ async function volumeStream(): Promise<Buffer> {
   return gzipSync(Buffer.concat(chunks));
 }
 
-/** An export of app "notes" as `flynn -a notes export` writes it (§10.2). */
-async function buildExport(file: string, env: Record<string, string> = {}): Promise<Buffer> {
+interface OldVolume {
+  id: string;
+  process_type: string;
+  path: string;
+  host_id: string;
+}
+
+/**
+ * An export of app "notes" as `flynn -a notes export` writes it (§10.2): by default one web job
+ * with a /data volume, run at the formation's scale.
+ */
+async function buildExport(
+  file: string,
+  env: Record<string, string> = {},
+  volumes: OldVolume[] = [{ id: randomUUID(), process_type: 'web', path: '/data', host_id: 'host9' }],
+  processes: Record<string, number> = { web: 1 },
+): Promise<Buffer> {
   const src = join(dir, 'notes-src');
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, 'server.js'), SERVER);
@@ -75,7 +90,6 @@ async function buildExport(file: string, env: Record<string, string> = {}): Prom
     meta: {},
     created_at: new Date().toISOString(),
   };
-  const volumeId = randomUUID();
   const stream = await volumeStream();
   const release = {
     id: randomUUID(),
@@ -111,19 +125,14 @@ async function buildExport(file: string, env: Record<string, string> = {}): Prom
       app_id: appId,
       cluster_domain: 'old.test',
       kv_revision: 1,
-      volumes: [
-        {
-          id: volumeId,
-          app_id: appId,
-          app: 'notes',
-          process_type: 'web',
-          path: '/data',
-          host_id: 'host9',
-          snapshot_id: randomUUID(),
-          created_at: now.toISOString(),
-          stream_bytes: stream.length,
-        },
-      ],
+      volumes: volumes.map((v) => ({
+        ...v,
+        app_id: appId,
+        app: 'notes',
+        snapshot_id: randomUUID(),
+        created_at: now.toISOString(),
+        stream_bytes: stream.length,
+      })),
     }),
   );
   const app = { id: appId, name: 'notes', meta: {}, strategy: 'all-at-once', release: release.id };
@@ -131,9 +140,9 @@ async function buildExport(file: string, env: Record<string, string> = {}): Prom
   await w.addBuffer('routes.json', prettyJson([]));
   await w.addBuffer('release.json', prettyJson(release));
   await w.addBuffer('artifacts.json', prettyJson([artifact]));
-  await w.addBuffer('formation.json', prettyJson({ app: appId, release: release.id, processes: { web: 1 } }));
+  await w.addBuffer('formation.json', prettyJson({ app: appId, release: release.id, processes }));
   await w.addBuffer(paths.artifact(artifact.id), tarball);
-  await w.addBuffer(paths.volume(volumeId), stream);
+  for (const v of volumes) await w.addBuffer(paths.volume(v.id), stream);
   await w.finish();
   out.end();
   await finished(out);
@@ -192,6 +201,34 @@ describe.skipIf(!zfs)('flynn import (real ZFS, three hosts)', { timeout: 90_000 
     r = await flynn('import', '--file', file, '--name', 'Bad_Name');
     expect(r.stderr).toBe('flynn: invalid app name "Bad_Name"\n');
     expect(r.code).toBe(2);
+  });
+
+  it("puts one old job's volumes on one new host, and each old job's on its own", async () => {
+    const vol = (process_type: string, path: string, host_id: string) => ({
+      id: randomUUID(),
+      process_type,
+      path,
+      host_id,
+    });
+    // Two old db jobs, each with /data and /wal (the /wal ones listed the other way round, which
+    // a placement per path would pair wrongly); no job is started (the scale is 0).
+    const old = [
+      vol('db', '/data', 'host8'),
+      vol('db', '/data', 'host9'),
+      vol('db', '/wal', 'host9'),
+      vol('db', '/wal', 'host8'),
+    ];
+    const grouped = join(dir, 'grouped.tar');
+    await buildExport(grouped, {}, old, {});
+    const r = await flynn('import', '--file', grouped, '--name', 'notes6', '-j', '4');
+    expect(r.code, r.stderr).toBe(0);
+    const landed = new Map<string, string>();
+    for (const m of r.stderr.matchAll(/^volume (\S+) → \S+ on (\S+)$/gm)) landed.set(m[1]!, m[2]!);
+    expect(landed.size).toBe(4);
+    const [d8, d9, w9, w8] = old.map((v) => landed.get(v.id));
+    expect(w8).toBe(d8);
+    expect(w9).toBe(d9);
+    expect(d9).not.toBe(d8);
   });
 
   it('undoes an import whose deploy fails: no records, no volume left', async () => {

@@ -285,9 +285,24 @@ function splitHostPort(addr: string): [string, number] {
  * `deadline` (ms since the epoch) unless cleared with the returned `done()`. An origin configured
  * with a TLS pin or a connect address (configureOrigin) is reached over a socket checked first;
  * the cluster key never goes over plain http:// to a public address. A Readable body is streamed
- * (its failure aborts the request).
+ * (its failure aborts the request; a request that fails, or is never sent, destroys it).
  */
 export async function send(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | Buffer | Readable | undefined,
+  deadline: number,
+): Promise<{ res: IncomingMessage; done: () => void }> {
+  try {
+    return await exchange(method, url, headers, body, deadline);
+  } catch (err) {
+    if (body instanceof Readable) body.destroy();
+    throw err;
+  }
+}
+
+async function exchange(
   method: string,
   url: string,
   headers: Record<string, string>,
@@ -325,7 +340,11 @@ export async function send(
     });
     req.on('response', (res) => resolve({ res, done }));
     if (body instanceof Readable) {
+      // A failed body fails the request with its error; a failed request destroys the body.
       body.once('error', (err) => req.destroy(err));
+      req.once('close', () => {
+        if (!body.readableEnded) body.destroy();
+      });
       body.pipe(req);
     } else req.end(body);
   });

@@ -35,6 +35,24 @@ describe('kv.ndjson.gz', () => {
     ).rejects.toThrow(/duplicate key "a"/);
   });
 
+  it('refuses, in one line, two keys that are the same in UTF-8 (lone surrogates)', async () => {
+    // Both lone surrogates (and a real U+FFFD) encode as EF BF BD: the restore would get one key.
+    const err = await encodeKvNdjsonGz([
+      { key: 'k/\uD800', value: '1' },
+      { key: 'k/\uDC00', value: '2' },
+    ]).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect(err?.message).toBe(
+      'cannot back up keys "k/\\ud800" and "k/\\udc00": they are the same in UTF-8 (a lone surrogate becomes U+FFFD); rename one',
+    );
+    await expect(
+      encodeKvNdjsonGz([
+        { key: 'k/\uFFFD', value: '1' },
+        { key: 'k/\uD800', value: '2' },
+      ]),
+    ).rejects.toThrow(/^cannot back up keys .* rename one$/);
+  });
+
   it('refuses bad gzip, bad JSON, duplicates and disorder with one line each', async () => {
     const cases: [Buffer, string][] = [
       [Buffer.from('not gzip'), 'backup is corrupt: kv.ndjson.gz: incorrect header check'],

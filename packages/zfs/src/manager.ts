@@ -126,6 +126,8 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
   readonly stateFile: string;
   private state: StateFile;
   private lock: Promise<unknown> = Promise.resolve();
+  /** Data volumes a receive is streaming into (outside the lock). */
+  private readonly receiving = new Set<string>();
   private readonly warn: (message: string) => void;
   pool?: PoolInfo;
 
@@ -378,6 +380,7 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
   destroy(id: string): Promise<void> {
     return this.exclusive(async () => {
       const rec = this.record(id);
+      this.notReceiving(id, 'destroy');
       try {
         await this.driver.destroy(rec.dataset);
       } catch (err) {
@@ -412,6 +415,7 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
       const rec = this.record(id);
       if (rec.snapshot)
         throw new VolumeError('invalid', `volume "${id}" is a snapshot; cannot snapshot it again`);
+      this.notReceiving(id, 'snapshot');
       const snapId = randomUUID();
       const dataset = await this.driver.snapshot(rec.dataset, snapId);
       const info: VolumeInfo = { id: snapId, type: rec.info.type, created_at: new Date().toISOString() };
@@ -491,40 +495,64 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
   /**
    * Receives a snapshot stream into a data volume (`zfs recv -F`, which rolls back local changes)
    * and exposes the newest snapshot of the dataset as a new snapshot volume.
+   *
+   * The stream may take hours: only the state changes before and after it hold the manager's
+   * lock, so other volumes are created, snapshotted and received meanwhile. The volume itself is
+   * marked receiving: a second receive, a snapshot or a destroy of it is refused as busy.
    */
-  receive(id: string, input: Readable): Promise<VolumeInfo> {
-    return this.exclusive(async () => {
-      const rec = this.record(id);
-      if (rec.snapshot)
+  async receive(id: string, input: Readable): Promise<VolumeInfo> {
+    const rec = await this.exclusive(async () => {
+      const r = this.record(id);
+      if (r.snapshot)
         throw new VolumeError('invalid', `volume "${id}" is a snapshot; cannot receive into it`);
-      // zfs-fuse fails a full `recv -F` onto a mounted filesystem now and then ("cannot receive new
-      // filesystem stream: I/O error"); recv replaces the contents anyway, so unmount first and
-      // mount again afterwards.
-      if (rec.mountpoint) await this.unmountQuietly(rec.dataset);
+      this.notReceiving(id, 'receive into');
+      this.receiving.add(id);
+      try {
+        // zfs-fuse fails a full `recv -F` onto a mounted filesystem now and then ("cannot receive
+        // new filesystem stream: I/O error"); recv replaces the contents anyway, so unmount first
+        // and mount again afterwards.
+        if (r.mountpoint) await this.unmountQuietly(r.dataset);
+      } catch (err) {
+        this.receiving.delete(id);
+        throw err;
+      }
+      return r;
+    });
+    try {
       try {
         await this.driver.receive(rec.dataset, input, { force: true });
       } catch (err) {
-        if (rec.mountpoint) await this.ensureMounted(rec).catch(() => {});
+        if (rec.mountpoint) await this.exclusive(() => this.ensureMounted(rec)).catch(() => {});
         throw new Error(`zfs recv rejected snapshot data: ${(err as Error).message}`, { cause: err });
       }
-      if (rec.mountpoint) await this.ensureMounted(rec);
-      const snaps = await this.driver.listSnapshots(rec.dataset);
-      const newest = snaps[snaps.length - 1];
-      if (newest === undefined)
-        throw new Error('zfs recv misplaced snapshot data: no snapshot after receive');
-      const snapId = randomUUID();
-      const info: VolumeInfo = { id: snapId, type: rec.info.type, created_at: new Date().toISOString() };
-      if (rec.info.meta) info.meta = { ...rec.info.meta };
-      this.state.volumes[snapId] = {
-        info,
-        provider: rec.provider,
-        dataset: `${rec.dataset}@${newest}`,
-        snapshot: true,
-      };
-      await this.save();
-      this.emitEvent('create', info);
-      return { ...info };
-    });
+      return await this.exclusive(async () => {
+        if (rec.mountpoint) await this.ensureMounted(rec);
+        const snaps = await this.driver.listSnapshots(rec.dataset);
+        const newest = snaps[snaps.length - 1];
+        if (newest === undefined)
+          throw new Error('zfs recv misplaced snapshot data: no snapshot after receive');
+        const snapId = randomUUID();
+        const info: VolumeInfo = { id: snapId, type: rec.info.type, created_at: new Date().toISOString() };
+        if (rec.info.meta) info.meta = { ...rec.info.meta };
+        this.state.volumes[snapId] = {
+          info,
+          provider: rec.provider,
+          dataset: `${rec.dataset}@${newest}`,
+          snapshot: true,
+        };
+        await this.save();
+        this.emitEvent('create', info);
+        return { ...info };
+      });
+    } finally {
+      this.receiving.delete(id);
+    }
+  }
+
+  /** Refuses to act on a volume whose receive is under way. */
+  private notReceiving(id: string, what: string): void {
+    if (this.receiving.has(id))
+      throw new VolumeError('busy', `cannot ${what} volume "${id}": a receive into it is under way`);
   }
 
   /** True for ids that look like Flynn volume ids (UUIDs). */

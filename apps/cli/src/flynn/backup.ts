@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { App, Artifact, HostRef, Release, VolumeRecord } from '@flynn-edge/app-model';
 import {
@@ -15,6 +15,7 @@ import {
   FORMAT_VERSION,
   fetchArtifact,
   type KvSnapshot,
+  type OnBytes,
   paths,
   prettyJson,
   sendVolume,
@@ -87,54 +88,61 @@ export interface Spooled {
   file: string;
 }
 
-/** The tar artifacts among `artifacts`, fetched from the hosts (one fetch per sha256). */
+/**
+ * The tar artifacts among `artifacts`, fetched from the hosts (one fetch per sha256). Those in
+ * `optional` (an old release's) are best effort: one that no host gives is left out with a warning.
+ */
 export async function spoolArtifacts(
-  t: CliTransport,
-  target: ClusterTarget,
-  hosts: HostRef[],
+  run: CaptureRun,
   artifacts: Artifact[],
-  dir: string,
+  optional: Set<string> = new Set(),
 ): Promise<{ entries: ArtifactEntry[]; files: Spooled[] }> {
-  const urls = hosts.map((h) => target.hostUrl(h));
-  const bySha = new Map<string, string>();
+  const urls = run.hosts.map((h) => run.target.hostUrl(h));
+  const bySha = new Map<string, { file: string; size: number }>();
   const entries: ArtifactEntry[] = [];
   const files: Spooled[] = [];
   for (const a of artifacts) {
     if (a.type !== 'tar') continue;
-    let file = bySha.get(a.sha256);
-    let size = 0;
-    if (!file) {
-      file = join(dir, `artifact-${a.id}`);
+    let got = bySha.get(a.sha256);
+    if (!got) {
+      const file = join(run.dir, `artifact-${a.id}`);
       try {
-        ({ size } = await fetchArtifact(t, urls, a.sha256, file));
+        const { size } = await fetchArtifact(run.t, urls, a.sha256, file, run.bar.spooled);
+        got = { file, size };
       } catch (err) {
-        throw new CliError(`artifact ${a.id}: ${(err as Error).message}`);
+        rmSync(file, { force: true });
+        if (!optional.has(a.id)) throw new CliError(`artifact ${a.id}: ${(err as Error).message}`);
+        run.bar.note(`warning: artifact ${a.id} of an old release left out: ${(err as Error).message}`);
+        continue;
       }
-      bySha.set(a.sha256, file);
-    } else size = entries.find((e) => e.sha256 === a.sha256)?.size ?? 0;
-    entries.push({ id: a.id, sha256: a.sha256, size });
-    files.push({ path: paths.artifact(a.id), file });
+      bySha.set(a.sha256, got);
+    }
+    entries.push({ id: a.id, sha256: a.sha256, size: got.size });
+    files.push({ path: paths.artifact(a.id), file: got.file });
   }
   return { entries, files };
 }
 
 /** Each volume sent from its host into a gzip file, one after the other. */
 export async function spoolVolumes(
-  t: CliTransport,
-  target: ClusterTarget,
-  hosts: HostRef[],
+  run: CaptureRun,
   volumes: { record: VolumeRecord; app: string }[],
-  dir: string,
 ): Promise<{ entries: VolumeEntry[]; files: Spooled[] }> {
   const entries: VolumeEntry[] = [];
   const files: Spooled[] = [];
   for (const { record: v, app } of volumes) {
-    const host = hosts.find((h) => h.id === v.host_id);
+    const host = run.hosts.find((h) => h.id === v.host_id);
     if (!host) throw new CliError(`cannot back up volume ${v.id}: host ${v.host_id} unreachable`);
-    const file = join(dir, `volume-${v.id}`);
+    const file = join(run.dir, `volume-${v.id}`);
     let sent: { snapshotId: string; streamBytes: number };
     try {
-      sent = await sendVolume(t, { id: host.id, url: target.hostUrl(host) }, { id: v.id, app }, file);
+      sent = await sendVolume(
+        run.t,
+        { id: host.id, url: run.target.hostUrl(host) },
+        { id: v.id, app },
+        file,
+        run.bar.spooled,
+      );
     } catch (err) {
       throw new CliError((err as Error).message);
     }
@@ -174,19 +182,48 @@ function human(n: number): string {
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-/** A one-line bar on a terminal's stderr: bytes written, rate; redrawn at most 4 times a second. */
+/**
+ * A one-line bar on a terminal's stderr, redrawn at most 4 times a second: first the bytes
+ * spooled from the hosts and their rate (the total is not known yet), then the archive's bytes
+ * written against its size.
+ */
 export class ProgressBar {
   private last = 0;
-  private readonly started = Date.now();
+  private started = Date.now();
   private bytes = 0;
+  private total = 0;
+  private writing = false;
+  private drawn = false;
 
-  constructor(
-    private readonly enabled: boolean,
-    private readonly total: number,
-  ) {}
+  constructor(private readonly enabled: boolean) {}
+
+  /** Bytes arrived from a host into the spool dir. */
+  readonly spooled: OnBytes = (n) => {
+    this.bytes += n;
+    this.maybeDraw();
+  };
+
+  /** From now on: the archive's bytes written, of `total`. */
+  startWriting(total: number): void {
+    this.writing = true;
+    this.total = total;
+    this.bytes = 0;
+    this.started = Date.now();
+  }
 
   update(bytes: number): void {
     this.bytes = bytes;
+    this.maybeDraw();
+  }
+
+  /** A line of its own (a warning); the bar comes back below it. */
+  note(line: string): void {
+    if (this.enabled && this.drawn) process.stderr.write('\r\x1b[K');
+    process.stderr.write(`${line}\n`);
+    this.drawn = false;
+  }
+
+  private maybeDraw(): void {
     const now = Date.now();
     if (!this.enabled || now - this.last < 250) return;
     this.last = now;
@@ -195,19 +232,25 @@ export class ProgressBar {
 
   private draw(now: number): void {
     const secs = Math.max((now - this.started) / 1000, 0.001);
-    const frac = this.total > 0 ? Math.min(this.bytes / this.total, 1) : 0;
-    const width = 30;
-    const filled = Math.round(frac * width);
-    const bar = `[${'='.repeat(filled)}${' '.repeat(width - filled)}]`;
-    process.stderr.write(
-      `\r${bar} ${Math.floor(frac * 100)}% ${human(this.bytes)} ${human(this.bytes / secs)}/s\x1b[K`,
-    );
+    const rate = `${human(this.bytes)} ${human(this.bytes / secs)}/s`;
+    if (!this.writing) {
+      process.stderr.write(`\rreading from the hosts: ${rate}\x1b[K`);
+    } else {
+      const frac = this.total > 0 ? Math.min(this.bytes / this.total, 1) : 0;
+      const width = 30;
+      const filled = Math.round(frac * width);
+      const bar = `[${'='.repeat(filled)}${' '.repeat(width - filled)}]`;
+      process.stderr.write(`\r${bar} ${Math.floor(frac * 100)}% ${rate}\x1b[K`);
+    }
+    this.drawn = true;
   }
 
+  /** Ends the bar's line (also when the backup failed, before its error is printed). */
   finish(): void {
-    if (!this.enabled) return;
+    if (!this.enabled || (!this.drawn && this.bytes === 0)) return;
     this.draw(Date.now());
     process.stderr.write('\n');
+    this.drawn = false;
   }
 }
 
@@ -216,7 +259,7 @@ export interface ArchiveOptions {
   mtime: Date;
   /** `--file`, or stdout when absent. */
   file?: string;
-  quiet: boolean;
+  bar: ProgressBar;
   /** Roughly the archive's size (the bar's 100%). */
   total: number;
 }
@@ -226,7 +269,8 @@ export async function writeArchive(
   opts: ArchiveOptions,
   fill: (w: ArchiveWriter) => Promise<void>,
 ): Promise<void> {
-  const bar = new ProgressBar(!opts.quiet && process.stderr.isTTY === true, opts.total);
+  const { bar } = opts;
+  bar.startWriting(opts.total);
   const produce = async (out: Writable) => {
     const w = new ArchiveWriter(out, {
       top: opts.top,
@@ -238,7 +282,6 @@ export async function writeArchive(
   };
   if (opts.file) await writeFileAtomically(opts.file, produce);
   else await produce(process.stdout);
-  bar.finish();
 }
 
 /** The spooled files' size (the progress bar's 100%). */
@@ -252,20 +295,34 @@ export async function addSpooled(w: ArchiveWriter, files: Spooled[]): Promise<vo
 }
 
 /**
- * Runs `work` with a fresh temp dir, removed afterwards; a SIGINT or SIGTERM removes it and
- * `<file>.partial` before the process exits.
+ * Runs `work` with a fresh spool dir (mode 0700): next to `file` (the archive's size again is
+ * needed there, and `/tmp` may be small), else in the temp dir; removed afterwards.
+ * `<file>.partial` is created first, so a directory that cannot take the file fails before
+ * anything is read. A SIGINT, SIGTERM or SIGHUP removes both before the process exits.
  */
 export async function withSpoolDir<T>(
   file: string | undefined,
+  noun: string,
   work: (dir: string) => Promise<T>,
 ): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'flynn-backup-'));
-  const clean = () => rmSync(dir, { recursive: true, force: true });
+  const partial = file && `${file}.partial`;
+  let dir: string;
+  try {
+    if (partial) closeSync(openSync(partial, 'w', 0o600));
+    dir = mkdtempSync(join(file ? dirname(file) : tmpdir(), '.flynn-backup-'));
+  } catch (err) {
+    if (partial) rmSync(partial, { force: true });
+    throw new CliError(`error creating ${noun} file: ${(err as Error).message}`);
+  }
+  // Success renamed the partial file; any failure leaves it behind here.
+  const clean = () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (partial) rmSync(partial, { force: true });
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     clean();
-    if (file) rmSync(`${file}.partial`, { force: true });
     process.stderr.write(`flynn: interrupted (${signal}); nothing written\n`);
-    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[signal]!);
+    process.exit(128 + SIGNAL_NUMBERS[signal]!);
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal).once('SIGHUP', onSignal);
   try {
@@ -275,6 +332,9 @@ export async function withSpoolDir<T>(
     clean();
   }
 }
+
+/** The signals a transfer is stopped by, with their numbers (exit status 128 + n). */
+export const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 /** Refuses to put a tar on a terminal (exit 2). */
 export function refuseTerminal(file: string | undefined): void {
@@ -326,6 +386,15 @@ async function clusterInfo(
   return cluster;
 }
 
+/** The releases apps run now: each app's `release` and its formation's. */
+export function currentReleaseIds(records: Records): Set<string> {
+  const ids = new Set<string>();
+  for (const app of recordsUnder<App>(records, 'apps/')) if (app?.release) ids.add(app.release);
+  for (const f of recordsUnder<{ release?: string }>(records, 'formations/'))
+    if (f?.release) ids.add(f.release);
+  return ids;
+}
+
 /** Every artifact record a release names, once, by id. */
 export function releasedArtifacts(records: Records, releases: Release[]): Artifact[] {
   const ids = [...new Set(releases.flatMap((r) => r.artifacts ?? []))].sort();
@@ -347,24 +416,37 @@ export interface CaptureRun {
   kv: KvSnapshot;
   records: Records;
   hosts: HostRef[];
+  bar: ProgressBar;
+}
+
+export interface CaptureOptions {
+  file?: string;
+  quiet?: boolean;
+  /** "backup" or "export" (in `error creating <noun> file: …`). */
+  noun: string;
 }
 
 /** Captures the store and the hosts, then runs `work` with a spool dir; any failure is one line. */
 export async function capture(
   cmd: Command,
-  file: string | undefined,
+  opts: CaptureOptions,
   work: (run: CaptureRun) => Promise<void>,
 ): Promise<void> {
-  refuseTerminal(file);
+  refuseTerminal(opts.file);
   const ctx = await contextOf(cmd);
   const t = new CliTransport(ctx.target);
   const started = new Date();
-  await withSpoolDir(file, (dir) =>
+  const bar = new ProgressBar(opts.quiet !== true && process.stderr.isTTY === true);
+  await withSpoolDir(opts.file, opts.noun, (dir) =>
     asCliError(async () => {
-      const kv = await captureStore(ctx.target, t);
-      const records = recordsOf(kv);
-      const hosts = await clusterHosts(ctx.target, t);
-      await work({ target: ctx.target, t, started, dir, kv, records, hosts });
+      try {
+        const kv = await captureStore(ctx.target, t);
+        const records = recordsOf(kv);
+        const hosts = await clusterHosts(ctx.target, t);
+        await work({ target: ctx.target, t, started, dir, kv, records, hosts, bar });
+      } finally {
+        bar.finish();
+      }
     }),
   );
 }
@@ -372,16 +454,26 @@ export async function capture(
 async function backup(opts: BackupOptions, cmd: Command): Promise<void> {
   refuseTerminal(opts.file);
   process.stderr.write('Creating cluster backup...\n');
-  await capture(cmd, opts.file, async ({ target, t, started, dir, kv, records, hosts }) => {
+  await capture(cmd, { file: opts.file, quiet: opts.quiet, noun: 'backup' }, async (run) => {
+    const { target, started, kv, records, hosts } = run;
+    // The current releases' artifacts are needed to start the apps again; older releases' are
+    // taken when a host still has them (docs/backup-format.md, "what a backup may leave out").
+    const releases = recordsUnder<Release>(records, 'releases/');
+    const current = currentReleaseIds(records);
+    const needed = new Set(
+      releasedArtifacts(
+        records,
+        releases.filter((r) => current.has(r.id)),
+      ).map((a) => a.id),
+    );
+    const all = releasedArtifacts(records, releases);
     const artifacts = await spoolArtifacts(
-      t,
-      target,
-      hosts,
-      releasedArtifacts(records, recordsUnder<Release>(records, 'releases/')),
-      dir,
+      run,
+      all,
+      new Set(all.filter((a) => !needed.has(a.id)).map((a) => a.id)),
     );
     const volumes = opts.volumes
-      ? await spoolVolumes(t, target, hosts, volumeRecords(records), dir)
+      ? await spoolVolumes(run, volumeRecords(records))
       : { entries: [], files: [] };
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
@@ -397,7 +489,7 @@ async function backup(opts: BackupOptions, cmd: Command): Promise<void> {
     const kvData = await encodeKvNdjsonGz(kv.pairs);
     const total = kvData.length + spooledBytes(artifacts.files) + spooledBytes(volumes.files);
     await writeArchive(
-      { top: backupTopDir(started), mtime: started, file: opts.file, quiet: opts.quiet === true, total },
+      { top: backupTopDir(started), mtime: started, file: opts.file, bar: run.bar, total },
       async (w) => {
         await w.addBuffer(paths.manifest, prettyJson(manifest));
         await w.addBuffer(paths.kv, kvData);

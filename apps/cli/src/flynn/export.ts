@@ -68,14 +68,15 @@ interface ExportOptions {
 async function exportApp(opts: ExportOptions, cmd: Command): Promise<void> {
   const name = cmd.optsWithGlobals<{ app?: string }>().app;
   if (!name) throw new CliError('no app given: pass -a NAME (or set FLYNN_APP)', 2);
-  await capture(cmd, opts.file, async ({ target, t, started, dir, kv, records, hosts }) => {
+  await capture(cmd, { file: opts.file, quiet: opts.quiet, noun: 'export' }, async (run) => {
+    const { target, started, kv, records } = run;
     const app = findApp(records, name);
     const release = app.release ? record<Release>(records, `releases/${app.id}/${app.release}`) : undefined;
     const routes = appRoutes(records, app, release);
     const artifacts: Artifact[] = release ? releasedArtifacts(records, [release]) : [];
-    const spooledArtifacts = await spoolArtifacts(t, target, hosts, artifacts, dir);
+    const spooledArtifacts = await spoolArtifacts(run, artifacts);
     const spooledVolumes = release
-      ? await spoolVolumes(t, target, hosts, volumeRecords(records, app.id), dir)
+      ? await spoolVolumes(run, volumeRecords(records, app.id))
       : { entries: [], files: [] };
     const manifest: ExportManifest = {
       format: EXPORT_FORMAT,
@@ -95,20 +96,17 @@ async function exportApp(opts: ExportOptions, cmd: Command): Promise<void> {
       updated_at: started.toISOString(),
     };
     const total = spooledBytes(spooledArtifacts.files) + spooledBytes(spooledVolumes.files);
-    await writeArchive(
-      { top: app.name, mtime: started, file: opts.file, quiet: opts.quiet === true, total },
-      async (w) => {
-        await w.addBuffer(paths.manifest, prettyJson(manifest));
-        await w.addBuffer('app.json', prettyJson(app));
-        await w.addBuffer('routes.json', prettyJson(routes.map(routeToJSON)));
-        if (!release) return;
-        await w.addBuffer('release.json', prettyJson(release));
-        await w.addBuffer('artifacts.json', prettyJson(artifacts));
-        await w.addBuffer('formation.json', prettyJson(formation));
-        await addSpooled(w, spooledArtifacts.files);
-        await addSpooled(w, spooledVolumes.files);
-      },
-    );
+    await writeArchive({ top: app.name, mtime: started, file: opts.file, bar: run.bar, total }, async (w) => {
+      await w.addBuffer(paths.manifest, prettyJson(manifest));
+      await w.addBuffer('app.json', prettyJson(app));
+      await w.addBuffer('routes.json', prettyJson(routes.map(routeToJSON)));
+      if (!release) return;
+      await w.addBuffer('release.json', prettyJson(release));
+      await w.addBuffer('artifacts.json', prettyJson(artifacts));
+      await w.addBuffer('formation.json', prettyJson(formation));
+      await addSpooled(w, spooledArtifacts.files);
+      await addSpooled(w, spooledVolumes.files);
+    });
   });
 }
 

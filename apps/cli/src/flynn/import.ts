@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type App,
   type Artifact,
@@ -23,6 +24,7 @@ import {
   type ExportManifest,
   openEntry,
   paths,
+  placeVolumes,
   pushArtifact,
   readEntry,
   receiveVolumeRetrying,
@@ -32,6 +34,7 @@ import {
 } from '@flynn-edge/backup';
 import { type Command, InvalidArgumentError } from 'commander';
 import { CliError, println } from '../output.js';
+import { SIGNAL_NUMBERS } from './backup.js';
 import { contextOf, type FlynnContext } from './context.js';
 import { addDefaultRoute } from './default-route.js';
 import { say } from './prompt.js';
@@ -87,16 +90,21 @@ function renameServices(processes: Release['processes'], from: string, to: strin
   return out;
 }
 
-/** The archive on disk: the file given, or stdin spooled to a private temp file. */
+/**
+ * The archive on disk: the file given, or stdin spooled to a private temp dir, whose removal is
+ * handed to `onCleanup` before anything is written into it.
+ */
 async function archiveFile(
   file: string | undefined,
-): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  onCleanup: (fn: () => Promise<void>) => void,
+): Promise<string> {
   // verifyExport says Flynn's `error opening export file: …` for a file it cannot open.
-  if (file !== undefined) return { path: file, cleanup: async () => {} };
+  if (file !== undefined) return file;
   const dir = await mkdtemp(join(tmpdir(), 'flynn-import-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'export.tar');
   await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
-  return { path, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return path;
 }
 
 async function json<T>(archive: VerifiedArchive<unknown>, path: string): Promise<T | undefined> {
@@ -194,7 +202,9 @@ class Importer {
             this.hostUrl(host),
             a.sha256,
             openEntry(this.archive, paths.artifact(a.id)),
-          );
+          ).catch((err: Error) => {
+            throw new CliError(`artifact ${a.id}: ${err.message}`);
+          });
       }
       const copy: Artifact = { ...a, id: randomUUID(), created_at: new Date().toISOString() };
       await this.ctx.store.putArtifact(copy);
@@ -206,17 +216,13 @@ class Importer {
     return ids;
   }
 
-  /** Each volume onto a host (spread per process type and path), recorded for the new app. */
+  /**
+   * Each volume onto a host, recorded for the new app: the volumes of one old job (its type and
+   * old host) go to one new host, so the job started there finds all of them (placeVolumes).
+   */
   async volumes(app: App, volumes: VolumeEntry[]): Promise<void> {
-    const hosts = await this.hosts();
-    const seen = new Map<string, number>();
-    const placed = volumes.map((v) => {
-      const group = `${v.process_type}\n${v.path}`;
-      const i = seen.get(group) ?? 0;
-      seen.set(group, i + 1);
-      return { v, host: hosts[i % hosts.length] };
-    });
-    await parallel(placed, this.opts.jobs, async ({ v, host }) => {
+    const placed = placeVolumes(volumes, await this.hosts());
+    await parallel(placed, this.opts.jobs, async ({ volume: v, host }) => {
       const meta = { app_id: app.id, process_type: v.process_type, path: v.path };
       const { id } = await receiveVolumeRetrying(
         this.transport,
@@ -224,7 +230,9 @@ class Importer {
         () => openEntry(this.archive, paths.volume(v.id)),
         meta,
         (err) => this.progress(`volume ${v.id}: ${err.message}; trying again`),
-      );
+      ).catch((err: Error) => {
+        throw new CliError(`volume ${v.id}: ${err.message}`);
+      });
       this.created.volumes.push({ host, id });
       await this.ctx.store.putVolume({ id, ...meta, host_id: host.id, created_at: new Date().toISOString() });
       this.created.keys.push(`${keys.volumesPrefix(app.id)}${id}`);
@@ -267,6 +275,14 @@ class Importer {
     return added;
   }
 
+  private undoing?: Promise<void>;
+
+  /** undo(), once (a signal and the failure it causes both ask for it). */
+  undoOnce(): Promise<void> {
+    this.undoing ??= this.undo();
+    return this.undoing;
+  }
+
   /** Stops the app's jobs, removes its routes and volumes, deletes its records in one txn. */
   async undo(): Promise<void> {
     const { app } = this.created;
@@ -304,12 +320,51 @@ class Importer {
   }
 }
 
+/**
+ * A SIGINT, SIGTERM or SIGHUP in the middle: the transfers still running are cut, the import is
+ * undone, the spool dir removed, and the process exits 128 + the signal's number. A second
+ * signal while that runs kills the process as usual.
+ */
+class Interruption {
+  importer?: Importer;
+  /** The import's own flow, waited for (briefly) before the undo so that the two do not race. */
+  work?: Promise<unknown>;
+  signal?: NodeJS.Signals;
+  private readonly handler = (signal: NodeJS.Signals) => void this.stop(signal);
+
+  constructor(private readonly cleanup: () => Promise<void>) {
+    for (const sig of Object.keys(SIGNAL_NUMBERS)) process.once(sig, this.handler);
+  }
+
+  release(): void {
+    for (const sig of Object.keys(SIGNAL_NUMBERS)) process.off(sig, this.handler);
+  }
+
+  private async stop(signal: NodeJS.Signals): Promise<void> {
+    this.signal = signal;
+    this.release();
+    say(`flynn: interrupted (${signal}); undoing the import`);
+    this.importer?.transport.abort(new Error(`interrupted (${signal})`));
+    if (this.work) await Promise.race([this.work.catch(() => {}), sleep(UNDO_WAIT_MS)]);
+    await this.importer?.undoOnce().catch(() => {});
+    await this.cleanup().catch(() => {});
+    process.exit(128 + SIGNAL_NUMBERS[signal]!);
+  }
+}
+
+/** How long an interrupted import's flow may take to stop before the undo starts anyway. */
+const UNDO_WAIT_MS = 5_000;
+
 async function runImport(opts: ImportOptions, cmd: Command): Promise<void> {
-  const file = await archiveFile(opts.file);
+  let cleanup = async () => {};
+  const interruption = new Interruption(() => cleanup());
   try {
+    const file = await archiveFile(opts.file, (fn) => {
+      cleanup = fn;
+    });
     let archive: VerifiedArchive<ExportManifest>;
     try {
-      archive = await verifyExport(file.path);
+      archive = await verifyExport(file);
     } catch (err) {
       if (err instanceof ArchiveError) throw new CliError(err.message);
       throw err;
@@ -325,15 +380,23 @@ async function runImport(opts: ImportOptions, cmd: Command): Promise<void> {
     }
     const ctx = await contextOf(cmd);
     const importer = new Importer(ctx, archive, opts);
+    interruption.importer = importer;
     try {
-      const out = await importApp(importer, archive, from, name, opts);
+      const work = importApp(importer, archive, from, name, opts);
+      interruption.work = work;
+      const out = await work;
       println(`Imported ${name} (added ${out.routes} routes, provisioned ${out.resources} resources)`);
     } catch (err) {
-      await importer.undo();
+      // Interrupted: the signal's handler undoes the import and exits.
+      if (interruption.signal) await new Promise(() => {});
+      await importer.undoOnce();
       throw err;
     }
   } finally {
-    await file.cleanup();
+    if (!interruption.signal) {
+      interruption.release();
+      await cleanup();
+    }
   }
 }
 

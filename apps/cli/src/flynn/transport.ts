@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { HttpTransport, TransferRequest } from '@flynn-edge/backup';
+import { Readable } from 'node:stream';
+import { HEAD_TIMEOUT_MS, type HttpTransport, IdleWatchdog, type TransferRequest } from '@flynn-edge/backup';
 import { PeerTrust } from '@flynn-edge/discoverd-client/servers';
 import { send } from '../discoverd-http.js';
 import type { ClusterTarget } from './target.js';
@@ -8,12 +9,14 @@ import type { ClusterTarget } from './target.js';
 // the controller gateway work as for every other command, bodies stream both ways, and the
 // cluster key goes only where discoverd-http's `request` would send it: the configured discoverd
 // servers, the peers they vouch for (a 307 to the leader), and the hosts the caller names.
-
-/** Default deadline of one exchange, body included. */
-const TIMEOUT_MS = 10 * 60_000;
+//
+// A volume or an artifact may take hours: a stream body has no deadline, an answer none once its
+// head is there; an idle watchdog fails either when no byte moved for a minute. `abort()` (a
+// Ctrl-C) ends every exchange still streaming.
 
 export class CliTransport implements HttpTransport {
   private readonly trust: PeerTrust;
+  private readonly running = new Set<{ destroy(err: Error): void }>();
 
   constructor(private readonly target: ClusterTarget) {
     this.trust = new PeerTrust(target.discoverd);
@@ -24,16 +27,39 @@ export class CliTransport implements HttpTransport {
     this.trust.add(url);
   }
 
+  /** Fails every exchange still streaming with `err` (later ones, an undo's, go ahead). */
+  abort(err: Error): void {
+    for (const s of this.running) s.destroy(err);
+  }
+
   async request(method: string, url: string, opts: TransferRequest = {}): Promise<IncomingMessage> {
     const headers: Record<string, string> = { ...opts.headers };
     if (this.target.clusterKey && this.trust.trusts(url)) {
       headers.authorization = `Bearer ${this.target.clusterKey}`;
     }
-    const deadline = Date.now() + (opts.timeoutMs ?? TIMEOUT_MS);
-    const { res, done } = await send(method, url, headers, opts.body, deadline);
-    res.once('close', done);
+    const watchdog = new IdleWatchdog(`${method} ${url}`, opts.idleMs);
+    const streaming = opts.body instanceof Readable;
+    const body = opts.body instanceof Readable ? watchdog.body(opts.body) : opts.body;
+    if (body instanceof Readable) this.track(body);
+    const deadline = streaming ? Number.POSITIVE_INFINITY : Date.now() + (opts.timeoutMs ?? HEAD_TIMEOUT_MS);
+    let res: IncomingMessage;
+    try {
+      const answer = await send(method, url, headers, body, deadline);
+      answer.done();
+      res = answer.res;
+    } catch (err) {
+      watchdog.stop();
+      throw err;
+    }
+    watchdog.response(res);
+    this.track(res);
     const peers = res.headers['discoverd-peers'];
     this.trust.observe(url, Array.isArray(peers) ? peers.join(',') : peers);
     return res;
+  }
+
+  private track(s: Readable): void {
+    this.running.add(s);
+    s.once('close', () => this.running.delete(s));
   }
 }

@@ -21,8 +21,13 @@ export function compareKeys(a: string, b: string): number {
 export async function encodeKvNdjsonGz(pairs: KvPair[]): Promise<Buffer> {
   const sorted = [...pairs].sort((a, b) => compareKeys(a.key, b.key));
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].key === sorted[i - 1].key)
-      throw new Error(`kv.ndjson.gz: duplicate key ${JSON.stringify(sorted[i].key)}`);
+    const [a, b] = [sorted[i - 1].key, sorted[i].key];
+    if (a === b) throw new Error(`kv.ndjson.gz: duplicate key ${JSON.stringify(a)}`);
+    // Lone UTF-16 surrogates all become U+FFFD in UTF-8: two such keys would come back as one.
+    if (compareKeys(a, b) === 0)
+      throw new Error(
+        `cannot back up keys ${JSON.stringify(a)} and ${JSON.stringify(b)}: they are the same in UTF-8 (a lone surrogate becomes U+FFFD); rename one`,
+      );
   }
   const text = sorted.map((p) => `${JSON.stringify({ key: p.key, value: p.value })}\n`).join('');
   return gzipAsync(Buffer.from(text), { level: 9 });

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { KvPair } from '../format/kv-ndjson.js';
 import { EXCLUDED_PREFIXES } from '../format/manifest.js';
-import { expect2xx, type HttpTransport, readBody, TransferError } from './http.js';
+import { expect2xx, type HttpTransport, IDLE_MS, readBody, TransferError } from './http.js';
 
 // Reading a cluster's data for a backup or an export (flynn-ops.md §8.2 steps 2–4): the store at
 // one revision, artifact tarballs from the hosts that hold them, volumes as gzipped `zfs send`
@@ -20,8 +20,6 @@ export interface KvSnapshot {
 
 const MAX_REDIRECTS = 10;
 const SNAPSHOT_CONTENT_TYPE = 'application/vnd.zfs.snapshot-stream';
-/** A send stream that stops moving this long is a dead host (a SIGKILLed one resets at once). */
-const IDLE_MS = 60_000;
 
 interface KvListing {
   revision: number;
@@ -67,13 +65,17 @@ export async function captureKv(t: HttpTransport, discoverdUrl: string): Promise
   }
 }
 
-/** Counts (and optionally hashes) the bytes going through; a stall longer than `idleMs` fails it. */
+/** Bytes as they arrive (a progress bar's). */
+export type OnBytes = (n: number) => void;
+
+/** Counts and hashes the bytes going through; a stall longer than IDLE_MS fails it. */
 class Meter extends Transform {
   bytes = 0;
   private readonly hash = createHash('sha256');
   private timer?: NodeJS.Timeout;
+  private readonly idleMs = IDLE_MS;
 
-  constructor(private readonly idleMs = IDLE_MS) {
+  constructor(private readonly onBytes?: OnBytes) {
     super();
     this.arm();
   }
@@ -89,6 +91,7 @@ class Meter extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
     this.hash.update(chunk);
     this.arm();
     this.push(chunk);
@@ -116,6 +119,7 @@ export async function fetchArtifact(
   hostUrls: string[],
   sha256: string,
   destFile: string,
+  onBytes?: OnBytes,
 ): Promise<{ size: number }> {
   const failures: string[] = [];
   for (const base of hostUrls) {
@@ -132,7 +136,7 @@ export async function fetchArtifact(
       res.resume();
       continue;
     }
-    const meter = new Meter();
+    const meter = new Meter(onBytes);
     try {
       await pipeline(res, meter, createWriteStream(destFile, { mode: 0o600 }));
     } catch (err) {
@@ -160,6 +164,7 @@ export async function sendVolume(
   host: { id: string; url: string },
   volume: { id: string; app: string },
   destFile: string,
+  onBytes?: OnBytes,
 ): Promise<{ snapshotId: string; streamBytes: number }> {
   const base = host.url.replace(/\/+$/, '');
   const vanished = () =>
@@ -187,16 +192,15 @@ export async function sendVolume(
     const res = await call('GET', `/storage/volumes/${encodeURIComponent(snapshotId)}/send`, {
       // node:http frames a GET body only with an explicit Content-Length.
       headers: { accept: SNAPSHOT_CONTENT_TYPE, 'content-type': 'application/json', 'content-length': '2' },
+      // The deadline is the head's; the stream itself may take hours (idle watchdogs guard it).
       body: Buffer.from('[]'),
-      // The idle watchdog below catches a dead host; the stream itself may take long.
-      timeoutMs: 24 * 3600_000,
     });
     if (res.statusCode === 404) {
       res.resume();
       throw vanished();
     }
     await expect2xx(res, `send of volume ${volume.id} on host ${host.id}`);
-    const meter = new Meter();
+    const meter = new Meter(onBytes);
     const gzip = createGzip();
     const file = createWriteStream(destFile, { mode: 0o600 });
     // Which side failed first decides the message: the host (a reset, a truncated or stalled

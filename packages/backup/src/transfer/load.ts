@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
-import { expect2xx, type HttpTransport, readBody, TransferError } from './http.js';
+import { expect2xx, type HttpTransport, linkBody, readBody, TransferError } from './http.js';
 
 // Putting an archive's data onto hosts (restore §9.2 step 6, import §10.2): artifacts by their
 // sha256, volumes as new data volumes receiving the archive's `zfs send` stream. Bodies stream;
@@ -15,12 +16,17 @@ export async function pushArtifact(
   sha256: string,
   body: Readable,
 ): Promise<void> {
-  const res = await t.request('PUT', `${hostUrl}/host/artifacts/${sha256}`, {
-    headers: { 'content-type': 'application/gzip' },
-    body,
-  });
-  await expect2xx(res, `artifact ${sha256}`);
-  res.resume();
+  try {
+    const res = await t.request('PUT', `${hostUrl}/host/artifacts/${sha256}`, {
+      headers: { 'content-type': 'application/gzip' },
+      body,
+    });
+    await expect2xx(res, `artifact ${sha256}`);
+    res.resume();
+  } finally {
+    // A refused push may leave the body unread: its file closes here.
+    body.destroy();
+  }
 }
 
 /**
@@ -37,24 +43,32 @@ export async function receiveVolume(
   gzStream: Readable,
   meta: Record<string, string>,
 ): Promise<{ id: string }> {
-  const created = await t.request('POST', `${hostUrl}/storage/providers/default/volumes`, {
-    headers: { 'content-type': 'application/json' },
-    body: Buffer.from(JSON.stringify({ meta })),
-  });
-  await expect2xx(created, 'create volume');
-  const { id } = JSON.parse(await readBody(created)) as { id: string };
+  let id: string;
   try {
+    const created = await t.request('POST', `${hostUrl}/storage/providers/default/volumes`, {
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify({ meta })),
+    });
+    await expect2xx(created, 'create volume');
+    ({ id } = JSON.parse(await readBody(created)) as { id: string });
+  } catch (err) {
+    gzStream.destroy();
+    throw err;
+  }
+  try {
+    // A gunzip destroyed by a failed request takes the archive's stream (its fd) along.
     const gunzip = createGunzip();
-    gzStream.on('error', (err) => gunzip.destroy(err));
+    linkBody(gzStream, gunzip);
     const res = await t.request('PUT', `${hostUrl}/storage/volumes/${id}/receive`, {
       headers: { 'content-type': SNAPSHOT_CONTENT_TYPE },
-      body: gzStream.pipe(gunzip),
+      body: gunzip,
     });
     await expect2xx(res, `receive volume ${id}`);
     const snapshot = JSON.parse(await readBody(res)) as { id: string };
     await destroyVolume(t, hostUrl, snapshot.id);
     return { id };
   } catch (err) {
+    gzStream.destroy();
     await destroyVolume(t, hostUrl, id).catch(() => {});
     throw err;
   }
@@ -86,10 +100,32 @@ export async function receiveVolumeRetrying(
   }
 }
 
-/** Destroys a volume (undoing an import); one already gone is fine. */
+/** How long a destroy waits for a receive into the volume to end (409 busy, retry). */
+const BUSY_WAIT_MS = 15_000;
+
+/**
+ * Destroys a volume (undoing an import); one already gone is fine. A receive still ending (an
+ * interrupted import's) makes the host answer 409 with `retry`: asked again for BUSY_WAIT_MS.
+ */
 export async function destroyVolume(t: HttpTransport, hostUrl: string, id: string): Promise<void> {
-  const res = await t.request('DELETE', `${hostUrl}/storage/volumes/${id}`);
-  if (res.statusCode === 404) return void res.resume();
-  await expect2xx(res, `destroy volume ${id}`);
-  res.resume();
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  for (;;) {
+    const res = await t.request('DELETE', `${hostUrl}/storage/volumes/${id}`, { timeoutMs: 60_000 });
+    if (res.statusCode === 404) return void res.resume();
+    if (res.statusCode !== 409 || Date.now() >= deadline) {
+      await expect2xx(res, `destroy volume ${id}`);
+      return void res.resume();
+    }
+    const text = await readBody(res);
+    let answer: { message?: string; retry?: boolean } = {};
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      // not an envelope
+    }
+    // A volume with snapshots is a 409 too, but not one worth waiting for.
+    if (answer.retry !== true)
+      throw new TransferError(`destroy volume ${id}: 409 ${answer.message ?? text}`.trim(), 409);
+    await sleep(250);
+  }
 }
