@@ -4,6 +4,7 @@ import { discoverdUrls, hostPort } from './discoverd-http.js';
 import { registerBootstrapCommand } from './ops/bootstrap-command.js';
 import { registerFixCommand } from './ops/fix-command.js';
 import { registerInitCommand } from './ops/init-command.js';
+import { registerUpdateCommand } from './ops/update-command.js';
 import { registerVersionCommand } from './ops/version-command.js';
 import { PROG } from './output.js';
 
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
   registerBootstrapCommand(program);
   registerFixCommand(program);
   registerVersionCommand(program);
+  registerUpdateCommand(program);
 
   program
     .command('promote')

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AppStore } from '@flynn-edge/app-model';
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import { DiscoverdClient, type Heartbeater } from '@flynn-edge/discoverd-client';
 import {
   fetchArtifactFromHosts,
   type Job,
@@ -15,6 +15,7 @@ import {
 import {
   createHttpServer,
   createMetrics,
+  errors,
   FLYNN_EDGE_VERSION,
   type HttpServer,
   type Logger,
@@ -35,11 +36,15 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { artifactsApiPlugin } from './artifacts-api.js';
 import type { DaemonConfig } from './config.js';
+import { signalReady, startSuccessor, takeListener } from './handover.js';
 import { jobsApiPlugin } from './jobs-api.js';
 import { logApiPlugin } from './log-api.js';
 import { HostLogs } from './logs.js';
 import { OmniReconciler } from './omni-reconciler.js';
+import { installBase } from './releases.js';
+import { releasesApiPlugin } from './releases-api.js';
 import { resourceCheckApiPlugin } from './resource-check-api.js';
+import { updateApiPlugin } from './update-api.js';
 
 // The flynn-host daemon: one per host, the only component that is not itself a job. It runs the
 // jobs, keeps their logs, owns the host's storage, and serves the host API (:1113). It registers
@@ -69,6 +74,18 @@ function resolvers(): string[] {
  */
 export const INSTALLED_TREE = fileURLToPath(new URL('../../..', import.meta.url));
 
+/** How long a new daemon has to re-adopt the jobs and serve (Flynn's is 30 s too). */
+const HANDOVER_TIMEOUT_MS = 30_000;
+
+export interface HostDaemonOptions {
+  /** The daemon's command-line flags (argv after `daemon`): /host/status `flags`, an update's args. */
+  flags?: string[];
+  /** After a handover: the new daemon serves; this one only has to go (main.ts exits). */
+  onHandedOver?: () => void;
+  /** How long a new daemon has to get ready (default 30 s). */
+  handoverTimeoutMs?: number;
+}
+
 /** How long one `zpool list` answers /host/status's pool health. */
 const POOL_HEALTH_TTL_MS = 2000;
 
@@ -76,6 +93,9 @@ export interface HostStatus {
   id: string;
   addrs: string[];
   version: string;
+  /** The daemon's process, and its flags (argv after `daemon`): what an update restarts it with. */
+  pid: number;
+  flags: string[];
   url: string;
   discoverd: string[];
   /** What discoverd's -wait-net-dns reads: no bridge network here, so the host's own /32. */
@@ -99,13 +119,18 @@ export class HostDaemon {
   private volumesDisabled = 'volumes are disabled (-no-volumes)';
   private poolHealth: { at: number; answer: Promise<HostStatus['volumes']> } | undefined;
   private registering: Promise<void> | undefined;
-  /** Aborted by close(): wakes the registration loop's back-off sleep. */
-  private readonly stopping = new AbortController();
+  /** Aborted by close() or a handover: wakes the registration loop's back-off sleep. */
+  private stopping = new AbortController();
+  /** The `flynn-host` registration, once made. */
+  private hostHb: Heartbeater | undefined;
   private closed = false;
+  /** A handover is under way (writes are refused) or done (this daemon is on its way out). */
+  private handover: 'none' | 'busy' | 'done' = 'none';
 
   constructor(
     readonly config: DaemonConfig,
     private readonly log: Logger,
+    private readonly opts: HostDaemonOptions = {},
   ) {
     this.client = new DiscoverdClient({
       servers: config.discoverd,
@@ -186,6 +211,11 @@ export class HostDaemon {
           }),
         );
       }
+      // While the jobs change hands nothing may start or stop one; reads still answer.
+      app.addHook('onRequest', async (req) => {
+        if (this.handover !== 'none' && req.method !== 'GET' && req.method !== 'HEAD')
+          throw errors.serviceUnavailable('flynn-host: handing over to a new daemon; try again');
+      });
       app.get('/host/status', async (_req, reply) => sendJson(reply, 200, await this.status()));
       await app.register(jobsApiPlugin, {
         jobs: this.jobs,
@@ -198,6 +228,11 @@ export class HostDaemon {
       await app.register(logApiPlugin, { jobs: this.jobs, store: this.logs.store });
       await app.register(artifactsApiPlugin, { store: this.jobs.artifacts });
       await app.register(resourceCheckApiPlugin, { externalIp: config.externalIp });
+      await app.register(releasesApiPlugin, { base: installBase(INSTALLED_TREE) });
+      await app.register(updateApiPlugin, {
+        defaultArgs: () => opts.flags ?? [],
+        handOver: (path, args) => this.handOver(path, args),
+      });
       await app.register(volumeApiPlugin, {
         get manager() {
           return daemon.volumes;
@@ -275,6 +310,8 @@ export class HostDaemon {
       id: this.config.id,
       addrs: [`${this.config.externalIp}:${this.config.apiPort}`],
       version: HOST_VERSION,
+      pid: process.pid,
+      flags: this.opts.flags ?? [],
       url: this.url,
       discoverd: this.client.servers.slice(),
       network: {
@@ -369,21 +406,86 @@ export class HostDaemon {
     }
   }
 
-  async start(): Promise<void> {
+  /**
+   * Re-adopts the jobs and serves. `handover`: started by an old daemon (FLYNN_HANDOVER), which
+   * hands over its listening socket once the jobs are adopted, instead of binding the port.
+   */
+  async start(opts: { handover?: boolean } = {}): Promise<void> {
     await this.openVolumes();
     // Lines of re-adopted jobs start flowing in jobs.start(): the log store is listening already.
     await this.jobs.start();
     this.logs.start();
-    await this.api.listen({ host: this.config.externalIp, port: this.config.apiPort });
+    if (opts.handover) {
+      await this.api.ready();
+      await takeListener(this.api.server, HANDOVER_TIMEOUT_MS);
+      await signalReady();
+    } else {
+      await this.api.listen({ host: this.config.externalIp, port: this.config.apiPort });
+    }
     // discoverd may itself be a job of this daemon: register in the background, retrying.
-    this.registering = this.register();
+    this.registering = this.register(this.stopping.signal);
   }
 
-  private async register(): Promise<void> {
+  /**
+   * POST /host/update: stops supervising (state saved, jobs untouched), starts the new daemon at
+   * `path` and hands it the listening socket. Once it serves, this daemon stops accepting and
+   * `onHandedOver` makes it exit. A new daemon that fails is killed and this one takes the jobs
+   * back; the error says why.
+   */
+  async handOver(path: string, args: string[]): Promise<{ pid: number }> {
+    if (this.handover !== 'none') throw errors.conflict('flynn-host: an update is already under way');
+    this.handover = 'busy';
+    this.log.info({ path, args }, 'handing over to a new daemon');
+    await this.pause();
+    let pid: number;
+    try {
+      ({ pid } = await startSuccessor({
+        path,
+        args,
+        server: this.api.server,
+        timeoutMs: this.opts.handoverTimeoutMs ?? HANDOVER_TIMEOUT_MS,
+      }));
+    } catch (err) {
+      const why = (err as Error).message;
+      this.log.warn({ err: why }, 'handover failed; supervising the jobs again');
+      await this.resume();
+      this.handover = 'none';
+      throw errors.unknown(`flynn-host: update failed: ${why}`);
+    }
+    this.handover = 'done';
+    // The new daemon accepts on the same socket: this one stops, its open requests finish.
+    this.api.server.close();
+    this.log.info({ pid }, 'the new daemon serves; exiting');
+    this.opts.onHandedOver?.();
+    return { pid };
+  }
+
+  /** Everything a new daemon takes over stops here; the jobs keep running. */
+  private async pause(): Promise<void> {
+    await this.omni.close();
+    // A registration still retrying (not awaited: it may take long) is undone when it lands.
+    this.stopping.abort();
+    // The new daemon registers the same instance: this one's goes first.
+    await this.hostHb?.close();
+    this.hostHb = undefined;
+    await this.jobs.close();
+    await this.logs.shipper.stop();
+    await this.logs.store.flush();
+  }
+
+  /** After a failed handover: supervise, ship and register again. */
+  private async resume(): Promise<void> {
+    this.stopping = new AbortController();
+    await this.jobs.reopen();
+    this.logs.start();
+    this.registering = this.register(this.stopping.signal);
+  }
+
+  private async register(signal: AbortSignal): Promise<void> {
     const addr = `${this.config.externalIp}:${this.config.apiPort}`;
-    for (let delay = 500; !this.closed; delay = Math.min(delay * 2, 5000)) {
+    for (let delay = 500; !this.closed && !signal.aborted; delay = Math.min(delay * 2, 5000)) {
       try {
-        await this.client.addServiceAndRegister('flynn-host', addr, {
+        const hb = await this.client.addServiceAndRegister('flynn-host', addr, {
           // Its id (flynn-host list), and where Prometheus scrapes it: /metrics on the host API.
           meta: {
             id: this.config.id,
@@ -392,13 +494,18 @@ export class HostDaemon {
           },
           onError: (err) => this.log.warn({ err: err.message }, 'flynn-host heartbeat failed'),
         });
+        if (signal.aborted) {
+          await hb.close();
+          return;
+        }
+        this.hostHb = hb;
         this.log.info({ addr }, 'registered as flynn-host');
         // Jobs re-adopted by jobs.start() are listed already: the first pass sees them.
         if (!this.closed) this.omni.start();
         return;
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'cannot register in discoverd yet');
-        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {});
+        await sleep(delay, undefined, { signal }).catch(() => {});
       }
     }
   }

@@ -10,10 +10,14 @@ import {
 } from '@flynn-edge/service-kit';
 import { DaemonConfigError, daemonFlags, loadDaemonConfig } from './config.js';
 import { HostDaemon } from './daemon.js';
+import { takeHandover } from './handover.js';
 import { HostConfigError, loadHostConfig, mergeHostConfig } from './host-config.js';
 
 // `flynn-host daemon`: flags → HostDaemon. SIGTERM stops the daemon, not its jobs: the next
 // daemon on the same state directory re-adopts them.
+
+/** How long an old daemon stays after handing over (Flynn's shutdown_delay). */
+const SHUTDOWN_DELAY_MS = 1000;
 
 export async function runDaemon(cmdArgs: string[]): Promise<void> {
   // The config file (flynn-host init) first, as Flynn: its args after ours, its env set.
@@ -53,9 +57,19 @@ export async function runDaemon(cmdArgs: string[]): Promise<void> {
       },
     },
   });
-  const daemon = new HostDaemon(config, log);
-  await daemon.start();
-  log.info({ api: daemon.url, state: config.stateDir, logs: config.logDir }, 'flynn-host serving');
+  const handover = takeHandover();
+  const daemon = new HostDaemon(config, log, {
+    flags: cmdArgs,
+    // The new daemon serves: answer the update, let open requests finish, then go.
+    onHandedOver: () => {
+      setTimeout(() => file.end(() => process.exit(0)), SHUTDOWN_DELAY_MS).unref();
+    },
+  });
+  await daemon.start({ handover });
+  log.info(
+    { api: daemon.url, state: config.stateDir, logs: config.logDir, pid: process.pid, handover },
+    'flynn-host serving',
+  );
   onShutdown(() => daemon.close(), { name: 'flynn-host' });
   installSignalHandlers({ logger: log });
 }

@@ -39,13 +39,20 @@ function discoverdFirst(a: App, b: App): number {
 }
 
 export class OmniReconciler {
-  private readonly stopping = new AbortController();
+  private stopping = new AbortController();
   private loop: Promise<void> | undefined;
 
   constructor(private readonly opts: OmniReconcilerOptions) {}
 
-  /** One pass now, then one every interval until close(); passes never overlap. */
+  /**
+   * One pass now, then one every interval until close(); passes never overlap. Again after close()
+   * (a daemon that takes its jobs back when its successor failed to start).
+   */
   start(): void {
+    if (this.stopping.signal.aborted) {
+      this.stopping = new AbortController();
+      this.loop = undefined;
+    }
     this.loop ??= this.run();
   }
 

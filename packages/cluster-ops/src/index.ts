@@ -9,3 +9,4 @@ export { renderTemplate } from './bootstrap/template.js';
 export * from './host-api.js';
 export type { RestoreContext } from './restore/context.js';
 export { describeBackup, loadBackup, restoreEnv } from './restore/load.js';
+export * from './update/index.js';

@@ -219,6 +219,21 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
   async start(): Promise<void> {
     if (this.started) throw new Error('JobManager already started');
     this.started = true;
+    this.adoptSaved();
+  }
+
+  /**
+   * After close(): supervises again, taking the jobs back from the state on disk as start() does
+   * (a daemon whose successor failed during a handover; the successor may have changed the state).
+   */
+  async reopen(): Promise<void> {
+    if (!this.started || !this.closed) throw new Error('JobManager.reopen: the manager is not closed');
+    this.entries.clear();
+    this.closed = false;
+    this.adoptSaved();
+  }
+
+  private adoptSaved(): void {
     mkdirSync(join(this.stateDir, 'jobs'), { recursive: true });
     for (const p of this.files.load((err) => this.warn(err))) {
       this.entries.set(p.job.id, this.makeEntry(p.job, p.spool, p.backoffMs));

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { HttpError } from '@flynn-edge/service-kit';
+import type { FastifyInstance } from 'fastify';
+import { checkVersion, installRelease, ReleaseError, receiveFile } from './releases.js';
+
+// PUT /host/releases/:version (flynn-ops.md §5.2 step 3): body the release tarball, header
+// Flynn-Release-SHA256 its sha256. The host unpacks it to <base>/releases/<version>, checks it,
+// runs its `flynn-host version` and points `current` at it; 200 {"version","path"}. The same
+// release again is fine. Only an installed tree (install.sh's layout) takes releases: a daemon run
+// from a source checkout answers 409. One upload at a time.
+
+export interface ReleasesApiOptions {
+  /** The install base (holding releases/ and current), or undefined when not installed. */
+  base: string | undefined;
+}
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+function httpError(err: unknown): unknown {
+  if (!(err instanceof ReleaseError)) return err;
+  if (err.status === 409) return new HttpError('conflict', err.message);
+  if (err.status === 400) return new HttpError('validation_error', err.message);
+  return new HttpError('unknown_error', err.message);
+}
+
+export async function releasesApiPlugin(app: FastifyInstance, opts: ReleasesApiOptions): Promise<void> {
+  // In this plugin's context only: the body is the raw stream, whatever its type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  let queue: Promise<unknown> = Promise.resolve();
+
+  app.put<{ Params: { version: string } }>('/host/releases/:version', async (req, reply) => {
+    const body = (req.body as Readable | undefined) ?? req.raw;
+    const refuse = (err: unknown): never => {
+      // A refused upload may still be arriving: answer, then drop the connection.
+      if (!body.readableEnded) {
+        reply.header('connection', 'close');
+        body.resume();
+      }
+      throw httpError(err);
+    };
+    const { version } = req.params;
+    const want = String(req.headers['flynn-release-sha256'] ?? '').toLowerCase();
+    if (!opts.base) refuse(new ReleaseError('not an installed tree', 409));
+    const base = opts.base as string;
+    try {
+      checkVersion(version);
+    } catch (err) {
+      refuse(err);
+    }
+    if (!SHA256_RE.test(want))
+      refuse(new ReleaseError('Flynn-Release-SHA256 must be a sha256 (64 hex digits)', 400));
+
+    const releases = join(base, 'releases');
+    mkdirSync(releases, { recursive: true });
+    const file = join(releases, `.upload.${randomBytes(6).toString('hex')}.tar.gz`);
+    try {
+      const got = await receiveFile(body, file);
+      if (got !== want)
+        throw new ReleaseError(`the body's sha256 is ${got}, not ${want} (Flynn-Release-SHA256)`, 400);
+      const run = queue.then(() => installRelease(base, version, file));
+      queue = run.catch(() => {});
+      const installed = await run;
+      req.log.info({ version, path: installed.path }, 'release installed; current switched');
+      return reply.code(200).send(installed);
+    } catch (err) {
+      throw httpError(err);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+}

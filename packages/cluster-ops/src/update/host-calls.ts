@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { HostApi, HostApiError } from '../host-api.js';
+import type { ReleaseFile } from './release-file.js';
+import { UpdateError } from './versions.js';
+
+// The host API calls of an update (flynn-ops.md §5.2 steps 3–4): each host's version, pid and
+// daemon flags; the release upload; the daemon handover and the wait for its successor.
+
+export interface UpdateHost {
+  id: string;
+  /** ip:port of its API. */
+  addr: string;
+}
+
+/** What /host/status says about the daemon. `pid` and `flags` are absent on older hosts. */
+export interface DaemonState {
+  version: string;
+  pid?: number;
+  flags?: string[];
+}
+
+export interface HostAt extends UpdateHost, DaemonState {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class UpdateCalls {
+  private readonly api: HostApi;
+  /** The daemon answers a hand-over only once its successor serves (up to 30 s, plus start-up). */
+  private readonly handOverApi: HostApi;
+
+  constructor(
+    private readonly clusterKey?: string,
+    timeoutMs = 10_000,
+  ) {
+    this.api = new HostApi([], clusterKey, timeoutMs);
+    this.handOverApi = new HostApi([], clusterKey, Math.max(timeoutMs, 45_000));
+  }
+
+  async daemon(host: UpdateHost): Promise<DaemonState> {
+    const s = (await this.api.request(host.addr, 'GET', '/host/status')) as Partial<DaemonState>;
+    if (typeof s.version !== 'string') throw new UpdateError(`host ${host.id}: /host/status has no version`);
+    return {
+      version: s.version,
+      pid: typeof s.pid === 'number' ? s.pid : undefined,
+      flags: Array.isArray(s.flags) ? s.flags.map(String) : undefined,
+    };
+  }
+
+  /** Every host with its daemon's state; a host that does not answer fails the whole call. */
+  async states<H extends UpdateHost>(hosts: H[]): Promise<(H & DaemonState)[]> {
+    return Promise.all(
+      hosts.map(async (h) => {
+        try {
+          return { ...h, ...(await this.daemon(h)) };
+        } catch (err) {
+          throw new UpdateError(`host ${h.id}: ${(err as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  /** `h1 0.2.0, h2 0.1.0, h3 ?`: each host's version as it answers now. */
+  async versionsLine(hosts: UpdateHost[]): Promise<string> {
+    const parts = await Promise.all(
+      hosts.map(async (h) => {
+        try {
+          return `${h.id} ${(await this.daemon(h)).version}`;
+        } catch {
+          return `${h.id} ?`;
+        }
+      }),
+    );
+    return parts.join(', ');
+  }
+
+  /** PUT /host/releases/<version>: the host unpacks, self-checks and switches `current`. */
+  async upload(host: UpdateHost, release: ReleaseFile, body: Buffer): Promise<{ path: string }> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/gzip',
+      'flynn-release-sha256': release.sha256,
+    };
+    if (this.clusterKey) headers.authorization = `Bearer ${this.clusterKey}`;
+    let r: Response;
+    try {
+      r = await fetch(`http://${host.addr}/host/releases/${encodeURIComponent(release.version)}`, {
+        method: 'PUT',
+        headers,
+        body,
+        // Unpacking and the self-check take a while on a slow disk.
+        signal: AbortSignal.timeout(300_000),
+      });
+    } catch (err) {
+      throw new UpdateError(`host ${host.id}: sending the release failed: ${(err as Error).message}`);
+    }
+    const text = await r.text();
+    let parsed: { path?: unknown; message?: unknown } = {};
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: the text is the message
+    }
+    if (!r.ok) {
+      const msg = typeof parsed.message === 'string' ? parsed.message : text.trim();
+      throw new UpdateError(`host ${host.id}: release ${release.version} refused: ${r.status} ${msg}`);
+    }
+    if (typeof parsed.path !== 'string')
+      throw new UpdateError(`host ${host.id}: release ${release.version} accepted without a path`);
+    return { path: parsed.path };
+  }
+
+  /** Reads the tarball once and sends it to every host in parallel; all must accept it. */
+  async distribute(hosts: UpdateHost[], release: ReleaseFile): Promise<Map<string, string>> {
+    const body = readFileSync(release.file);
+    const results = await Promise.allSettled(hosts.map((h) => this.upload(h, release, body)));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    if (failed.length > 0) throw new UpdateError(`${failed.join('; ')} (no daemon was restarted)`);
+    return new Map(
+      hosts.map((h, i) => [h.id, (results[i] as PromiseFulfilledResult<{ path: string }>).value.path]),
+    );
+  }
+
+  /** POST /host/update with the daemon's own flags: 200 once the new daemon serves. */
+  async handOver(host: HostAt, path: string): Promise<{ pid?: number }> {
+    const body: { path: string; args?: string[] } = { path };
+    if (host.flags) body.args = host.flags;
+    try {
+      const r = (await this.handOverApi.request(host.addr, 'POST', '/host/update', body)) as {
+        pid?: unknown;
+      };
+      return { pid: typeof r?.pid === 'number' ? r.pid : undefined };
+    } catch (err) {
+      const why = err instanceof HostApiError ? err.message : (err as Error).message;
+      throw new UpdateError(`host ${host.id}: update failed: ${why}`);
+    }
+  }
+
+  /** Polls /host/status until the daemon is `version` with a pid other than `oldPid`. */
+  async waitFor(host: UpdateHost, version: string, oldPid: number | undefined, timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      try {
+        const s = await this.daemon(host);
+        if (s.version === version && (oldPid === undefined || s.pid === undefined || s.pid !== oldPid))
+          return s;
+        last = `${s.version} pid ${s.pid ?? '?'}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await sleep(250);
+    }
+    throw new UpdateError(
+      `host ${host.id} is not on ${version} after ${Math.round(timeoutMs / 1000)}s (last: ${last})`,
+    );
+  }
+}
