@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AppStore } from '@flynn-edge/app-model';
@@ -41,7 +41,7 @@ import { jobsApiPlugin } from './jobs-api.js';
 import { logApiPlugin } from './log-api.js';
 import { HostLogs } from './logs.js';
 import { OmniReconciler } from './omni-reconciler.js';
-import { installBase } from './releases.js';
+import { installBase, releaseOf, switchCurrent } from './releases.js';
 import { releasesApiPlugin } from './releases-api.js';
 import { resourceCheckApiPlugin } from './resource-check-api.js';
 import { updateApiPlugin } from './update-api.js';
@@ -73,6 +73,12 @@ function resolvers(): string[] {
  * `apps/host/dist/daemon.js`.
  */
 export const INSTALLED_TREE = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** The tree builtins resolve to: <base>/current for an installed release, else this tree. */
+function builtinTree(): string {
+  const base = installBase(INSTALLED_TREE);
+  return base ? join(base, 'current') : INSTALLED_TREE;
+}
 
 /** How long a new daemon has to re-adopt the jobs and serve (Flynn's is 30 s too). */
 const HANDOVER_TIMEOUT_MS = 30_000;
@@ -151,7 +157,9 @@ export class HostDaemon {
         DISCOVERD: config.discoverd.join(','),
         EXTERNAL_IP: config.externalIp,
       },
-      installDir: INSTALLED_TREE,
+      // Through `current` when installed: a builtin started after an update (a redeploy, a
+      // router's new workers) runs the release that is current then.
+      installDir: builtinTree(),
       clusterKey: config.clusterKey || undefined,
       // A tarball this host lacks comes from another host's store.
       fetchArtifact: async (sha256, store) =>
@@ -418,6 +426,10 @@ export class HostDaemon {
     if (opts.handover) {
       await this.api.ready();
       await takeListener(this.api.server, HANDOVER_TIMEOUT_MS);
+      // This daemon serves: a restart from now on (systemd, a reboot) must run its release.
+      const base = installBase(INSTALLED_TREE);
+      const version = releaseOf(base, INSTALLED_TREE);
+      if (base && version) await switchCurrent(base, version);
       await signalReady();
     } else {
       await this.api.listen({ host: this.config.externalIp, port: this.config.apiPort });
@@ -465,10 +477,12 @@ export class HostDaemon {
     await this.omni.close();
     // A registration still retrying (not awaited: it may take long) is undone when it lands.
     this.stopping.abort();
-    // The new daemon registers the same instance: this one's goes first.
-    await this.hostHb?.close();
+    // The new daemon registers the same instances (same ids) again: this one stops heartbeating
+    // them but leaves them in discoverd (no DELETE), so routers keep their backends and no one
+    // sees the host go. resume() registers them again if the handover fails.
+    await this.hostHb?.release();
     this.hostHb = undefined;
-    await this.jobs.close();
+    await this.jobs.close({ keepRegistrations: true });
     await this.logs.shipper.stop();
     await this.logs.store.flush();
   }
@@ -495,7 +509,8 @@ export class HostDaemon {
           onError: (err) => this.log.warn({ err: err.message }, 'flynn-host heartbeat failed'),
         });
         if (signal.aborted) {
-          await hb.close();
+          // During a handover the successor registers the same instance: leave it in discoverd.
+          await (this.handover === 'none' ? hb.close() : hb.release());
           return;
         }
         this.hostHb = hb;

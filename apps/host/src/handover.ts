@@ -104,14 +104,24 @@ export function takeHandover(): boolean {
  */
 export function takeListener(server: Server, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const stop = (why: string) => {
+      clearTimeout(timer);
       process.off('message', onMessage);
-      reject(new Error(`no listener from the old daemon within ${Math.round(timeoutMs / 1000)} s`));
-    }, timeoutMs);
+      process.off('disconnect', onGone);
+      reject(new Error(why));
+    };
+    const timer = setTimeout(
+      () => stop(`no listener from the old daemon within ${Math.round(timeoutMs / 1000)} s`),
+      timeoutMs,
+    );
+    // The old daemon died mid-handover: whatever restarts it (systemd) re-adopts the jobs; a
+    // second daemon here would fight it for them.
+    const onGone = () => stop('the old daemon went away before handing over its listener');
     function onMessage(m: unknown, handle: unknown): void {
       if (m !== LISTENER || !handle) return;
       clearTimeout(timer);
       process.off('message', onMessage);
+      process.off('disconnect', onGone);
       server.once('error', reject);
       server.once('listening', () => {
         server.off('error', reject);
@@ -120,7 +130,9 @@ export function takeListener(server: Server, timeoutMs: number): Promise<void> {
       // A net.Server (or anything with a listening _handle): the socket the old daemon accepted on.
       server.listen(handle as Server);
     }
+    if (!process.connected) return onGone();
     process.on('message', onMessage);
+    process.once('disconnect', onGone);
     process.send?.(ADOPTED);
   });
 }

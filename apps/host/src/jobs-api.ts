@@ -1,4 +1,6 @@
+import { constants as osConstants } from 'node:os';
 import {
+  isSameProcessAlive,
   type Job,
   type JobManager,
   JobNotFoundError,
@@ -102,6 +104,16 @@ export async function jobsApiPlugin(app: FastifyInstance, opts: JobsApiOptions):
   app.post('/host/jobs', { config: { decodeJson: 'lenient' } }, async (req, reply) =>
     sendJson(reply, 200, maskJob(await answer(() => run(specFrom(req.body))))),
   );
+  // Flynn's PUT /host/jobs/:id/signal/:signal: e.g. SIGHUP makes a router replace its workers.
+  app.put<{ Params: { id: string; signal: string } }>('/host/jobs/:id/signal/:signal', async (req, reply) => {
+    const signal = signalOf(req.params.signal);
+    const job = jobs.get(req.params.id);
+    if (!job) throw new HttpError('object_not_found', `job ${JSON.stringify(req.params.id)} not found`);
+    if (job.state !== 'running' || !job.pid || !isSameProcessAlive(job.pid, job.procStartTime))
+      throw new HttpError('validation_error', `job ${job.id} is ${job.state}, not running`);
+    process.kill(job.pid, signal);
+    return sendJson(reply, 200, { id: job.id, pid: job.pid, signal });
+  });
   app.delete<{ Params: { id: string }; Querystring: { grace?: string; drain?: string } }>(
     '/host/jobs/:id',
     async (req, reply) => {
@@ -114,4 +126,14 @@ export async function jobsApiPlugin(app: FastifyInstance, opts: JobsApiOptions):
       );
     },
   );
+}
+
+/** A signal by name (`SIGHUP`, `HUP`) or number (`1`), as Flynn's signal endpoint takes it. */
+function signalOf(given: string): NodeJS.Signals {
+  const name = /^\d+$/.test(given)
+    ? Object.entries(osConstants.signals).find(([, n]) => n === Number(given))?.[0]
+    : `SIG${given.toUpperCase().replace(/^SIG/, '')}`;
+  if (!name || !(name in osConstants.signals))
+    throw new HttpError('validation_error', `unknown signal ${JSON.stringify(given)}`);
+  return name as NodeJS.Signals;
 }

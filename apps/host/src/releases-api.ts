@@ -7,8 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { checkVersion, installRelease, ReleaseError, receiveFile } from './releases.js';
 
 // PUT /host/releases/:version (flynn-ops.md §5.2 step 3): body the release tarball, header
-// Flynn-Release-SHA256 its sha256. The host unpacks it to <base>/releases/<version>, checks it,
-// runs its `flynn-host version` and points `current` at it; 200 {"version","path"}. The same
+// Flynn-Release-SHA256 its sha256. The host unpacks it to <base>/releases/<version>, checks it and
+// runs its `flynn-host version`; 200 {"version","path"}. `current` stays: it moves when a daemon
+// of the release takes over (POST /host/update with a path inside it). The same
 // release again is fine. Only an installed tree (install.sh's layout) takes releases: a daemon run
 // from a source checkout answers 409. One upload at a time.
 
@@ -64,7 +65,7 @@ export async function releasesApiPlugin(app: FastifyInstance, opts: ReleasesApiO
       const run = queue.then(() => installRelease(base, version, file));
       queue = run.catch(() => {});
       const installed = await run;
-      req.log.info({ version, path: installed.path }, 'release installed; current switched');
+      req.log.info({ version, path: installed.path }, 'release installed');
       return reply.code(200).send(installed);
     } catch (err) {
       throw httpError(err);

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { mkdir, readdir, readlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -10,8 +10,9 @@ import { promisify } from 'node:util';
 // The release trees of an installed host (packaging/install.sh's layout): <base>/releases/<version>
 // each checked against its SHA256SUMS, <base>/current a relative link to the one in use. A new
 // release arrives as the tarball `npm run release` makes (one folder, flynn-edge-<version>/), is
-// unpacked beside its final place, checked, asked for its version, renamed into place, and only
-// then does `current` move (a new link renamed over the old one). A failure leaves `current` alone.
+// unpacked beside its final place, checked, asked for its version and renamed into place. `current`
+// moves (a new link renamed over the old one) only once a daemon of that release serves: an update
+// that stops after distributing leaves every host as it was, and a restart runs the old release.
 
 const run = promisify(execFile);
 
@@ -101,7 +102,7 @@ async function checkSums(dir: string): Promise<void> {
 }
 
 /** Points <base>/current at releases/<version>: a new link renamed over the old one. */
-async function switchCurrent(base: string, version: string): Promise<void> {
+export async function switchCurrent(base: string, version: string): Promise<void> {
   const target = `releases/${version}`;
   const current = join(base, 'current');
   if ((await readlink(current).catch(() => undefined)) === target) return;
@@ -121,8 +122,8 @@ export interface InstalledRelease {
 }
 
 /**
- * Installs the release tarball `file` (already sha256-checked) as <base>/releases/<version> and
- * makes it current. A release already there with the same SHA256SUMS is kept as it is.
+ * Installs the release tarball `file` (already sha256-checked) as <base>/releases/<version>;
+ * `current` is left alone. A release already there with the same SHA256SUMS is kept as it is.
  */
 export async function installRelease(base: string, version: string, file: string): Promise<InstalledRelease> {
   checkVersion(version);
@@ -160,8 +161,19 @@ export async function installRelease(base: string, version: string, file: string
   } else {
     await selfCheck(dest, version);
   }
-  await switchCurrent(base, version);
   return { version, path: dest };
+}
+
+/**
+ * The release a daemon at `path` belongs to, when `path` is (inside) <base>/releases/<version>:
+ * what `current` moves to once that daemon serves.
+ */
+export function releaseOf(base: string | undefined, path: string): string | undefined {
+  if (!base) return undefined;
+  const rel = relative(join(base, 'releases'), resolve(path));
+  const version = rel.split(sep)[0];
+  if (!version || rel.startsWith('..') || isAbsolute(rel) || version.startsWith('.')) return undefined;
+  return version;
 }
 
 async function selfCheck(tree: string, version: string): Promise<void> {

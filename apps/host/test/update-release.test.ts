@@ -1,25 +1,19 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedProcess, nextPortBlock, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseTarball, runInstaller } from '../../../test/src/ops-cluster.js';
+import { repackRelease } from '../../../test/src/release-repack.js';
 
 // PUT /host/releases/<version> on a daemon installed the way an operator installs one (the
 // `npm run release` tarball through its install.sh into a scratch root): a tarball whose sha256
-// is not the header's, or whose tree does not match its SHA256SUMS, is refused and `current`
-// stays; a good one (this tree repacked as a later version) is unpacked beside the first, and
-// `current` and `flynn-host version` switch to it.
+// is not the header's, or whose tree does not match its SHA256SUMS, is refused; a good one (this
+// tree repacked as a later version) is unpacked beside the first while `current` stays. Only when
+// a daemon of the new release has taken over (POST /host/update) do `current` and
+// `flynn-host version` switch to it.
 
 const IP = '127.0.0.188';
 const KEY = 'release-test-key';
@@ -31,36 +25,23 @@ const NEXT = '99.0.0-next';
 let daemon: ManagedProcess | undefined;
 let first: { tarball: string; version: string };
 
+/** The daemon that took over (not our child: stopped by pid). */
+let successor: number | undefined;
+
 afterAll(async () => {
   await daemon?.kill('SIGTERM');
   await daemon?.close();
+  if (successor) {
+    try {
+      process.kill(successor, 'SIGTERM');
+      await waitFor(() => !existsSync(`/proc/${successor}`), { timeoutMs: 15_000 });
+    } catch {}
+  }
   rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
-/**
- * The release tarball repacked as `version`: its folder renamed, VERSION rewritten and SHA256SUMS
- * made again, as scripts/release.mjs makes them. `tamper` changes a file after the sums are made.
- */
-function repack(tarball: string, version: string, tamper = false): string {
-  const work = mkdtempSync(join(dir, 'repack-'));
-  execFileSync('tar', ['-xzf', tarball, '-C', work]);
-  const top = `flynn-edge-${version}`;
-  renameSync(join(work, `flynn-edge-${first.version}`), join(work, top));
-  const tree = join(work, top);
-  writeFileSync(join(tree, 'VERSION'), `${version}\n`);
-  execFileSync(
-    'sh',
-    ['-c', "find . -type f ! -path ./SHA256SUMS | LC_ALL=C sort | xargs -d '\\n' sha256sum > SHA256SUMS"],
-    { cwd: tree },
-  );
-  if (tamper) writeFileSync(join(tree, 'packaging/install.sh'), '#!/bin/sh\nexit 0\n');
-  const out = join(dir, `${top}${tamper ? '-tampered' : ''}.tar.gz`);
-  execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-czf', out, top], {
-    cwd: work,
-  });
-  rmSync(work, { recursive: true, force: true });
-  return out;
-}
+const repack = (tarball: string, version: string, tamper = false) =>
+  repackRelease(tarball, version, { dir, tamper });
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -150,13 +131,13 @@ describe('PUT /host/releases/<version>', () => {
     expect(installedVersion()).toBe(first.version);
   }, 120_000);
 
-  it('unpacks a good release beside the first, self-checks it and switches current', async () => {
+  it('unpacks a good release beside the first and self-checks it; current stays', async () => {
     const next = repack(first.tarball, NEXT);
     const ok = await put(NEXT, next);
     expect(ok).toEqual({ status: 200, body: { version: NEXT, path: join(base, `releases/${NEXT}`) } });
-    expect(readlinkSync(join(base, 'current'))).toBe(`releases/${NEXT}`);
+    expect(readlinkSync(join(base, 'current'))).toBe(`releases/${first.version}`);
     expect(existsSync(join(base, `releases/${first.version}/VERSION`))).toBe(true);
-    expect(installedVersion()).toBe(NEXT);
+    expect(installedVersion()).toBe(first.version);
     // The same release again changes nothing.
     expect(await put(NEXT, next)).toEqual(ok);
     // No leftovers of the uploads.
@@ -166,5 +147,24 @@ describe('PUT /host/releases/<version>', () => {
         .stdout.split('\n')
         .filter((l) => l.startsWith('.')),
     ).toEqual([]);
+  }, 120_000);
+
+  it('switches current once a daemon of the new release has taken over', async () => {
+    const r = await fetch(`http://${IP}:${API}/host/update`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ path: join(base, `releases/${NEXT}`) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const body = (await r.json()) as { pid: number; message?: string };
+    expect(r.status, body.message).toBe(200);
+    successor = body.pid;
+    expect(await daemon?.wait()).toBe(0);
+    const status = (await (
+      await fetch(`http://${IP}:${API}/host/status`, { headers: { authorization: `Bearer ${KEY}` } })
+    ).json()) as { version: string; pid: number };
+    expect(status).toMatchObject({ version: NEXT, pid: successor });
+    expect(readlinkSync(join(base, 'current'))).toBe(`releases/${NEXT}`);
+    expect(installedVersion()).toBe(NEXT);
   }, 120_000);
 });

@@ -12,6 +12,7 @@ import {
 import {
   createHttpServer,
   createMetrics,
+  FLYNN_EDGE_VERSION,
   type HttpServer,
   type Logger,
   type Metrics,
@@ -180,7 +181,14 @@ export class ControlPlane {
   }
 
   /** Route table loaded everywhere and every store watch alive recently. */
-  routerStatus(): { healthy: boolean; reason?: string; workers: DataPlaneStatus[]; now: number } {
+  routerStatus(): {
+    healthy: boolean;
+    reason?: string;
+    /** This process's release (the primary: route API, store watches, ACME). */
+    version: string;
+    workers: DataPlaneStatus[];
+    now: number;
+  } {
     const workers = this.opts.dataPlane.status();
     const now = Date.now();
     let reason: string | undefined;
@@ -190,7 +198,7 @@ export class ControlPlane {
       else if (now - w.watchAliveAt > WATCH_STALE_MS)
         reason ??= `process ${w.pid}: store watch silent for ${now - w.watchAliveAt} ms`;
     }
-    return { healthy: reason === undefined, reason, workers, now };
+    return { healthy: reason === undefined, reason, version: FLYNN_EDGE_VERSION, workers, now };
   }
 
   private health(): { status: string; detail?: unknown } {

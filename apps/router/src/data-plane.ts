@@ -7,7 +7,7 @@ import { ACME_CHALLENGE_PATH, type Route } from '@flynn-edge/router-core';
 import { createProxyMetrics, HttpProxy, readProxyProtocolV1 } from '@flynn-edge/router-proxy';
 import { RouteSync } from '@flynn-edge/router-store';
 import { TcpRouteProxy } from '@flynn-edge/router-tcp';
-import type { Logger } from '@flynn-edge/service-kit';
+import { FLYNN_EDGE_VERSION, type Logger } from '@flynn-edge/service-kit';
 import { SniContextCache } from '@flynn-edge/tls';
 import type { Registry } from 'prom-client';
 import type { RouterConfig } from './config.js';
@@ -32,6 +32,8 @@ interface Handshake {
 
 export interface DataPlaneStatus {
   pid: number;
+  /** The flynn-edge release this process runs (a SIGHUP after an update moves workers on). */
+  version: string;
   /** The route table has been loaded from the store at least once. */
   synced: boolean;
   routes: number;
@@ -232,6 +234,7 @@ export class DataPlane {
   status(): DataPlaneStatus {
     return {
       pid: process.pid,
+      version: FLYNN_EDGE_VERSION,
       synced: this.synced,
       routes: this.state.size,
       revision: this.sync.revision,

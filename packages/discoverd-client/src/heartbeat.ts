@@ -5,7 +5,7 @@ import { DiscoverdError } from './errors.js';
 // Registration and heartbeats (spec §1.6, Flynn's client/heartbeat.go): the first registration
 // is retried (at least 5 attempts, for up to 60 s, 200 ms apart); after that the same instance is
 // PUT again every 3–5 s (5 s minus up to 2 s of jitter), every 200–400 ms after a failure; close()
-// stops and sends DELETE.
+// stops and sends DELETE, release() stops and leaves the instance to expire or be PUT by another.
 
 /** Job identity Flynn copies from the environment into every registered instance's meta. */
 export const ENV_META_KEYS = [
@@ -94,7 +94,7 @@ export interface HeartbeaterOptions extends HeartbeatTiming {
   onError?: (err: Error) => void;
   /** Env used to fill meta again on setMeta (default: process.env). */
   env?: Env;
-  /** Called once when close() starts. */
+  /** Called once when close() or release() starts. */
   onClose?: () => void;
 }
 
@@ -194,6 +194,27 @@ export class Heartbeater {
 
   /** Stops heartbeating and unregisters (DELETE). Never rejects; failures go to lastError. */
   close(): Promise<void> {
+    return this.stop(async () => {
+      try {
+        await this.transport.remove(this.service, this.inst.id);
+      } catch (err) {
+        this.lastError = err as Error;
+        this.opts.onError?.(err as Error);
+      }
+    });
+  }
+
+  /**
+   * Stops heartbeating but leaves the instance registered (no DELETE): it stays until its TTL
+   * runs out or someone PUTs it again — a daemon handing its jobs to a successor, which registers
+   * the same instances, so that watchers never see them go. A later close() sends nothing.
+   */
+  release(): Promise<void> {
+    return this.stop(async () => {});
+  }
+
+  /** The common part of close() and release(): the first call decides, later ones share it. */
+  private stop(then: () => Promise<void>): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
     this.opts.onClose?.();
@@ -203,12 +224,7 @@ export class Heartbeater {
     this.closing = (async () => {
       // Let an aborted in-flight PUT settle first so it cannot land after the DELETE.
       await this.chain.catch(() => {});
-      try {
-        await this.transport.remove(this.service, this.inst.id);
-      } catch (err) {
-        this.lastError = err as Error;
-        this.opts.onError?.(err as Error);
-      }
+      await then();
     })();
     return this.closing;
   }

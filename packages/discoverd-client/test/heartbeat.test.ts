@@ -233,4 +233,84 @@ describe('Heartbeater timing (fake timers)', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(t.calls.length).toBe(n);
   });
+
+  it('release() stops heartbeating without a DELETE; close() after it sends nothing', async () => {
+    const t = fakeTransport();
+    let closes = 0;
+    const hb = await Heartbeater.start(t, 'svc', inst, {
+      random: () => 0,
+      env: {},
+      onClose: () => closes++,
+    });
+    await vi.advanceTimersByTimeAsync(12_000); // PUTs at 0, 5 s, 10 s
+    expect(t.calls.map((c) => c.kind)).toEqual(['put', 'put', 'put']);
+    await hb.release();
+    expect(hb.isClosed).toBe(true);
+    expect(closes).toBe(1);
+    await vi.advanceTimersByTimeAsync(30_000);
+    await hb.close();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(t.calls.map((c) => c.kind)).toEqual(['put', 'put', 'put']);
+    expect(closes).toBe(1);
+    await expect(hb.setMeta({})).rejects.toThrow(/closed/);
+  });
+
+  it('release() aborts an in-flight PUT and waits for it to settle', async () => {
+    const t = fakeTransport();
+    const hb = await Heartbeater.start(t, 'svc', inst, { random: () => 0, env: {} });
+    let settled = false;
+    let aborted = false;
+    t.put = (_s, _i, signal) => {
+      t.calls.push({ kind: 'put', at: Date.now() });
+      // Settles only once aborted (a request stuck on a dead server).
+      return new Promise<void>((_resolve, reject) => {
+        signal.addEventListener('abort', () => {
+          aborted = true;
+          // Settles a little after the abort: release() must wait for it.
+          setTimeout(() => {
+            settled = true;
+            reject(signal.reason);
+          }, 100);
+        });
+      });
+    };
+    await vi.advanceTimersByTimeAsync(5000); // the heartbeat at +5 s hangs
+    expect(t.calls.map((c) => c.kind)).toEqual(['put', 'put']);
+    let released = false;
+    const releasing = hb.release().then(() => {
+      released = true;
+    });
+    await vi.advanceTimersByTimeAsync(50);
+    expect(aborted).toBe(true);
+    expect(released).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    await releasing;
+    expect(settled).toBe(true);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(t.calls.map((c) => c.kind)).toEqual(['put', 'put']);
+  });
+
+  it('release() after close() shares its promise: one DELETE', async () => {
+    const t = fakeTransport();
+    const hb = await Heartbeater.start(t, 'svc', inst, { env: {} });
+    const closing = hb.close();
+    expect(hb.release()).toBe(closing);
+    await closing;
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(t.calls.map((c) => c.kind)).toEqual(['put', 'delete']);
+  });
+
+  it('release() during the first registration rejects it and sends nothing more', async () => {
+    const t = fakeTransport();
+    t.failAll(true);
+    const hb = new Heartbeater(t, 'svc', inst, { env: {} });
+    const own = hb.start().catch((e: Error) => e);
+    await vi.advanceTimersByTimeAsync(500);
+    await hb.release();
+    expect(((await own) as Error).message).toMatch(/closed/);
+    const n = t.calls.length;
+    expect(t.calls.every((c) => c.kind === 'put')).toBe(true);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(t.calls.length).toBe(n);
+  });
 });

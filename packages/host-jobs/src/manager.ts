@@ -110,6 +110,14 @@ export interface StopOptions {
   drainMs?: number;
 }
 
+export interface CloseOptions {
+  /**
+   * Leave the jobs' instances in discoverd (no DELETE) for the next manager, which registers the
+   * same instances again; they expire with their TTL if none does.
+   */
+  keepRegistrations?: boolean;
+}
+
 interface Entry {
   job: Job;
   spools: JobSpools;
@@ -365,10 +373,12 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
 
   /**
    * Stops supervising without stopping any job: reads the spools one last time, saves the state
-   * (offsets included) and removes this manager's discoverd registrations. Jobs keep running; the
-   * next manager on the same state dir re-adopts them.
+   * (offsets included) and removes this manager's discoverd registrations — or, with
+   * keepRegistrations (a daemon handing over to a successor), stops heartbeating them and leaves
+   * them in discoverd for the successor to take over, so that routers never lose the jobs. Jobs
+   * keep running; the next manager on the same state dir re-adopts them.
    */
-  async close(): Promise<void> {
+  async close(opts: CloseOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.output.stop();
@@ -383,7 +393,7 @@ export class JobManager extends EventEmitter<JobManagerEvents> {
       e.proc?.removeAllListeners('exit');
       e.proc = undefined;
       if (!e.spoolsRemoved) this.output.drain(e, false);
-      closing.push(e.reg.deregister('manager closing'));
+      closing.push(opts.keepRegistrations ? e.reg.release() : e.reg.deregister('manager closing'));
     }
     this.persist();
     await Promise.all([...closing, ...this.pending]);

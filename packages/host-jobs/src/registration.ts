@@ -4,7 +4,8 @@ import type { Job } from './types.js';
 
 // A job's discoverd registration: its first port under its `service`, once its health check
 // passes (at once without one); removed while the check fails, when the job exits and when the
-// manager closes.
+// manager closes — unless it closes for a successor (a daemon handover), which registers the same
+// instance again: then the registration is released, left in discoverd, so routers keep the job.
 
 export interface RegistrationEvent {
   job: string;
@@ -31,8 +32,10 @@ export class JobRegistration {
   private hb?: Heartbeater;
   private registering = false;
   private wanted = false;
-  /** Bumped by deregister: a registration begun before it is undone when it completes. */
+  /** Bumped by deregister and release: a registration begun before it is undone when it completes. */
   private gen = 0;
+  /** Released: a registration that completes later is released too, never deleted. */
+  private released = false;
 
   constructor(
     /** The manager's job (updated in place). */
@@ -105,14 +108,18 @@ export class JobRegistration {
       this.registering = false;
       this.note(`discoverd registration failed: ${(err as Error).message}`);
       if (this.wanted && gen === this.gen && this.live()) {
-        const t = setTimeout(() => this.ctx.track(this.register()), 1000);
+        const t = setTimeout(() => {
+          // Not after a deregister, release or close meanwhile.
+          if (this.wanted && gen === this.gen && this.live()) this.ctx.track(this.register());
+        }, 1000);
         t.unref();
       }
       return;
     }
     this.registering = false;
     if (gen !== this.gen || !this.wanted || !this.live()) {
-      await hb.close();
+      // After a release, a DELETE could remove the instance the successor has just registered.
+      await (this.released ? hb.release() : hb.close());
       if (this.wanted && this.live()) await this.register();
       return;
     }
@@ -137,5 +144,21 @@ export class JobRegistration {
       service: this.job.service ?? '',
       addr: this.addr(),
     });
+  }
+
+  /**
+   * Stops heartbeating but leaves the instance in discoverd (its TTL, or the next manager's
+   * registration of the same instance, decides). No `registration` event: to discoverd's watchers
+   * the job never left. `registered` stays as it was: the state saved says what discoverd holds.
+   */
+  async release(): Promise<void> {
+    this.wanted = false;
+    this.released = true;
+    this.gen++;
+    const hb = this.hb;
+    if (!hb) return;
+    this.hb = undefined;
+    await hb.release();
+    this.note('left registered in discoverd for the next manager');
   }
 }

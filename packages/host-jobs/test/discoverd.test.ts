@@ -1,7 +1,7 @@
-import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
-import { DiscoverdClient } from '@flynn-edge/discoverd-client';
+import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import { waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DiscoverdFixture, startDiscoverd } from './discoverd-fixture.js';
 import { APP, alive, cleanup, manager, nodeJob, tempDir } from './helpers.js';
 
 // Registration in a real one-node discoverd (build first: `npx turbo run build`): a job is
@@ -10,27 +10,18 @@ import { APP, alive, cleanup, manager, nodeJob, tempDir } from './helpers.js';
 // discoverd while its process still runs and has had no SIGTERM, which comes drainMs later; a job
 // that exits during the drain ends the stop at once.
 
-let cluster: DiscoverdProcessCluster;
+let fixture: DiscoverdFixture | undefined;
 let dc: DiscoverdClient;
 let reader: DiscoverdClient;
 
 beforeAll(async () => {
-  cluster = new DiscoverdProcessCluster({ size: 1 });
-  cluster.start();
-  await cluster.leader(20_000);
-  dc = new DiscoverdClient({
-    servers: cluster.addrs,
-    env: {},
-    heartbeat: { intervalMs: 500, jitterMs: 100 },
-  });
-  reader = new DiscoverdClient({ servers: cluster.addrs, env: {} });
+  fixture = await startDiscoverd();
+  ({ dc, reader } = fixture);
 }, 30_000);
 
 afterAll(async () => {
   await cleanup();
-  await dc?.close();
-  await reader?.close();
-  await cluster?.close();
+  await fixture?.close();
 });
 
 /** A job that opens an HTTP server on PORT after `delayMs` and logs when it listens. */
