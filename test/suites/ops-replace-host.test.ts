@@ -1,6 +1,7 @@
 import { httpGet } from '@flynn-edge/local-cluster';
 import { netnsAvailable, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KvWriter, kvRequest } from '../src/kv-writer.js';
 import { OpsCluster } from '../src/ops-cluster.js';
 
 // The guide's "Replacing hosts" (flynn-ops.md §11.2) end to end, on four machines (network
@@ -40,66 +41,8 @@ const env = (servers: number[]) => ({
   CLUSTER_KEY: cluster.clusterKey,
 });
 
-/** One discoverd request, 307s followed by hand (fetch drops the key on a cross-origin redirect). */
-async function kv(k: number, method: 'GET' | 'PUT', key: string, value?: string): Promise<Response> {
-  let url = `http://${cluster.ip(k)}:1111/kv/${encodeURIComponent(key)}`;
-  for (let hop = 0; hop < 5; hop++) {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${cluster.clusterKey}`, 'content-type': 'application/json' },
-      body: value === undefined ? undefined : JSON.stringify({ value }),
-      redirect: 'manual',
-      signal: AbortSignal.timeout(3000),
-    });
-    if (res.status !== 307) return res;
-    url = new URL(res.headers.get('location')!, url).toString();
-  }
-  throw new Error('too many redirects');
-}
-
-/** Puts keys without pause, each to the next host, another one after a failure. */
-class Writer {
-  readonly acked = new Map<string, string>();
-  failures = 0;
-  maxGapMs = 0;
-  private stopped = false;
-  private done: Promise<void> | undefined;
-
-  constructor(private readonly hosts: number[]) {}
-
-  start(): void {
-    this.done = this.loop();
-  }
-
-  private async loop(): Promise<void> {
-    let last = Date.now();
-    for (let i = 0; !this.stopped; i++) {
-      const key = `replace/k${i}`;
-      const value = `v${i}-${Date.now()}`;
-      for (let attempt = 0; !this.stopped; attempt++) {
-        const k = this.hosts[(i + attempt) % this.hosts.length];
-        try {
-          const res = await kv(k, 'PUT', key, value);
-          if (res.status === 200) {
-            this.acked.set(key, value);
-            this.maxGapMs = Math.max(this.maxGapMs, Date.now() - last);
-            last = Date.now();
-            break;
-          }
-          this.failures++;
-        } catch {
-          this.failures++;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-}
+const kv = (k: number, method: 'GET' | 'PUT', key: string, value?: string) =>
+  kvRequest(cluster, k, method, key, value);
 
 async function leaderOf(k: number): Promise<string> {
   const res = await fetch(`http://${cluster.ip(k)}:1111/raft/leader`, {
@@ -151,7 +94,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe.skipIf(!available)('replacing a consensus host (flynn-ops §11.2)', () => {
-  const writer = () => new Writer([1, 2, 3, 4]);
+  const writer = () => new KvWriter(cluster, [1, 2, 3, 4], 'replace');
   let w: Writer;
 
   it('host 4 runs discoverd as a proxy; hosts 1–3 are the voters', async () => {

@@ -36,7 +36,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { artifactsApiPlugin } from './artifacts-api.js';
 import type { DaemonConfig } from './config.js';
-import { signalReady, startSuccessor, takeListener } from './handover.js';
+import { notifyMainPid, signalReady, startSuccessor, takeListener } from './handover.js';
 import { jobsApiPlugin } from './jobs-api.js';
 import { logApiPlugin } from './log-api.js';
 import { HostLogs } from './logs.js';
@@ -430,6 +430,8 @@ export class HostDaemon {
       const base = installBase(INSTALLED_TREE);
       const version = releaseOf(base, INSTALLED_TREE);
       if (base && version) await switchCurrent(base, version);
+      const notice = notifyMainPid();
+      if (notice) this.log.warn({ err: notice }, 'cannot tell systemd the main pid changed');
       await signalReady();
     } else {
       await this.api.listen({ host: this.config.externalIp, port: this.config.apiPort });

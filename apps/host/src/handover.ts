@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -145,4 +145,16 @@ export function signalReady(): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * Under systemd (NOTIFY_SOCKET set, `NotifyAccess=all` in the unit): makes this process the unit's
+ * main one, so the old daemon's exit neither restarts the unit nor leaves it inactive. Returns why
+ * it could not, if it could not.
+ */
+export function notifyMainPid(): string | undefined {
+  if (!process.env.NOTIFY_SOCKET) return undefined;
+  const r = spawnSync('systemd-notify', [`MAINPID=${process.pid}`], { encoding: 'utf8', timeout: 5000 });
+  if (r.error) return r.error.message;
+  return r.status === 0 ? undefined : `systemd-notify exited ${r.status}: ${r.stderr.trim()}`;
 }

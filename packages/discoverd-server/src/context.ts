@@ -29,7 +29,16 @@ function httpError(e: HhError): HttpError {
   return new HttpError(e.code, e.message);
 }
 
+/** How long a write refused during someone else's leadership transfer waits for the new leader. */
+const TRANSFER_WAIT_MS = 2000;
+
 export class DiscoverdContext {
+  /**
+   * Set while this leader hands its leadership over (a graceful close): writes wait for it and
+   * then go to the new leader, instead of a 503 each while the core refuses proposals.
+   */
+  handoff: Promise<unknown> | null = null;
+
   constructor(
     readonly state: DiscoverdState,
     readonly raft: RaftServer<ApplyResult>,
@@ -80,10 +89,18 @@ export class DiscoverdContext {
   async write(req: FastifyRequest, reply: FastifyReply, command: Command | CheckedCommand): Promise<unknown> {
     const checked = 'data' in command ? command : this.check(command);
     await this.refuseEarly(checked.cmd);
+    // Nothing may await between this check and the proposal: the handoff must see every write.
+    if (this.handoff) await this.afterLeaderMoves(req, reply, this.handoff);
     let result: ApplyResult;
     try {
       result = await this.propose(checked);
     } catch (err) {
+      if ((err as { code?: string }).code === 'transferring') {
+        await this.afterLeaderMoves(req, reply, this.leaderElsewhere(TRANSFER_WAIT_MS));
+        throw new HttpError('service_unavailable', 'discoverd: leadership transfer in progress', {
+          retry: true,
+        });
+      }
       if (isNotLeader(err)) {
         const leader = (err as NotLeaderError).leader ?? this.raft.leaderId;
         if (!leader || leader === this.advertised) throw noLeader();
@@ -99,6 +116,37 @@ export class DiscoverdContext {
     }
     if (!result.ok) throw httpError(result.error);
     return result.value;
+  }
+
+  /**
+   * Waits for `moved`, then redirects to the leader if it is another node now (throws
+   * Redirected), or answers 503 if none is known. Returns when this node still leads.
+   */
+  private async afterLeaderMoves(req: FastifyRequest, reply: FastifyReply, moved: Promise<unknown>) {
+    await moved;
+    const leader = this.raft.leaderId;
+    if (leader && leader !== this.advertised) {
+      sendRedirect(reply, req, leader);
+      throw new Redirected();
+    }
+    if (!this.raft.isLeader) throw noLeader();
+  }
+
+  /** Resolves once another node is the known leader, or after `ms`. */
+  private leaderElsewhere(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const leader = this.raft.leaderId;
+        if (leader && leader !== this.advertised) done();
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.raft.off('leader', check);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.raft.on('leader', check);
+    });
   }
 
   /**

@@ -17,6 +17,7 @@ import { EventHub } from './event-hub.js';
 import { HeartbeatTracker } from './heartbeats.js';
 import { kvRoutes } from './kv-routes.js';
 import { KvWatchers } from './kv-watch.js';
+import { handOffLeadership } from './leader-handoff.js';
 import { membershipRoutes } from './membership-routes.js';
 import { sendNotify } from './notify.js';
 import { createPortMux } from './port-mux.js';
@@ -56,6 +57,8 @@ export interface DiscoverdOptions {
   snapshotEvery?: number;
   /** At most one snapshot per this many ms (default 30 s). */
   snapshotMinIntervalMs?: number;
+  /** A leader that closes hands its leadership over first, for at most this long (default 3 s). */
+  handoffTimeoutMs?: number;
 }
 
 /** Largest request body (the KV API's values are the largest thing a client sends). */
@@ -383,10 +386,28 @@ export class DiscoverdServer {
     return last;
   }
 
+  /** While serving still: the other voters get a new leader without an election timeout. */
+  private async handOffLeadership(): Promise<void> {
+    if (!this.raft || !this.ctx) return;
+    // Once no leader emerges within two election timeouts, the other voters are gone too.
+    const electionMs = (this.opts.tickMs ?? 100) * (this.opts.electionTicks ?? 10);
+    const handoff = handOffLeadership(this.raft, this.opts.logger, {
+      deadlineMs: this.opts.handoffTimeoutMs,
+      leaderlessMs: 2 * electionMs,
+    });
+    this.ctx.handoff = handoff;
+    try {
+      await handoff;
+    } finally {
+      this.ctx.handoff = null;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.handOffLeadership();
     await this.selfRegistration?.close();
     this.hub.closeAll();
     this.kvWatchers.closeAll();

@@ -73,7 +73,7 @@ export class UpdateCalls {
     return parts.join(', ');
   }
 
-  /** PUT /host/releases/<version>: the host unpacks, self-checks and switches `current`. */
+  /** PUT /host/releases/<version>: the host unpacks and self-checks it (`current` moves at the hand-over). */
   async upload(host: UpdateHost, release: ReleaseFile, body: Buffer): Promise<{ path: string }> {
     const headers: Record<string, string> = {
       'content-type': 'application/gzip',

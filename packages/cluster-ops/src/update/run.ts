@@ -1,6 +1,7 @@
 import type { Deployer } from '@flynn-edge/app-model';
 import { type HostAt, UpdateCalls, type UpdateHost } from './host-calls.js';
 import type { ReleaseFile } from './release-file.js';
+import { rollRouters, routersBehind } from './router-workers.js';
 import { type AppBehind, appsBehind, redeployApps } from './system-apps.js';
 import { planHosts, UpdateError } from './versions.js';
 
@@ -38,9 +39,11 @@ export async function runUpdate(o: UpdateOptions): Promise<UpdateResult> {
   const pending: HostAt[] = plan.kind === 'update' ? plan.pending : [];
   // With every daemon moved, only apps a stopped run left behind remain (none: nothing to do).
   let apps: AppBehind[] | undefined;
+  let routers = 0;
   if (pending.length === 0) {
     apps = o.deployer ? await appsBehind(o.deployer, v, say) : [];
-    if (apps.length === 0) {
+    routers = o.deployer ? await routersBehind(o.deployer, v, o.clusterKey) : 0;
+    if (apps.length === 0 && routers === 0) {
       say(`already at ${v}`);
       return 'current';
     }
@@ -50,7 +53,7 @@ export async function runUpdate(o: UpdateOptions): Promise<UpdateResult> {
     const what =
       pending.length > 0
         ? `Update ${pending.length} host(s) from ${[...new Set(pending.map((h) => h.version))].join(', ')} to ${v}`
-        : `Redeploy ${(apps ?? []).map((a) => a.name).join(', ')} on ${v}`;
+        : `Move ${[...(apps ?? []).map((a) => a.name), ...(routers > 0 ? [`${routers} router(s)`] : [])].join(', ')} to ${v}`;
     if (!(await o.confirm(`${what}?`))) return 'declined';
   }
 
@@ -71,7 +74,14 @@ export async function runUpdate(o: UpdateOptions): Promise<UpdateResult> {
   }
 
   if (o.deployer) {
-    await redeployApps(o.deployer, apps ?? (await appsBehind(o.deployer, v, say)), v, say);
+    const behind = apps ?? (await appsBehind(o.deployer, v, say));
+    const [first, rest] = [
+      behind.filter((a) => a.name === 'discoverd'),
+      behind.filter((a) => a.name !== 'discoverd'),
+    ];
+    await redeployApps(o.deployer, first, v, say);
+    await rollRouters(o.deployer, v, { clusterKey: o.clusterKey, say });
+    await redeployApps(o.deployer, rest, v, say);
   }
   say('update complete');
   return 'updated';

@@ -6,8 +6,12 @@ import { appJobs, type Deployer, type HostJobView, isLive, type Release } from '
 // version in its meta: an app is done when its current release has it and every live job of the
 // app runs that release (a rerun skips it).
 
-/** Flynn's order, restricted to the apps flynn-edge runs. */
-export const SYSTEM_APPS = ['discoverd', 'router', 'logaggregator', 'status'] as const;
+/**
+ * Flynn's order, restricted to the apps flynn-edge runs. The router is not redeployed: its
+ * workers are replaced in place (router-workers.ts) between discoverd and the rest.
+ */
+export const SYSTEM_APPS = ['discoverd', 'router', 'controller', 'logaggregator', 'status'] as const;
+export const REDEPLOYED_APPS = SYSTEM_APPS.filter((a) => a !== 'router');
 
 /** Release meta: the flynn-edge version this release was made for by `flynn-host update`. */
 export const UPDATED_FOR = 'flynn-edge.update-version';
@@ -30,7 +34,7 @@ export async function appsBehind(
   deployer: Deployer,
   version: string,
   say: (line: string) => void,
-  apps: readonly string[] = SYSTEM_APPS,
+  apps: readonly string[] = REDEPLOYED_APPS,
 ): Promise<AppBehind[]> {
   const { store, port } = deployer;
   const behind: AppBehind[] = [];

@@ -1,3 +1,4 @@
+import type { DiscoverdClient } from '@flynn-edge/discoverd-client';
 import type { State, Step } from '../state.js';
 import { discoverdOf } from '../state.js';
 
@@ -26,10 +27,15 @@ export async function waitHosts(_step: Step, state: State): Promise<void> {
 
 /** `http://svc.discoverd/path` → `http://<a registered instance>/path`; other URLs unchanged. */
 async function resolveUrl(url: string, state: State): Promise<string> {
+  return serviceUrl(url, discoverdOf(state));
+}
+
+/** `http://<service>.discoverd/…` → the address of one of its instances; other URLs as they are. */
+async function serviceUrl(url: string, discoverd: Pick<DiscoverdClient, 'instances'>): Promise<string> {
   const u = new URL(url);
   if (!u.hostname.endsWith('.discoverd')) return url;
   const svc = u.hostname.slice(0, -'.discoverd'.length);
-  const insts = await discoverdOf(state).instances(svc);
+  const insts = await discoverd.instances(svc);
   if (insts.length === 0) throw new Error(`no instance of ${svc}`);
   return `${u.protocol}//${insts[0].addr}${u.pathname}${u.search}`;
 }
@@ -74,19 +80,32 @@ interface StatusAnswer {
 /** The status service says healthy within `timeout` (default 60 s); still unhealthy fails (+). */
 export async function statusCheck(step: Step, state: State): Promise<void> {
   const url = String(step.url ?? 'http://status-web.discoverd');
-  const deadline = Date.now() + (typeof step.timeout === 'number' ? step.timeout * 1000 : 60_000);
+  const timeoutMs = typeof step.timeout === 'number' ? step.timeout * 1000 : 60_000;
+  const bad = await unhealthyComponents(discoverdOf(state), url, timeoutMs);
+  if (bad.length > 0) throw new Error(new StatusData(false, bad).toString());
+  state.stepData[step.id] = new StatusData(true, []);
+}
+
+/**
+ * Asks the status service at `url` (`http://<service>.discoverd/…` is found through discoverd)
+ * until it says healthy or `timeoutMs` ends; resolves with what is still unhealthy then
+ * (`<component>: <reason>`), or [] once healthy.
+ */
+export async function unhealthyComponents(
+  discoverd: Pick<DiscoverdClient, 'instances'>,
+  url: string,
+  timeoutMs: number,
+): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
   let bad = ['status (no answer)'];
   while (Date.now() < deadline) {
     try {
-      const r = await fetch(await resolveUrl(url, state), {
+      const r = await fetch(await serviceUrl(url, discoverd), {
         headers: { accept: 'application/json' },
         signal: AbortSignal.timeout(5000),
       });
       const body = (await r.json()) as StatusAnswer;
-      if (body.data?.status === 'healthy') {
-        state.stepData[step.id] = new StatusData(true, []);
-        return;
-      }
+      if (body.data?.status === 'healthy') return [];
       bad = Object.entries(body.data?.detail ?? {})
         .filter(([, d]) => d.status !== 'healthy')
         .map(([name, d]) => `${name}: ${d.reason ?? d.status}`);
@@ -95,5 +114,5 @@ export async function statusCheck(step: Step, state: State): Promise<void> {
     }
     await sleep(1000);
   }
-  throw new Error(new StatusData(false, bad).toString());
+  return bad;
 }
