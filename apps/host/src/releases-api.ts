@@ -19,6 +19,8 @@ export interface ReleasesApiOptions {
 }
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
+/** How often a `102 Processing` goes out while a release is unpacked and checked. */
+const PROCESSING_EVERY_MS = 5000;
 
 function httpError(err: unknown): unknown {
   if (!(err instanceof ReleaseError)) return err;
@@ -64,7 +66,11 @@ export async function releasesApiPlugin(app: FastifyInstance, opts: ReleasesApiO
         throw new ReleaseError(`the body's sha256 is ${got}, not ${want} (Flynn-Release-SHA256)`, 400);
       const run = queue.then(() => installRelease(base, version, file));
       queue = run.catch(() => {});
-      const installed = await run;
+      // Unpacking and the self-check take seconds: interim answers tell the sender we are alive.
+      const processing = setInterval(() => {
+        if (!reply.raw.headersSent && !reply.raw.destroyed) reply.raw.writeProcessing();
+      }, PROCESSING_EVERY_MS);
+      const installed = await run.finally(() => clearInterval(processing));
       req.log.info({ version, path: installed.path }, 'release installed');
       return reply.code(200).send(installed);
     } catch (err) {

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { type HttpTransport, nodeTransport, readBody } from '@flynn-edge/backup';
 import { HostApi, HostApiError } from '../host-api.js';
 import type { ReleaseFile } from './release-file.js';
 import { UpdateError } from './versions.js';
@@ -23,15 +24,18 @@ export interface HostAt extends UpdateHost, DaemonState {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A release upload fails when no byte has moved either way for this long. */
+const UPLOAD_IDLE_MS = 20_000;
+
 export class UpdateCalls {
   private readonly api: HostApi;
   /** The daemon answers a hand-over only once its successor serves (up to 30 s, plus start-up). */
   private readonly handOverApi: HostApi;
 
-  constructor(
-    private readonly clusterKey?: string,
-    timeoutMs = 10_000,
-  ) {
+  private readonly transport: HttpTransport;
+
+  constructor(clusterKey?: string, timeoutMs = 10_000) {
+    this.transport = nodeTransport(clusterKey);
     this.api = new HostApi([], clusterKey, timeoutMs);
     this.handOverApi = new HostApi([], clusterKey, Math.max(timeoutMs, 45_000));
   }
@@ -73,45 +77,51 @@ export class UpdateCalls {
     return parts.join(', ');
   }
 
-  /** PUT /host/releases/<version>: the host unpacks and self-checks it (`current` moves at the hand-over). */
-  async upload(host: UpdateHost, release: ReleaseFile, body: Buffer): Promise<{ path: string }> {
-    const headers: Record<string, string> = {
-      'content-type': 'application/gzip',
-      'flynn-release-sha256': release.sha256,
-    };
-    if (this.clusterKey) headers.authorization = `Bearer ${this.clusterKey}`;
-    let r: Response;
+  /**
+   * PUT /host/releases/<version>: the host unpacks and self-checks it (`current` moves at the
+   * hand-over). No overall deadline; a host that neither takes bytes nor answers for IDLE_MS (cut
+   * off: a reused connection would otherwise wait for TCP to give up) fails. While it unpacks, the
+   * host sends `102 Processing` so a slow disk is not taken for a dead host.
+   */
+  async upload(host: UpdateHost, release: ReleaseFile): Promise<{ path: string }> {
+    const url = `http://${host.addr}/host/releases/${encodeURIComponent(release.version)}`;
+    let text: string;
     try {
-      r = await fetch(`http://${host.addr}/host/releases/${encodeURIComponent(release.version)}`, {
-        method: 'PUT',
-        headers,
-        body,
-        // Unpacking and the self-check take a while on a slow disk.
-        signal: AbortSignal.timeout(300_000),
+      const res = await this.transport.request('PUT', url, {
+        headers: { 'content-type': 'application/gzip', 'flynn-release-sha256': release.sha256 },
+        body: createReadStream(release.file),
+        idleMs: UPLOAD_IDLE_MS,
       });
+      text = await readBody(res);
+      if ((res.statusCode ?? 0) >= 300) {
+        let msg = text.trim();
+        try {
+          msg = (JSON.parse(text) as { message?: string }).message ?? msg;
+        } catch {
+          // not JSON: the text is the message
+        }
+        throw new UpdateError(
+          `host ${host.id}: release ${release.version} refused: ${res.statusCode} ${msg}`,
+        );
+      }
     } catch (err) {
+      if (err instanceof UpdateError) throw err;
       throw new UpdateError(`host ${host.id}: sending the release failed: ${(err as Error).message}`);
     }
-    const text = await r.text();
-    let parsed: { path?: unknown; message?: unknown } = {};
+    let path: unknown;
     try {
-      parsed = JSON.parse(text);
+      path = (JSON.parse(text) as { path?: unknown }).path;
     } catch {
-      // not JSON: the text is the message
+      // checked below
     }
-    if (!r.ok) {
-      const msg = typeof parsed.message === 'string' ? parsed.message : text.trim();
-      throw new UpdateError(`host ${host.id}: release ${release.version} refused: ${r.status} ${msg}`);
-    }
-    if (typeof parsed.path !== 'string')
+    if (typeof path !== 'string')
       throw new UpdateError(`host ${host.id}: release ${release.version} accepted without a path`);
-    return { path: parsed.path };
+    return { path };
   }
 
   /** Reads the tarball once and sends it to every host in parallel; all must accept it. */
   async distribute(hosts: UpdateHost[], release: ReleaseFile): Promise<Map<string, string>> {
-    const body = readFileSync(release.file);
-    const results = await Promise.allSettled(hosts.map((h) => this.upload(h, release, body)));
+    const results = await Promise.allSettled(hosts.map((h) => this.upload(h, release)));
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
     if (failed.length > 0) throw new UpdateError(`${failed.join('; ')} (no daemon was restarted)`);
     return new Map(
