@@ -66,6 +66,23 @@ function startTime(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
 }
 
+/** A process's environment and command line, as /proc has them (empty once it is gone). */
+function environOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+function cmdlineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 const running = async (k: number) => (await cluster.jobs(k)).filter((j) => j.state === 'running');
 
 /** What must not change when an update is refused or stopped before the daemons. */
@@ -460,22 +477,11 @@ describe.skipIf(!available)('flynn-host update in place (three network-namespace
     const oldPid = before.daemons.get(1)!.pid;
     const jobs1 = [...(await running(1))].map((j) => [j.id, j.pid]);
     const cmd = update(['--from', tarballs.C!, '--yes']);
-    // Host 1 goes first: its successor is started; the old daemon dies before handing over.
+    // Host 1 goes first: its successor (the new daemon, FLYNN_HANDOVER=1 in its environment) is
+    // started; the old daemon dies before handing over.
     const successor = await waitFor(
-      () =>
-        cluster.net.pids(1).find(
-          (pid) =>
-            pid !== oldPid &&
-            (() => {
-              try {
-                const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-                return argv.some((a) => a.endsWith('flynn-host.js')) && argv.includes('daemon');
-              } catch {
-                return false;
-              }
-            })(),
-        ),
-      { timeoutMs: 120_000, intervalMs: 20, what: "host 1's successor daemon" },
+      () => cluster.net.pids(1).find((pid) => pid !== oldPid && environOf(pid).includes('FLYNN_HANDOVER=1')),
+      { timeoutMs: 120_000, intervalMs: 10, what: "host 1's successor daemon" },
     );
     process.kill(oldPid, 'SIGKILL');
     say(`killed h1's daemon ${oldPid} with its successor ${successor} starting`);
@@ -493,12 +499,8 @@ describe.skipIf(!available)('flynn-host update in place (three network-namespace
     expect(readlinkSync(join(cluster.root(1), 'opt/flynn-edge/current'))).toBe(`releases/${back.version}`);
     // One daemon in the namespace, and every job of the host with its process.
     const daemons = cluster.net.pids(1).filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return argv.some((a) => a.endsWith('flynn-host.js')) && argv.includes('daemon');
-      } catch {
-        return false;
-      }
+      const argv = cmdlineOf(pid);
+      return argv.some((a) => a.endsWith('flynn-host.js')) && argv.includes('daemon');
     });
     expect(daemons).toEqual([back.pid]);
     await waitFor(

@@ -24,6 +24,9 @@ export interface RouterRollOptions {
   timeoutMs?: number;
 }
 
+/** The router's -api-port default (apps/router/src/config.ts). */
+const DEFAULT_API_PORT = 5000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The router jobs, host by host, with the address of each one's route API. */
@@ -36,13 +39,25 @@ async function routerJobs(deployer: Deployer, api: HostApi): Promise<{ placed: P
   placed.sort((a, b) => a.host.id.localeCompare(b.host.id));
   return Promise.all(
     placed.map(async (p) => {
-      const full = (await api.request(p.host.addr, 'GET', `/host/jobs/${p.job.id}`)) as { ports?: number[] };
-      const port = full.ports?.[0];
-      if (!port) throw new UpdateError(`router job ${p.job.id} on ${p.host.id} has no API port`);
+      const full = (await api.request(p.host.addr, 'GET', `/host/jobs/${p.job.id}`)) as {
+        args?: string[];
+        ports?: number[];
+      };
+      const port = apiPort(full);
       const ip = p.host.addr.replace(/:\d+$/, '');
       return { placed: p, url: `http://${ip}:${port}/router/status` };
     }),
   );
+}
+
+/** The router's -api-port flag, else its first allocated port ($PORT), else the flag's default. */
+function apiPort(job: { args?: string[]; ports?: number[] }): number {
+  const args = job.args ?? [];
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--?api-port(?:=(\d+))?$/.exec(args[i]!);
+    if (m) return Number(m[1] ?? args[i + 1]);
+  }
+  return job.ports?.[0] ?? DEFAULT_API_PORT;
 }
 
 async function statusOf(url: string, clusterKey: string | undefined): Promise<RouterStatus> {
