@@ -65,7 +65,17 @@ export async function runDaemon(cmdArgs: string[]): Promise<void> {
       setTimeout(() => file.end(() => process.exit(0)), SHUTDOWN_DELAY_MS).unref();
     },
   });
-  await daemon.start({ handover });
+  try {
+    await daemon.start({ handover });
+  } catch (err) {
+    if (!handover) throw err;
+    // A successor that cannot take over leaves at once, its jobs untouched: the old daemon (or
+    // whatever restarts it) supervises them, and a second daemon here would fight it for them.
+    log.error({ err: (err as Error).message }, 'handover failed; exiting');
+    setTimeout(() => process.exit(1), 2000).unref();
+    file.end(() => process.exit(1));
+    return;
+  }
   log.info(
     { api: daemon.url, state: config.stateDir, logs: config.logDir, pid: process.pid, handover },
     'flynn-host serving',

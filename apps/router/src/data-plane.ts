@@ -134,6 +134,12 @@ export class DataPlane {
     const deadline = Date.now() + START_SYNC_WAIT_MS;
     while (!this.synced && Date.now() < deadline) await sleep(50);
     if (!this.synced) this.log.error('route table not loaded from discoverd yet; serving anyway');
+    // Nor before each route's backends are known (their own watches): a new worker replacing an
+    // old one (SIGHUP) would answer 503 for a route whose backends are all up.
+    const cold = () => this.backends.services().filter((c) => !c.synced);
+    while (cold().length > 0 && Date.now() < deadline) await sleep(20);
+    if (cold().length > 0)
+      this.log.warn({ services: cold().map((c) => c.service) }, 'backends not loaded yet; serving anyway');
     for (const port of this.cfg.httpPorts) this.servers.push(await this.listen(port, 'http'));
     for (const port of this.cfg.httpsPorts) {
       const sni = new SniContextCache({
