@@ -452,9 +452,11 @@ describe.skipIf(!available)('flynn-host update in place (three network-namespace
         await fetch(`${cluster.url(k)}/host/jobs/${router.id}`, {
           headers: { authorization: `Bearer ${cluster.clusterKey}` },
         })
-      ).json()) as { ports: number[] };
+      ).json()) as { args: string[] };
+      // The shipped manifest gives the router -api-port 5000.
+      const apiPort = full.args[full.args.indexOf('-api-port') + 1];
       const s = (await (
-        await fetch(`http://${cluster.ip(k)}:${full.ports[0]}/router/status`, {
+        await fetch(`http://${cluster.ip(k)}:${apiPort}/router/status`, {
           headers: { authorization: `Bearer ${cluster.clusterKey}` },
         })
       ).json()) as { workers: { version: string }[] };

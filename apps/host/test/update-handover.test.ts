@@ -249,4 +249,40 @@ describe('POST /host/update', () => {
     expect((await api('POST', '/host/jobs', jobSpec('three'))).status).toBe(200);
     await jobs();
   }, 60_000);
+
+  it('PUT /host/jobs/:id/signal/:signal signals a running job (by name or number)', async () => {
+    const listener = "process.on('SIGUSR2', () => console.log('got SIGUSR2')); setInterval(() => {}, 1000)";
+    const r = await api('POST', '/host/jobs', {
+      app: { id: 'app-sig', name: 'sig' },
+      processType: 'worker',
+      cmd: process.execPath,
+      args: ['-e', listener],
+    });
+    const job = (await r.json()) as Job;
+    expect(r.status).toBe(200);
+    await waitFor(async () => (await jobs()).find((j) => j.id === job.id && j.state === 'running'), {
+      timeoutMs: 20_000,
+    });
+    const log = async () => (await api('GET', `/host/jobs/${job.id}/log?format=text`)).text();
+    const sent = await api('PUT', `/host/jobs/${job.id}/signal/SIGUSR2`);
+    expect(sent.status).toBe(200);
+    expect(await sent.json()).toMatchObject({ id: job.id, signal: 'SIGUSR2' });
+    await waitFor(async () => (await log()).split('got SIGUSR2').length === 2, { timeoutMs: 10_000 });
+    // By number (SIGUSR2 is 12 on Linux), and without the SIG prefix.
+    expect((await api('PUT', `/host/jobs/${job.id}/signal/12`)).status).toBe(200);
+    expect((await api('PUT', `/host/jobs/${job.id}/signal/usr2`)).status).toBe(200);
+    await waitFor(async () => (await log()).split('got SIGUSR2').length === 4, { timeoutMs: 10_000 });
+
+    const bad = await api('PUT', `/host/jobs/${job.id}/signal/NOPE`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: 'validation_error', message: 'unknown signal "NOPE"' });
+    expect((await api('PUT', '/host/jobs/no-such-job/signal/SIGHUP')).status).toBe(404);
+    // A job that is not running is refused rather than signalling a pid it no longer owns.
+    expect((await api('DELETE', `/host/jobs/${job.id}`)).status).toBe(200);
+    await waitFor(async () => (await jobs()).find((j) => j.id === job.id && j.state !== 'running'), {
+      timeoutMs: 20_000,
+    });
+    const stopped = await api('PUT', `/host/jobs/${job.id}/signal/SIGUSR2`);
+    expect(stopped.status).toBe(400);
+  }, 60_000);
 });
