@@ -251,7 +251,8 @@ describe('POST /host/update', () => {
   }, 60_000);
 
   it('PUT /host/jobs/:id/signal/:signal signals a running job (by name or number)', async () => {
-    const listener = "process.on('SIGUSR2', () => console.log('got SIGUSR2')); setInterval(() => {}, 1000)";
+    const listener =
+      "process.on('SIGUSR2', () => console.log('got SIGUSR2')); console.log('listening'); setInterval(() => {}, 1000)";
     const r = await api('POST', '/host/jobs', {
       app: { id: 'app-sig', name: 'sig' },
       processType: 'worker',
@@ -264,6 +265,8 @@ describe('POST /host/update', () => {
       timeoutMs: 20_000,
     });
     const log = async () => (await api('GET', `/host/jobs/${job.id}/log?format=text`)).text();
+    // Until its handler is installed, SIGUSR2 would end the process.
+    await waitFor(async () => (await log()).includes('listening'), { timeoutMs: 10_000 });
     const sent = await api('PUT', `/host/jobs/${job.id}/signal/SIGUSR2`);
     expect(sent.status).toBe(200);
     expect(await sent.json()).toMatchObject({ id: job.id, signal: 'SIGUSR2' });

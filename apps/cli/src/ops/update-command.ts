@@ -19,7 +19,10 @@ export function registerUpdateCommand(program: Command): void {
     )
     .option('--from <path>', 'the new release: a tarball from `npm run release`, or a built tree directory')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option('--skip-apps', 'leave the system apps (discoverd, router, controller, logaggregator, status) on their current jobs')
+    .option(
+      '--skip-apps',
+      'leave the system apps (discoverd, router, controller, logaggregator, status) on their current jobs',
+    )
     .option('--timeout <secs>', "seconds for each host's new daemon to answer", '60')
     .option('--status-timeout <secs>', 'seconds to wait for the cluster status to be healthy', '10')
     .action(async (flags: UpdateFlags, cmd: Command) => {
