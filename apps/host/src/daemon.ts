@@ -221,7 +221,13 @@ export class HostDaemon {
       }
       // While the jobs change hands nothing may start or stop one; reads still answer.
       app.addHook('onRequest', async (req) => {
-        if (this.handover !== 'none' && req.method !== 'GET' && req.method !== 'HEAD')
+        // (A second POST /host/update gets handOver's 409 instead.)
+        if (
+          this.handover !== 'none' &&
+          req.method !== 'GET' &&
+          req.method !== 'HEAD' &&
+          req.url !== '/host/update'
+        )
           throw errors.serviceUnavailable('flynn-host: handing over to a new daemon; try again');
       });
       app.get('/host/status', async (_req, reply) => sendJson(reply, 200, await this.status()));
