@@ -522,5 +522,11 @@ describe.skipIf(!available)('flynn-host update in place (three network-namespace
       timeoutMs: 60_000,
       what: 'status 200 on C',
     });
+    // Through the kill, the restart and the second update, still no log line lost or repeated.
+    for (const j of await demoJobs())
+      expect(seqProblems(seqLines(j.host, j.id)), `job ${j.id} on h${j.host}`).toEqual({
+        missing: [],
+        repeated: [],
+      });
   }, 600_000);
 });

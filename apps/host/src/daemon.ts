@@ -36,7 +36,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { artifactsApiPlugin } from './artifacts-api.js';
 import type { DaemonConfig } from './config.js';
-import { notifyMainPid, signalReady, startSuccessor, takeListener } from './handover.js';
+import { maskFlags, notifyMainPid, signalReady, startSuccessor, takeListener } from './handover.js';
 import { jobsApiPlugin } from './jobs-api.js';
 import { logApiPlugin } from './log-api.js';
 import { HostLogs } from './logs.js';
@@ -86,8 +86,8 @@ const HANDOVER_TIMEOUT_MS = 30_000;
 export interface HostDaemonOptions {
   /** The daemon's command-line flags (argv after `daemon`): /host/status `flags`, an update's args. */
   flags?: string[];
-  /** After a handover: the new daemon serves; this one only has to go (main.ts exits). */
-  onHandedOver?: () => void;
+  /** After a handover: the new daemon (`pid`) serves; this one only has to go (main.ts exits). */
+  onHandedOver?: (pid: number) => void;
   /** How long a new daemon has to get ready (default 30 s). */
   handoverTimeoutMs?: number;
 }
@@ -245,6 +245,7 @@ export class HostDaemon {
       await app.register(releasesApiPlugin, { base: installBase(INSTALLED_TREE) });
       await app.register(updateApiPlugin, {
         defaultArgs: () => opts.flags ?? [],
+        masked: maskFlags,
         handOver: (path, args) => this.handOver(path, args),
       });
       await app.register(volumeApiPlugin, {
@@ -325,7 +326,8 @@ export class HostDaemon {
       addrs: [`${this.config.externalIp}:${this.config.apiPort}`],
       version: HOST_VERSION,
       pid: process.pid,
-      flags: this.opts.flags ?? [],
+      // The cluster key is not shown; POST /host/update maps this masked list back to the real one.
+      flags: maskFlags(this.opts.flags ?? []),
       url: this.url,
       discoverd: this.client.servers.slice(),
       network: {
@@ -430,15 +432,25 @@ export class HostDaemon {
     await this.jobs.start();
     this.logs.start();
     if (opts.handover) {
-      await this.api.ready();
-      await takeListener(this.api.server, HANDOVER_TIMEOUT_MS);
+      try {
+        await this.api.ready();
+        await takeListener(this.api.server, HANDOVER_TIMEOUT_MS);
+      } catch (err) {
+        // Leave the jobs' state and log offsets as a daemon stopping normally would: whoever
+        // supervises next (the old daemon, or the one systemd starts) reads on from there.
+        await this.jobs.close({ keepRegistrations: true }).catch(() => {});
+        await this.logs.close().catch(() => {});
+        throw err;
+      }
+      // Ready first: until the old daemon has heard it, it may still kill this one and take
+      // the jobs back, and `current` and systemd must keep naming the old one until then.
+      await signalReady();
       // This daemon serves: a restart from now on (systemd, a reboot) must run its release.
       const base = installBase(INSTALLED_TREE);
       const version = releaseOf(base, INSTALLED_TREE);
       if (base && version) await switchCurrent(base, version);
-      const notice = notifyMainPid();
+      const notice = await notifyMainPid();
       if (notice) this.log.warn({ err: notice }, 'cannot tell systemd the main pid changed');
-      await signalReady();
     } else {
       await this.api.listen({ host: this.config.externalIp, port: this.config.apiPort });
     }
@@ -455,10 +467,10 @@ export class HostDaemon {
   async handOver(path: string, args: string[]): Promise<{ pid: number }> {
     if (this.handover !== 'none') throw errors.conflict('flynn-host: an update is already under way');
     this.handover = 'busy';
-    this.log.info({ path, args }, 'handing over to a new daemon');
-    await this.pause();
+    this.log.info({ path, args: maskFlags(args) }, 'handing over to a new daemon');
     let pid: number;
     try {
+      await this.pause();
       ({ pid } = await startSuccessor({
         path,
         args,
@@ -468,15 +480,18 @@ export class HostDaemon {
     } catch (err) {
       const why = (err as Error).message;
       this.log.warn({ err: why }, 'handover failed; supervising the jobs again');
-      await this.resume();
-      this.handover = 'none';
-      throw errors.unknown(`flynn-host: update failed: ${why}`);
+      try {
+        await this.resume();
+      } finally {
+        this.handover = 'none';
+      }
+      throw errors.unknown(`update failed: ${why}`);
     }
     this.handover = 'done';
     // The new daemon accepts on the same socket: this one stops, its open requests finish.
     this.api.server.close();
     this.log.info({ pid }, 'the new daemon serves; exiting');
-    this.opts.onHandedOver?.();
+    this.opts.onHandedOver?.(pid);
     return { pid };
   }
 

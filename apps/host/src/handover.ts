@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -140,8 +140,10 @@ export function takeListener(server: Server, timeoutMs: number): Promise<void> {
 /** In the new daemon, serving: tells the old one, then lets the channel go. */
 export function signalReady(): Promise<void> {
   return new Promise((resolve) => {
+    // An old daemon gone by now changes nothing: this one serves either way.
+    if (!process.connected) return resolve();
     process.send?.(READY, undefined, {}, () => {
-      process.disconnect?.();
+      if (process.connected) process.disconnect?.();
       resolve();
     });
   });
@@ -149,12 +151,26 @@ export function signalReady(): Promise<void> {
 
 /**
  * Under systemd (NOTIFY_SOCKET set, `NotifyAccess=all` in the unit): makes this process the unit's
- * main one, so the old daemon's exit neither restarts the unit nor leaves it inactive. Returns why
- * it could not, if it could not.
+ * main one, so the old daemon's exit neither restarts the unit nor leaves it inactive. Resolves
+ * with why it could not, if it could not.
  */
-export function notifyMainPid(): string | undefined {
-  if (!process.env.NOTIFY_SOCKET) return undefined;
-  const r = spawnSync('systemd-notify', [`MAINPID=${process.pid}`], { encoding: 'utf8', timeout: 5000 });
-  if (r.error) return r.error.message;
-  return r.status === 0 ? undefined : `systemd-notify exited ${r.status}: ${r.stderr.trim()}`;
+export function notifyMainPid(): Promise<string | undefined> {
+  if (!process.env.NOTIFY_SOCKET) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    execFile('systemd-notify', [`MAINPID=${process.pid}`], { timeout: 5000 }, (err, _out, stderr) =>
+      resolve(err ? `systemd-notify: ${String(stderr).trim() || err.message}` : undefined),
+    );
+  });
+}
+
+/** What /host/status and the logs show of the daemon's flags: the cluster key's value hidden. */
+export const MASK = '<hidden>';
+const SECRET_FLAG = /^--?cluster-key(=.*)?$/;
+
+export function maskFlags(flags: string[]): string[] {
+  return flags.map((f, i) => {
+    if (SECRET_FLAG.test(f) && f.includes('=')) return `${f.slice(0, f.indexOf('=') + 1)}${MASK}`;
+    const prev = flags[i - 1];
+    return prev !== undefined && SECRET_FLAG.test(prev) && !prev.includes('=') ? MASK : f;
+  });
 }

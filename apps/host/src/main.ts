@@ -61,8 +61,14 @@ export async function runDaemon(cmdArgs: string[]): Promise<void> {
   const daemon = new HostDaemon(config, log, {
     flags: cmdArgs,
     // The new daemon serves: answer the update, let open requests finish, then go.
-    onHandedOver: () => {
-      setTimeout(() => file.end(() => process.exit(0)), SHUTDOWN_DELAY_MS).unref();
+    onHandedOver: (pid) => {
+      setTimeout(() => {
+        // Gone already (it crashed after saying ready): exit as a failure, so that systemd
+        // (Restart=on-failure) starts a daemon again rather than leave the host without one.
+        const code = isAlive(pid) ? 0 : 1;
+        if (code) log.error({ pid }, 'the new daemon is gone; exiting as failed');
+        file.end(() => process.exit(code));
+      }, SHUTDOWN_DELAY_MS).unref();
     },
   });
   try {
@@ -86,4 +92,13 @@ export async function runDaemon(cmdArgs: string[]): Promise<void> {
 
 export function main(): void {
   runMain(() => runDaemon(process.argv.slice(2)));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { HttpError } from '@flynn-edge/service-kit';
 import type { FastifyInstance } from 'fastify';
@@ -23,7 +23,10 @@ const SHA256_RE = /^[0-9a-f]{64}$/;
 const PROCESSING_EVERY_MS = 5000;
 
 function httpError(err: unknown): unknown {
-  if (!(err instanceof ReleaseError)) return err;
+  if (err instanceof HttpError) return err;
+  // A full disk, a permission: the operator needs the reason, not a bare 500.
+  if (!(err instanceof ReleaseError))
+    return new HttpError('unknown_error', `installing the release failed: ${(err as Error).message}`);
   if (err.status === 409) return new HttpError('conflict', err.message);
   if (err.status === 400) return new HttpError('validation_error', err.message);
   return new HttpError('unknown_error', err.message);
@@ -34,6 +37,8 @@ export async function releasesApiPlugin(app: FastifyInstance, opts: ReleasesApiO
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   let queue: Promise<unknown> = Promise.resolve();
+  // Uploads, unpacks and links a stopped daemon left half done.
+  if (opts.base) removeLeftovers(opts.base);
 
   app.put<{ Params: { version: string } }>('/host/releases/:version', async (req, reply) => {
     const body = (req.body as Readable | undefined) ?? req.raw;
@@ -79,4 +84,18 @@ export async function releasesApiPlugin(app: FastifyInstance, opts: ReleasesApiO
       rmSync(file, { force: true });
     }
   });
+}
+
+/** `releases/.upload.*`, `releases/.unpack.*`, `releases/<v>.old` and `.current.*` links. */
+function removeLeftovers(base: string): void {
+  const releases = join(base, 'releases');
+  const found = [
+    ...(existsSync(releases) ? readdirSync(releases).map((f) => join(releases, f)) : []),
+    ...readdirSync(base).map((f) => join(base, f)),
+  ];
+  for (const path of found) {
+    const name = basename(path);
+    if (/^\.(upload|unpack|current)\./.test(name) || (dirname(path) === releases && name.endsWith('.old')))
+      rmSync(path, { recursive: true, force: true });
+  }
 }

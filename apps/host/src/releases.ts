@@ -133,6 +133,15 @@ export async function installRelease(base: string, version: string, file: string
   const sums = await tar(['-xzOf', file, `${top}/SHA256SUMS`]);
   const same =
     existsSync(join(dest, 'SHA256SUMS')) && readFileSync(join(dest, 'SHA256SUMS'), 'utf8') === sums;
+  if (
+    !same &&
+    existsSync(dest) &&
+    (await readlink(join(base, 'current')).catch(() => '')) === `releases/${version}`
+  )
+    throw new ReleaseError(
+      `release ${version} is the one in use here, with other contents: give the new build another version`,
+      409,
+    );
   if (!same) {
     const tmp = join(releases, `.unpack.${randomBytes(6).toString('hex')}`);
     await mkdir(tmp, { recursive: true });

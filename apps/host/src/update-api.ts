@@ -11,6 +11,8 @@ import type { FastifyInstance } from 'fastify';
 export interface UpdateApiOptions {
   /** This daemon's flags (argv after `daemon`). */
   defaultArgs: () => string[];
+  /** The flags as /host/status shows them (secrets masked): given back, they mean defaultArgs. */
+  masked: (flags: string[]) => string[];
   handOver: (path: string, args: string[]) => Promise<{ pid: number }>;
 }
 
@@ -24,11 +26,15 @@ export async function updateApiPlugin(app: FastifyInstance, opts: UpdateApiOptio
     const given = body.args;
     if (given !== undefined && (!Array.isArray(given) || !given.every((a) => typeof a === 'string')))
       throw errors.validation('args must be a list of strings', { detail: { field: 'args' } });
-    const flags = (given as string[] | undefined) ?? opts.defaultArgs();
+    const own = opts.defaultArgs();
+    let flags = (given as string[] | undefined) ?? own;
+    // `flynn-host update` sends back /host/status's masked flags: the daemon's own, key included.
+    const bare = flags[0] === 'daemon' ? flags.slice(1) : flags;
+    if (JSON.stringify(bare) === JSON.stringify(opts.masked(own))) flags = own;
     const args = flags[0] === 'daemon' ? flags : ['daemon', ...flags];
     const { pid } = await opts.handOver(body.path, args);
     // The next request on this connection would reach the old daemon: close it.
     reply.header('connection', 'close');
-    return sendJson(reply, 200, { path: body.path, args, pid });
+    return sendJson(reply, 200, { path: body.path, args: opts.masked(args), pid });
   });
 }

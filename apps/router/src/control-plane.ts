@@ -63,6 +63,8 @@ export class ControlPlane {
       httpPorts: cfg.httpPorts,
       httpsPorts: cfg.httpsPorts,
       tcpRange: cfg.tcpRange,
+      // Route writes plan from the synced copy of the route keys (no store reads first).
+      view: () => this.sync.view,
     });
     this.metrics = opts.metrics ?? createMetrics('router');
     const backendEvents = this.metrics.counter(
@@ -105,7 +107,7 @@ export class ControlPlane {
         },
         synced: () => {},
       },
-      { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg) },
+      { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg), keepView: true },
     );
 
     this.acme = cfg.acme
@@ -184,7 +186,8 @@ export class ControlPlane {
   routerStatus(): {
     healthy: boolean;
     reason?: string;
-    /** This process's release (the primary: route API, store watches, ACME). */
+    /** This process (the primary: route API, store watches, ACME) and its release. */
+    pid: number;
     version: string;
     workers: DataPlaneStatus[];
     now: number;
@@ -198,7 +201,14 @@ export class ControlPlane {
       else if (now - w.watchAliveAt > WATCH_STALE_MS)
         reason ??= `process ${w.pid}: store watch silent for ${now - w.watchAliveAt} ms`;
     }
-    return { healthy: reason === undefined, reason, version: FLYNN_EDGE_VERSION, workers, now };
+    return {
+      healthy: reason === undefined,
+      reason,
+      pid: process.pid,
+      version: FLYNN_EDGE_VERSION,
+      workers,
+      now,
+    };
   }
 
   private health(): { status: string; detail?: unknown } {

@@ -90,6 +90,31 @@ describe('idle watchdog', () => {
     expect(body.destroyed).toBe(true);
   });
 
+  it('fails a request whose whole body went but whose answer never comes', async () => {
+    // The server reads the body and then says nothing (a host cut off while it works).
+    const url = await serve((req) => {
+      req.resume();
+    });
+    const err = await t.request('PUT', url, { body: trickle(2, 10), idleMs: IDLE }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IdleError);
+  });
+
+  it('counts interim answers (102 Processing) as bytes moving', async () => {
+    const url = await serve((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        // Busy for four idle times, saying so every 100 ms.
+        const tick = setInterval(() => res.writeProcessing(), 100);
+        setTimeout(() => {
+          clearInterval(tick);
+          res.end('done');
+        }, 4 * IDLE);
+      });
+    });
+    const res = await t.request('PUT', url, { body: trickle(2, 10), idleMs: IDLE });
+    expect(await readBody(res)).toBe('done');
+  });
+
   it('fails an answer that stops in the middle', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': '100000' });

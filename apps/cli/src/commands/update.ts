@@ -45,6 +45,15 @@ export async function updateCommand(
   const statusMs = seconds('--status-timeout', flags.statusTimeout) * 1000;
   const release = open(flags.from);
   const discoverd = new DiscoverdClient({ servers, clusterKey });
+  // Ctrl-C lets the step under way (a hand-over, one app's deploy) finish, then stops: cut in
+  // the middle, a deploy would keep its app's lock and a host might lose its discoverd job.
+  const interrupted = new AbortController();
+  const onInt = () => {
+    if (interrupted.signal.aborted) process.exit(130);
+    interrupted.abort();
+    say('interrupted: stopping after the step under way (Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onInt);
   try {
     const target = directTarget(servers, clusterKey);
     const hosts = await listHosts(servers, clusterKey);
@@ -59,11 +68,13 @@ export async function updateCommand(
       confirm: flags.yes ? undefined : confirm,
       say,
       handoverTimeoutMs: handoverMs,
+      signal: interrupted.signal,
     });
   } catch (err) {
     if (err instanceof UpdateError) throw new CliError(err.message);
     throw err;
   } finally {
+    process.off('SIGINT', onInt);
     await discoverd.close();
     release.dispose();
   }

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -70,6 +70,18 @@ export class IdleWatchdog {
     linkBody(body, counter);
     this.watch(counter);
     return counter;
+  }
+
+  /**
+   * Watches the request itself until its answer comes: an idle exchange fails the request (a
+   * finished body can no longer fail it), and every byte its socket reads counts (interim
+   * answers such as `102 Processing` included).
+   */
+  request(req: ClientRequest): void {
+    req.once('socket', (socket) => {
+      this.socket = socket;
+    });
+    this.watch(req);
   }
 
   /** Watches the answer until it closes (then the watchdog stops). */
@@ -153,6 +165,7 @@ export function nodeTransport(clusterKey?: string): HttpTransport {
         const body = opts.body;
         if (body instanceof Readable) linkBody(watchdog.body(body), req);
         else req.end(body);
+        if (streaming) watchdog.request(req);
       });
     },
   };

@@ -139,7 +139,10 @@ export class UpdateCalls {
       };
       return { pid: typeof r?.pid === 'number' ? r.pid : undefined };
     } catch (err) {
-      const why = err instanceof HostApiError ? err.message : (err as Error).message;
+      // The daemon's own reason when it gave one, else what the call itself ran into.
+      const said =
+        err instanceof HostApiError ? (err.body as { message?: unknown } | undefined)?.message : undefined;
+      const why = typeof said === 'string' ? said : (err as Error).message;
       throw new UpdateError(`host ${host.id}: update failed: ${why}`);
     }
   }

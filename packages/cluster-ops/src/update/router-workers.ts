@@ -13,6 +13,8 @@ import { UpdateError } from './versions.js';
 interface RouterStatus {
   healthy: boolean;
   reason?: string;
+  /** The primary's pid and release. */
+  pid?: number;
   version?: string;
   workers: { pid: number; version?: string }[];
 }
@@ -22,6 +24,8 @@ export interface RouterRollOptions {
   say: (line: string) => void;
   /** Per router, for its workers to be replaced (default 60 s). */
   timeoutMs?: number;
+  /** Between routers: throws to stop (an interrupted update). */
+  checkpoint?: () => Promise<void>;
 }
 
 /** The router's -api-port default (apps/router/src/config.ts). */
@@ -83,7 +87,8 @@ export async function routersBehind(
   let behind = 0;
   for (const { url } of await routerJobs(deployer, api)) {
     const s = await statusOf(url, clusterKey).catch(() => undefined);
-    if (!s || !settled(s, version)) behind++;
+    const inPrimary = s?.workers.length === 1 && s.workers[0]?.pid === s.pid;
+    if (!s || (!inPrimary && !settled(s, version))) behind++;
   }
   return behind;
 }
@@ -93,10 +98,19 @@ export async function rollRouters(deployer: Deployer, version: string, o: Router
   const api = new HostApi([], o.clusterKey);
   const timeoutMs = o.timeoutMs ?? 60_000;
   for (const { placed, url } of await routerJobs(deployer, api)) {
+    await o.checkpoint?.();
     const where = `router on ${placed.host.id}`;
     const before = await statusOf(url, o.clusterKey);
     if (settled(before, version)) {
       o.say(`${where}: workers already on ${version}`);
+      continue;
+    }
+    // -workers 0: the primary proxies itself and a SIGHUP replaces nothing; only a restart of
+    // the router job would move it, which refuses connections on this host meanwhile.
+    if (before.workers.length === 1 && before.workers[0]?.pid === before.pid) {
+      o.say(
+        `${where}: proxies in its primary (-workers 0), left on ${before.version ?? '?'}; restart it to move it`,
+      );
       continue;
     }
     const oldPids = new Set(before.workers.map((w) => w.pid));

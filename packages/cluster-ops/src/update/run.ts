@@ -26,6 +26,8 @@ export interface UpdateOptions {
   handoverTimeoutMs?: number;
   /** Per-call timeout of the host API (default 10 s). */
   callTimeoutMs?: number;
+  /** Aborted (Ctrl-C): the step under way finishes, then the update stops; a rerun goes on. */
+  signal?: AbortSignal;
 }
 
 export type UpdateResult = 'current' | 'updated' | 'declined';
@@ -34,6 +36,12 @@ export async function runUpdate(o: UpdateOptions): Promise<UpdateResult> {
   const { release, say } = o;
   const v = release.version;
   const calls = new UpdateCalls(o.clusterKey, o.callTimeoutMs);
+  const checkpoint = async () => {
+    if (o.signal?.aborted)
+      throw new UpdateError(
+        `interrupted; hosts: ${await calls.versionsLine(o.hosts)}; run the same command again to go on`,
+      );
+  };
   const hosts = await calls.states(o.hosts);
   const plan = planHosts(hosts, v, release.minUpdateFrom);
   const pending: HostAt[] = plan.kind === 'update' ? plan.pending : [];
@@ -61,6 +69,7 @@ export async function runUpdate(o: UpdateOptions): Promise<UpdateResult> {
     say(`sending release ${v} to ${pending.map((h) => h.id).join(', ')}`);
     const paths = await calls.distribute(pending, release);
     for (const host of pending) {
+      await checkpoint();
       try {
         const answer = await calls.handOver(host, paths.get(host.id) as string);
         const now = await calls.waitFor(host, v, host.pid, o.handoverTimeoutMs ?? 60_000);
@@ -79,9 +88,10 @@ export async function runUpdate(o: UpdateOptions): Promise<UpdateResult> {
       behind.filter((a) => a.name === 'discoverd'),
       behind.filter((a) => a.name !== 'discoverd'),
     ];
-    await redeployApps(o.deployer, first, v, say);
-    await rollRouters(o.deployer, v, { clusterKey: o.clusterKey, say });
-    await redeployApps(o.deployer, rest, v, say);
+    await redeployApps(o.deployer, first, v, say, checkpoint);
+    await checkpoint();
+    await rollRouters(o.deployer, v, { clusterKey: o.clusterKey, say, checkpoint });
+    await redeployApps(o.deployer, rest, v, say, checkpoint);
   }
   say('update complete');
   return 'updated';

@@ -16,11 +16,11 @@ export const REDEPLOYED_APPS = SYSTEM_APPS.filter((a) => a !== 'router');
 /** Release meta: the flynn-edge version this release was made for by `flynn-host update`. */
 export const UPDATED_FOR = 'flynn-edge.update-version';
 
-/** True when the app already runs the release made for `version` on every live job. */
+/** True when the app's release is the one made for `version` and every live job runs it. */
 export function appIsCurrent(release: Release | undefined, jobs: HostJobView[], version: string): boolean {
   if (!release || release.meta?.[UPDATED_FOR] !== version) return false;
-  const live = jobs.filter(isLive);
-  return live.length > 0 && live.every((j) => j.meta?.FLYNN_RELEASE_ID === release.id);
+  // An app scaled to 0 has nothing left to move once its release is marked.
+  return jobs.filter(isLive).every((j) => j.meta?.FLYNN_RELEASE_ID === release.id);
 }
 
 /** A system app not yet on the update's version, and the release it runs now. */
@@ -57,8 +57,11 @@ export async function redeployApps(
   behind: AppBehind[],
   version: string,
   say: (line: string) => void,
+  /** Between apps: throws to stop (an interrupted update). */
+  checkpoint: () => Promise<void> = async () => {},
 ): Promise<void> {
   for (const { name, release } of behind) {
+    await checkpoint();
     const app = await deployer.store.app(name);
     const next = await deployer.store.createRelease(
       app.value,
