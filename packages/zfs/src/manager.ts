@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -126,6 +127,8 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
   readonly stateFile: string;
   private state: StateFile;
   private lock: Promise<unknown> = Promise.resolve();
+  /** The `zfs recv` streams of this pool, one after the other. */
+  private receiveQueue: Promise<unknown> = Promise.resolve();
   /** Data volumes a receive is streaming into (outside the lock). */
   private readonly receiving = new Set<string>();
   private readonly warn: (message: string) => void;
@@ -520,7 +523,7 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
     });
     try {
       try {
-        await this.driver.receive(rec.dataset, input, { force: true });
+        await this.oneReceiveAtATime(() => this.driver.receive(rec.dataset, input, { force: true }));
       } catch (err) {
         if (rec.mountpoint) await this.exclusive(() => this.ensureMounted(rec)).catch(() => {});
         throw new Error(`zfs recv rejected snapshot data: ${(err as Error).message}`, { cause: err });
@@ -547,6 +550,18 @@ export class VolumeManager extends EventEmitter<{ event: [VolumeEvent] }> {
     } finally {
       this.receiving.delete(id);
     }
+  }
+
+  /**
+   * Under zfs-fuse (no /dev/zfs), one `zfs recv` at a time into this pool: a CI run saw zfs-fuse
+   * deadlock (every mount of it hanging, all its threads waiting) while two volumes were received
+   * onto one host at once. OpenZFS receives in parallel.
+   */
+  private oneReceiveAtATime<T>(run: () => Promise<T>): Promise<T> {
+    if (existsSync('/dev/zfs')) return run();
+    const turn = this.receiveQueue.then(run);
+    this.receiveQueue = turn.catch(() => {});
+    return turn;
   }
 
   /** Refuses to act on a volume whose receive is under way. */
