@@ -63,8 +63,6 @@ export class ControlPlane {
       httpPorts: cfg.httpPorts,
       httpsPorts: cfg.httpsPorts,
       tcpRange: cfg.tcpRange,
-      // Route writes plan from the synced copy of the route keys (no store reads first).
-      view: () => this.sync.view,
     });
     this.metrics = opts.metrics ?? createMetrics('router');
     const backendEvents = this.metrics.counter(
@@ -107,7 +105,7 @@ export class ControlPlane {
         },
         synced: () => {},
       },
-      { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg), keepView: true },
+      { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg) },
     );
 
     this.acme = cfg.acme
