@@ -44,6 +44,7 @@ import { OmniReconciler } from './omni-reconciler.js';
 import { installBase, releaseOf, switchCurrent } from './releases.js';
 import { releasesApiPlugin } from './releases-api.js';
 import { resourceCheckApiPlugin } from './resource-check-api.js';
+import { StateLock } from './state-lock.js';
 import { updateApiPlugin } from './update-api.js';
 
 // The flynn-host daemon: one per host, the only component that is not itself a job. It runs the
@@ -79,6 +80,9 @@ function builtinTree(): string {
   const base = installBase(INSTALLED_TREE);
   return base ? join(base, 'current') : INSTALLED_TREE;
 }
+
+/** How long a starting daemon waits for another one on its state directory to exit. */
+const STATE_LOCK_WAIT_MS = 60_000;
 
 /** How long a new daemon has to re-adopt the jobs and serve (Flynn's is 30 s too). */
 const HANDOVER_TIMEOUT_MS = 30_000;
@@ -117,6 +121,7 @@ export interface HostStatus {
 export class HostDaemon {
   readonly client: DiscoverdClient;
   readonly jobs: JobManager;
+  private readonly stateLock: StateLock;
   readonly logs: HostLogs;
   readonly api: HttpServer;
   readonly metrics: Metrics;
@@ -142,6 +147,7 @@ export class HostDaemon {
       servers: config.discoverd,
       clusterKey: config.clusterKey || undefined,
     });
+    this.stateLock = new StateLock(config.stateDir);
     this.jobs = new JobManager({
       hostId: config.id,
       stateDir: config.stateDir,
@@ -427,6 +433,12 @@ export class HostDaemon {
    * hands over its listening socket once the jobs are adopted, instead of binding the port.
    */
   async start(opts: { handover?: boolean } = {}): Promise<void> {
+    await this.stateLock.acquire({
+      parent: opts.handover ? process.ppid : undefined,
+      timeoutMs: STATE_LOCK_WAIT_MS,
+      onWait: (pid) =>
+        this.log.warn({ pid }, 'waiting for the other flynn-host of this state directory to exit'),
+    });
     await this.openVolumes();
     // Lines of re-adopted jobs start flowing in jobs.start(): the log store is listening already.
     await this.jobs.start();
@@ -513,6 +525,7 @@ export class HostDaemon {
   /** After a failed handover: supervise, ship and register again. */
   private async resume(): Promise<void> {
     this.stopping = new AbortController();
+    this.stateLock.take();
     await this.jobs.reopen();
     this.logs.start();
     this.registering = this.register(this.stopping.signal);
