@@ -17,19 +17,14 @@ interface IndexWaiter {
 }
 
 /**
- * Lets requests wait until this node has applied a log index. The apply path calls notify();
- * entries that never reach the state machine (leader no-ops, membership changes) also move the
- * applied index, so a slow poll backs the notifications up while anyone waits.
+ * Lets requests wait until this node has applied a log index. The Raft server reports every
+ * applied batch (advanced()), no-ops and membership changes included, so waiters resolve in the
+ * same turn as the apply: no polling.
  */
 export class AppliedIndexWaiter {
   private waiters: IndexWaiter[] = [];
-  private poll: NodeJS.Timeout | undefined;
-  private scheduled = false;
 
-  constructor(
-    private readonly current: () => number,
-    private readonly pollMs = 20,
-  ) {}
+  constructor(private readonly current: () => number) {}
 
   get index(): number {
     return this.current();
@@ -48,26 +43,16 @@ export class AppliedIndexWaiter {
         resolve,
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w);
-          this.stopPollIfIdle();
           resolve(this.current() >= index);
         }, timeoutMs),
       };
       this.waiters.push(w);
-      this.poll ??= setInterval(() => this.check(), this.pollMs).unref();
     });
   }
 
-  /** Called from the apply path; the check runs once the applied index has moved. */
-  notify(): void {
-    if (this.scheduled || this.waiters.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.check();
-    });
-  }
-
-  private check(): void {
+  /** The applied index moved (called once per applied batch): resolves the waiters it reached. */
+  advanced(): void {
+    if (this.waiters.length === 0) return;
     const now = this.current();
     const still: IndexWaiter[] = [];
     for (const w of this.waiters) {
@@ -79,13 +64,6 @@ export class AppliedIndexWaiter {
       }
     }
     this.waiters = still;
-    this.stopPollIfIdle();
-  }
-
-  private stopPollIfIdle(): void {
-    if (this.waiters.length > 0 || this.poll === undefined) return;
-    clearInterval(this.poll);
-    this.poll = undefined;
   }
 
   /** Fails every waiter (the server is closing). */
@@ -95,7 +73,6 @@ export class AppliedIndexWaiter {
       w.resolve(false);
     }
     this.waiters = [];
-    this.stopPollIfIdle();
   }
 }
 

@@ -37,6 +37,8 @@ export function createPortMux(handlers: PortMuxHandlers, opts: PortMuxOptions = 
       if (head[0] === RAFT_FIRST_BYTE) {
         handlers.raft(socket, head);
       } else if (HTTP_FIRST_BYTES.has(head[0])) {
+        // node:http's own listener disables Nagle on every connection; this one bypasses it.
+        socket.setNoDelay(true);
         socket.pause();
         socket.unshift(head);
         handlers.http(socket);

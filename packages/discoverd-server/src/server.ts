@@ -165,7 +165,6 @@ export class DiscoverdServer {
           if (!r.ok && r.error.code === 'unknown_error') {
             logger.error({ index, err: r.error.message }, 'log entry could not be applied');
           }
-          applied.notify();
           return r;
         },
         snapshot: () => {
@@ -181,11 +180,11 @@ export class DiscoverdServer {
             compact_revision: state.kvCompactedRevision(),
             revision: state.kvRevision(),
           });
-          applied.notify();
         },
       },
     });
     this.raftStarted = true;
+    this.raft.on('applied', () => applied.advanced());
     this.raft.on('leader', (leader, term) => {
       logger.info({ leader, term }, 'raft leader changed');
       this.discoverdMetrics.leaderChanges.inc();

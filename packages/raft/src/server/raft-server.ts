@@ -83,7 +83,14 @@ interface PendingRead {
 
 const silent: ServerLogger = { info() {}, warn() {}, error() {} };
 
-export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number]; fatal: [Error] }> {
+export interface RaftServerEvents {
+  leader: [NodeId | null, number];
+  fatal: [Error];
+  /** The applied index moved (once per applied batch, no-ops and membership changes included). */
+  applied: [index: number];
+}
+
+export class RaftServer<R> extends EventEmitter<RaftServerEvents> {
   readonly id: NodeId;
   private readonly node: RaftNode;
   private readonly host: RaftHost;
@@ -324,6 +331,7 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
   }
 
   private apply(rd: Ready): void {
+    const appliedBefore = this.applied;
     if (rd.softState.leader !== this.leader) {
       const wasLeader = this.leader === this.id;
       this.leader = rd.softState.leader;
@@ -380,7 +388,17 @@ export class RaftServer<R> extends EventEmitter<{ leader: [NodeId | null, number
       this.readyReads = waiting;
     }
     if (confChanged || rd.snapshot) this.syncPeers();
+    if (this.applied !== appliedBefore) this.emitApplied();
     this.maybeSnapshot();
+  }
+
+  private emitApplied(): void {
+    try {
+      this.emit('applied', this.applied);
+    } catch (err) {
+      // A listener's bug must not break the Ready loop half-way through a batch.
+      this.log.error({ err: (err as Error).message }, "'applied' listener threw");
+    }
   }
 
   private maybeSnapshot(): void {

@@ -1,4 +1,5 @@
 // The only place that touches file contents: every write and sync passes the fault hooks and the counters.
+import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 export interface StorageFaults {
@@ -9,6 +10,8 @@ export interface StorageFaults {
 }
 
 export const FILE_MODE = 0o600;
+/** A new file whose every write is synchronous (O_DSYNC): see Io.writeDurable. */
+export const CREATE_DURABLE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC;
 export const DIR_MODE = 0o700;
 
 export class Io {
@@ -25,6 +28,17 @@ export class Io {
       if (bytesWritten <= 0) throw new Error('write made no progress');
       done += bytesWritten;
     }
+  }
+
+  /**
+   * Writes all of `data` at `position` through a handle opened with O_DSYNC (openDurable): each
+   * write returns once its data and the metadata to read it back are on disk, exactly what
+   * write + fdatasync promise, in one threadpool round trip instead of two. Counted as a sync.
+   */
+  async writeDurable(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+    await this.write(fh, data, position);
+    this.faults.beforeSync?.();
+    this.syncs++;
   }
 
   async truncate(fh: FileHandle, length: number): Promise<void> {
