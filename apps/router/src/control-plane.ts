@@ -63,6 +63,8 @@ export class ControlPlane {
       httpPorts: cfg.httpPorts,
       httpsPorts: cfg.httpsPorts,
       tcpRange: cfg.tcpRange,
+      // Route writes plan from the synced copy of the route keys (no store reads first).
+      view: () => this.sync.view,
     });
     this.metrics = opts.metrics ?? createMetrics('router');
     const backendEvents = this.metrics.counter(
@@ -105,7 +107,7 @@ export class ControlPlane {
         },
         synced: () => {},
       },
-      { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg) },
+      { log: (msg, err) => log.warn({ err: (err as Error)?.message ?? String(err) }, msg), keepView: true },
     );
 
     this.acme = cfg.acme

@@ -1,3 +1,5 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { isRedirectStatus } from '@flynn-edge/discoverd-state';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { DiscoverdError, errorFromResponse } from './errors.js';
@@ -7,6 +9,9 @@ import { originOf, type ServerList } from './servers.js';
 // (remembered leader first for writes, last good first for reads), 100 ms between rounds, until
 // the retry deadline; 307s followed by hand (method, body and headers re-sent, the cluster key only
 // to trusted peers: see PeerTrust) and the target remembered as the leader. Network errors, timeouts and hh errors with `retry: true` are retried.
+// Requests go over node:http(s) with a keep-alive agent (a fraction of fetch's cost per round
+// trip); streams stay on fetch, whose Response body the SSE reader consumes. An injected `fetch`
+// carries everything.
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -48,8 +53,99 @@ export function clusterKeyHeaders(key: string | undefined): Record<string, strin
   return key ? { [CLUSTER_KEY_HEADER]: `Bearer ${key}` } : {};
 }
 
+/** One hop's answer, whichever way it was carried. */
+interface Hop {
+  status: number;
+  headers: Headers;
+  text(): Promise<string>;
+  /** Drops the body (a redirect's), leaving the connection reusable where it can. */
+  discard(): Promise<void>;
+  /** The fetch Response (streams read its body). */
+  response?: Response;
+}
+
+interface HopInit {
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  signal: AbortSignal;
+}
+
+type SendHop = (url: string, init: HopInit) => Promise<Hop>;
+
+function fetchSender(fetchFn: FetchLike): SendHop {
+  return async (url, init) => {
+    const response = await fetchFn(url, { ...init, redirect: 'manual' });
+    return {
+      status: response.status,
+      headers: response.headers,
+      text: () => response.text(),
+      discard: async () => {
+        await response.body?.cancel().catch(() => {});
+      },
+      response,
+    };
+  };
+}
+
+// Shared like fetch's global dispatcher. Idle sockets close after 4 s (before a server's usual
+// 5 s keep-alive timeout, so a request rarely lands on a socket the server is closing).
+const AGENT_OPTS = { keepAlive: true, timeout: 4000 };
+const httpAgent = new http.Agent(AGENT_OPTS);
+const httpsAgent = new https.Agent(AGENT_OPTS);
+
+function headersOf(res: IncomingMessage): Headers {
+  const h = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
+  return h;
+}
+
+/** The body as text; rejects when the connection ends (or is aborted) before the body does. */
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    res.on('end', () => resolve(text));
+    res.on('error', reject);
+    res.on('close', () => {
+      if (!res.complete) reject(new Error('connection closed before the answer ended'));
+    });
+  });
+}
+
+const nodeSender: SendHop = (url, init) =>
+  new Promise((resolve, reject) => {
+    const secure = url.startsWith('https:');
+    const headers: Record<string, string | number> = { ...init.headers };
+    if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
+    const req = (secure ? https : http).request(
+      url,
+      { method: init.method, headers, agent: secure ? httpsAgent : httpAgent, signal: init.signal },
+      (res) =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: headersOf(res),
+          text: () => readText(res),
+          // Drained to its end, the socket goes back to the agent for the next hop.
+          discard: () =>
+            new Promise<void>((done) => {
+              res.on('end', done);
+              res.on('close', done);
+              res.on('error', done);
+              res.resume();
+            }),
+        }),
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+
 interface Exchange {
-  response: Response;
+  hop: Hop;
   server: string;
   /** Stops the per-attempt timer. */
   done: () => void;
@@ -83,7 +179,9 @@ export class Transport {
   private readonly roundDelayMs: number;
   private readonly maxRedirects: number;
   private readonly clusterKey: string | undefined;
-  private readonly fetchFn: FetchLike;
+  /** Carries requests; streams always go through fetch. */
+  private readonly sendRequest: SendHop;
+  private readonly sendStream: SendHop;
 
   constructor(opts: TransportOptions) {
     this.servers = opts.servers;
@@ -92,7 +190,8 @@ export class Transport {
     this.roundDelayMs = opts.roundDelayMs ?? 100;
     this.maxRedirects = opts.maxRedirects ?? 10;
     this.clusterKey = opts.clusterKey;
-    this.fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.sendStream = fetchSender(opts.fetch ?? ((input, init) => globalThis.fetch(input, init)));
+    this.sendRequest = opts.fetch ? this.sendStream : nodeSender;
     this.clock = opts.clock ?? systemClock;
   }
 
@@ -100,18 +199,18 @@ export class Transport {
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResult> {
     return this.withRetries(method, opts, async (server) => {
       const ex = await this.exchange(server, method, path, opts, false);
-      const { response, server: answered, done, bodyError } = ex;
+      const { hop, server: answered, done, bodyError } = ex;
       try {
         let text: string;
         try {
-          text = await response.text();
+          text = await hop.text();
         } catch (err) {
           throw bodyError(err);
         }
-        if (response.status < 200 || response.status > 299) {
-          throw unauthorizedHint(errorFromResponse(response.status, text, answered), ex);
+        if (hop.status < 200 || hop.status > 299) {
+          throw unauthorizedHint(errorFromResponse(hop.status, text, answered), ex);
         }
-        return { status: response.status, headers: response.headers, text, server: answered };
+        return { status: hop.status, headers: hop.headers, text, server: answered };
       } finally {
         done();
       }
@@ -143,13 +242,13 @@ export class Transport {
     const headers = { accept: 'text/event-stream', ...opts.headers };
     return this.withRetries('GET', opts, async (server) => {
       const ex = await this.exchange(server, 'GET', path, { ...opts, headers }, true);
-      const { response, server: answered, done } = ex;
+      const { hop, server: answered, done } = ex;
       done();
-      if (response.status < 200 || response.status > 299) {
-        const text = await response.text().catch(() => '');
-        throw unauthorizedHint(errorFromResponse(response.status, text, answered), ex);
+      if (hop.status < 200 || hop.status > 299) {
+        const text = await hop.text().catch(() => '');
+        throw unauthorizedHint(errorFromResponse(hop.status, text, answered), ex);
       }
-      return { response, server: answered };
+      return { response: hop.response!, server: answered };
     });
   }
 
@@ -223,15 +322,15 @@ export class Transport {
     let url = `${server}${path}`;
     // The key goes only to trusted servers (see PeerTrust), on the first hop too.
     let keepKey = this.servers.trust.trusts(url);
+    const send = stream ? this.sendStream : this.sendRequest;
     try {
-      for (let hop = 0; hop <= this.maxRedirects; hop++) {
-        let response: Response;
+      for (let n = 0; n <= this.maxRedirects; n++) {
+        let hop: Hop;
         try {
-          response = await this.fetchFn(url, {
+          hop = await send(url, {
             method,
             headers: keepKey ? withKey : withoutKey,
             body,
-            redirect: 'manual',
             signal: ctrl.signal,
           });
         } catch (err) {
@@ -239,16 +338,16 @@ export class Transport {
           throw bodyError(err, timedOut, method, url, timeoutMs);
         }
         const answered = originOf(url);
-        this.servers.observe(response.headers, answered);
-        const location = response.headers.get('location');
-        if (isRedirectStatus(response.status) && location) {
-          await response.body?.cancel().catch(() => {});
+        this.servers.observe(hop.headers, answered);
+        const location = hop.headers.get('location');
+        if (isRedirectStatus(hop.status) && location) {
+          await hop.discard();
           const next = this.servers.trust.redirect(url, location);
           if ('error' in next) {
             throw new DiscoverdError({
               code: 'bad_redirect',
               message: `discoverd: ${method} ${url}: ${next.error}`,
-              status: response.status,
+              status: hop.status,
               server: answered,
             });
           }
@@ -256,13 +355,13 @@ export class Transport {
           keepKey = next.keepKey;
           // A 307 to another node is a follower pointing at the Raft leader (or a proxy at a
           // peer): remember it (if trusted). Same-origin redirects only fix up the path.
-          if (response.status === 307 && originOf(url) !== answered) this.servers.setLeader(originOf(url));
+          if (hop.status === 307 && originOf(url) !== answered) this.servers.setLeader(originOf(url));
           continue;
         }
-        if (response.status < 500) this.servers.markGood(answered);
+        if (hop.status < 500) this.servers.markGood(answered);
         const finalUrl = url;
         return {
-          response,
+          hop,
           server: answered,
           keyWithheld: !keepKey && this.clusterKey !== undefined,
           done,

@@ -11,3 +11,4 @@ export {
 export * from './layout.js';
 export { type ManagedExpect, RouteStore, type RouteStoreOptions } from './store.js';
 export { type RouteHandlers, RouteSync, type RouteSyncOptions } from './sync.js';
+export { KvMirror, type StoreView, VIEW_WATCH_PREFIX } from './view.js';

@@ -39,6 +39,7 @@ import {
   routeIdKey,
   serviceKey,
 } from './layout.js';
+import { inView, type StoreView } from './view.js';
 
 // Route and certificate management on the cluster store. Each write is one KV transaction
 // whose compares re-check, at commit time, every fact the validation relied on (claimed keys
@@ -57,6 +58,11 @@ export interface RouteStoreOptions {
   newId?: () => string;
   /** Attempts per write when transactions keep losing races. Default 20. */
   maxAttempts?: number;
+  /**
+   * The router's synced copy of the route keys (RouteSync `keepView`): a write's first attempt
+   * plans from it instead of reading the store.
+   */
+  view?: () => StoreView | undefined;
 }
 
 /** The per-service record: all routes of one service share drain_backends (Flynn's trigger). */
@@ -119,8 +125,12 @@ function managedMatches(m: ManagedCertificate, expect: ManagedStatus | ManagedEx
   );
 }
 
-/** The reads a write's plan makes: stale on a first attempt, linearizable on the retries. */
+/**
+ * The reads a write's plan makes: on a first attempt from the router's view or stale, on the
+ * retries linearizable (`fresh`).
+ */
 interface Reader {
+  readonly fresh: boolean;
   get(key: string): Promise<KvEntry | null>;
   listAll(prefix: string): Promise<{ entries: KvEntry[] }>;
 }
@@ -146,6 +156,8 @@ function asRoot(input: unknown): unknown {
 
 export class RouteStore {
   private readonly maxAttempts: number;
+  /** Revision of this store's last commit of view keys: a view behind it would miss that write. */
+  private lastCommit = 0;
 
   constructor(
     readonly kv: KvClient,
@@ -175,33 +187,54 @@ export class RouteStore {
    */
   private async commit<T>(what: string, plan: (kv: Reader) => Promise<Plan<T>>): Promise<T> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      // The first attempt reads without a ReadIndex round trip. Every decision it takes is
-      // re-checked by the transaction's compares, so a stale read can only make the commit fail,
-      // and a refusal based on one is re-checked with linearizable reads before the client sees it.
-      const stale = attempt === 0;
+      // The first attempt reads the router's view (else stale reads): no round trip, or no
+      // ReadIndex one. Every decision it takes is re-checked by the transaction's compares, so
+      // an old copy can only make the commit fail, and a refusal based on one is re-checked with
+      // linearizable reads before the client sees it.
+      const kv = attempt === 0 ? this.firstReader() : this.freshReader;
       let p: Plan<T>;
       try {
-        p = await plan(stale ? this.staleReader : this.freshReader);
+        p = await plan(kv);
       } catch (err) {
         if (err instanceof Raced) continue;
-        if (stale && err instanceof HttpError) continue;
+        if (!kv.fresh && err instanceof HttpError) continue;
         throw err;
       }
       const r = await this.kv.txn({ compare: p.compare, success: p.success });
-      if (r.succeeded) return p.result;
+      if (r.succeeded) {
+        // A view only ever reaches revisions that changed its keys.
+        if (p.success.some((op) => op.op !== 'delete_prefix' && inView(op.key))) {
+          this.lastCommit = Math.max(this.lastCommit, r.revision);
+        }
+        return p.result;
+      }
     }
     throw contended(what);
   }
 
   private readonly freshReader: Reader = {
+    fresh: true,
     get: (key) => this.kv.get(key),
     listAll: (prefix) => this.kv.listAll(prefix),
   };
 
   private readonly staleReader: Reader = {
+    fresh: false,
     get: (key) => this.kv.get(key, { stale: true }),
     listAll: (prefix) => this.kv.listAll(prefix, { stale: true }),
   };
+
+  /** The view when it has seen this store's own last write; keys it does not hold read stale. */
+  private firstReader(): Reader {
+    const view = this.opts.view?.();
+    if (!view || view.revision < this.lastCommit) return this.staleReader;
+    return {
+      fresh: false,
+      get: async (key) => (view.covers(key) ? view.get(key) : this.staleReader.get(key)),
+      listAll: async (prefix) =>
+        view.covers(prefix) ? { entries: view.list(prefix) } : this.staleReader.listAll(prefix),
+    };
+  }
 
   // ---- reads ----
 
@@ -540,7 +573,7 @@ export class RouteStore {
     update: Parameters<RouteStore['recordManagedCertificate']>[1],
   ): Promise<Plan<Route>> {
     // A refusal read from a stale copy is re-read fresh before the issuer is told it lost.
-    const gone = () => (kv === this.staleReader ? new Raced() : new Gone());
+    const gone = () => (kv.fresh ? new Gone() : new Raced());
     const cur = await this.current('http', routeId, kv).catch((err: unknown) => {
       throw isRouteNotFound(err) ? gone() : err;
     });

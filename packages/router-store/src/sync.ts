@@ -2,6 +2,7 @@ import { type Clock, type KvClient, type KvWatch, systemClock } from '@flynn-edg
 import type { KvEvent } from '@flynn-edge/discoverd-state';
 import type { Route } from '@flynn-edge/router-core';
 import { isRouteKey, parseRoute, ROUTES_PREFIX, routeOrder } from './layout.js';
+import { KvMirror, type StoreView, VIEW_WATCH_PREFIX } from './view.js';
 
 // Keeps a router's tables in step with the store: list `routes/`, then watch from the listing's
 // revision. Each stored value is the whole route (certificate PEM included), so an event never
@@ -30,6 +31,11 @@ export interface RouteSyncOptions {
   idleTimeoutMs?: number;
   /** Passed to KvWatch: give up (then resync) after failing to reconnect this long. Default 30 s. */
   reconnectWindowMs?: number;
+  /**
+   * Also keep a StoreView for the route API's writes (`view`): the watch widens from `routes/`
+   * to `route` (route ids and service records too, at the same revisions).
+   */
+  keepView?: boolean;
 }
 
 interface Known {
@@ -45,6 +51,8 @@ export class RouteSync {
   /** Number of full listings (the first one included). */
   listings = 0;
   private readonly known = new Map<string, Known>();
+  private readonly mirror: KvMirror | undefined;
+  private readonly prefix: string;
   private readonly clock: Clock;
   private watch: KvWatch | undefined;
   private stopped = false;
@@ -58,6 +66,13 @@ export class RouteSync {
     private readonly opts: RouteSyncOptions = {},
   ) {
     this.clock = opts.clock ?? systemClock;
+    this.mirror = opts.keepView ? new KvMirror() : undefined;
+    this.prefix = opts.keepView ? VIEW_WATCH_PREFIX : ROUTES_PREFIX;
+  }
+
+  /** The store as of `revision` (with `keepView`, after the first listing). */
+  get view(): StoreView | undefined {
+    return this.listings > 0 ? this.mirror : undefined;
   }
 
   /** The routes as this sync sees them. */
@@ -107,7 +122,8 @@ export class RouteSync {
 
   /** Lists every route and reconciles the handlers with it; answers the listing's revision. */
   private async relist(): Promise<number> {
-    const l = await this.kv.listAll(ROUTES_PREFIX);
+    const l = await this.kv.listAll(this.prefix);
+    this.mirror?.reset(l.revision, l.entries);
     const fresh = new Map<string, Known>();
     for (const e of l.entries) {
       if (!isRouteKey(e.key)) continue;
@@ -144,7 +160,7 @@ export class RouteSync {
   }
 
   private startWatch(revision: number): void {
-    const w = this.kv.watch(ROUTES_PREFIX, {
+    const w = this.kv.watch(this.prefix, {
       startRevision: revision + 1,
       idleTimeoutMs: this.opts.idleTimeoutMs,
       reconnectWindowMs: this.opts.reconnectWindowMs,
@@ -187,6 +203,7 @@ export class RouteSync {
 
   /** One revision's changes: deletes first (a moved route is deleted and put at once), then puts. */
   private apply(rev: number, events: KvEvent[]): void {
+    this.mirror?.apply(rev, events);
     const puts: { key: string; known: Known }[] = [];
     for (const e of events) {
       if (!isRouteKey(e.key)) continue;
