@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isSameProcessAlive, type Job } from '@flynn-edge/host-jobs';
+import { isSameProcessAlive, type Job, readProcStat } from '@flynn-edge/host-jobs';
 import { ManagedProcess, nextPortBlock, waitFor } from '@flynn-edge/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -40,19 +40,12 @@ afterAll(async () => {
 }, 30_000);
 
 function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
+  const stat = readProcStat(pid);
+  return stat !== undefined && stat.state !== 'Z';
 }
 
-/** Field 22 of /proc/<pid>/stat: the start time, in clock ticks after boot. */
-function startTime(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-}
+/** The process's start time (clock ticks after boot): with the pid, it names one process. */
+const startTime = (pid: number) => readProcStat(pid)?.startTime;
 
 async function api(method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`http://${IP}:${API}${path}`, {

@@ -77,6 +77,9 @@ async function statusOf(url: string, clusterKey: string | undefined): Promise<Ro
 const settled = (s: RouterStatus, version: string, oldPids: Set<number> = new Set()) =>
   s.healthy && s.workers.length > 0 && s.workers.every((w) => w.version === version && !oldPids.has(w.pid));
 
+/** -workers 0: the primary proxies itself, so a SIGHUP replaces nothing. */
+const proxiesInPrimary = (s: RouterStatus) => s.workers.length === 1 && s.workers[0]?.pid === s.pid;
+
 /** Routers whose workers are not all on `version` yet (or cannot say). */
 export async function routersBehind(
   deployer: Deployer,
@@ -87,8 +90,7 @@ export async function routersBehind(
   let behind = 0;
   for (const { url } of await routerJobs(deployer, api)) {
     const s = await statusOf(url, clusterKey).catch(() => undefined);
-    const inPrimary = s?.workers.length === 1 && s.workers[0]?.pid === s.pid;
-    if (!s || (!inPrimary && !settled(s, version))) behind++;
+    if (!s || (!proxiesInPrimary(s) && !settled(s, version))) behind++;
   }
   return behind;
 }
@@ -107,7 +109,7 @@ export async function rollRouters(deployer: Deployer, version: string, o: Router
     }
     // -workers 0: the primary proxies itself and a SIGHUP replaces nothing; only a restart of
     // the router job would move it, which refuses connections on this host meanwhile.
-    if (before.workers.length === 1 && before.workers[0]?.pid === before.pid) {
+    if (proxiesInPrimary(before)) {
       o.say(
         `${where}: proxies in its primary (-workers 0), left on ${before.version ?? '?'}; restart it to move it`,
       );
