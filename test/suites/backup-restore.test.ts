@@ -9,6 +9,7 @@ import { generateSelfSigned } from '@flynn-edge/tls';
 import { zfsReachable } from '@flynn-edge/zfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpsCluster } from '../src/ops-cluster.js';
+import { webAppTarball } from '../src/web-app.js';
 
 // Issue 15, judged on restores: a three-host cluster (network namespaces, the installed release,
 // real ports, real zfs-fuse) with a user app whose tarball artifact serves a volume holding a
@@ -172,29 +173,12 @@ beforeAll(async () => {
   sourcePin = boot.pin!;
 
   // The user app: a tarball artifact, a volume, two jobs.
-  const app = join(work, 'notes');
-  mkdirSync(app, { recursive: true });
-  writeFileSync(join(app, 'server.js'), SERVER);
-  writeFileSync(
-    join(app, 'release.json'),
-    JSON.stringify({
-      processes: {
-        web: {
-          args: ['server.js'],
-          ports: [
-            {
-              proto: 'tcp',
-              service: { name: 'notes-web', check: { type: 'http', path: '/healthz', interval: '500ms' } },
-            },
-          ],
-          volumes: [{ path: '/data', env: 'NOTES_DIR' }],
-        },
-      },
-    }),
-  );
-  execFileSync('tar', ['-czf', join(work, 'notes.tar.gz'), '-C', app, '.']);
+  const notesTarball = webAppTarball(work, 'notes', SERVER, {
+    service: 'notes-web',
+    volumes: [{ path: '/data', env: 'NOTES_DIR' }],
+  });
   await ok(src, ['create', 'notes']);
-  await ok(src, ['-a', 'notes', 'release', 'add', join(work, 'notes.tar.gz')]);
+  await ok(src, ['-a', 'notes', 'release', 'add', notesTarball]);
   await ok(src, ['-a', 'notes', 'scale', 'web=2']);
   const pair = generateSelfSigned({ names: [SECURE], keyType: 'rsa' });
   writeFileSync(join(work, 'cert.pem'), pair.certPem);

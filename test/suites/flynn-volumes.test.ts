@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webAppTarball } from '../src/web-app.js';
 import { zfsCluster } from '../src/zfs-cluster.js';
 
 // Volumes as app data: a process type's `volumes` become ZFS data volumes on the job's host
@@ -65,29 +64,12 @@ afterAll(async () => {
 
 describe.skipIf(!zfs)('volumes as app data (real ZFS)', { timeout: 120_000 }, () => {
   it('gives a web job a ZFS volume, keeps its data across a redeploy on the host that holds it', async () => {
-    const src = join(dir, 'notes');
-    mkdirSync(src, { recursive: true });
-    writeFileSync(join(src, 'server.js'), NOTES);
-    writeFileSync(
-      join(src, 'release.json'),
-      JSON.stringify({
-        processes: {
-          web: {
-            args: ['server.js'],
-            ports: [
-              {
-                proto: 'tcp',
-                service: { name: 'notes-web', check: { type: 'http', path: '/healthz', interval: '500ms' } },
-              },
-            ],
-            volumes: [{ path: '/data', env: 'NOTES_DIR' }],
-          },
-        },
-      }),
-    );
-    execFileSync('tar', ['-czf', join(dir, 'notes.tar.gz'), '-C', src, '.']);
+    const notesTarball = webAppTarball(dir, 'notes', NOTES, {
+      service: 'notes-web',
+      volumes: [{ path: '/data', env: 'NOTES_DIR' }],
+    });
     expect((await flynn('create', 'notes')).code).toBe(0);
-    let r = await flynn('-a', 'notes', 'release', 'add', join(dir, 'notes.tar.gz'));
+    let r = await flynn('-a', 'notes', 'release', 'add', notesTarball);
     expect(r.code, r.stderr).toBe(0);
     r = await flynn('-a', 'notes', 'scale', 'web=1');
     expect(r.code, r.stderr).toBe(0);

@@ -1,12 +1,14 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readProcStat } from '@flynn-edge/host-jobs';
 import { netnsAvailable, waitFor } from '@flynn-edge/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvWriter } from '../src/kv-writer.js';
 import { LoadClient } from '../src/load-client.js';
 import { OpsCluster, type OpsJob } from '../src/ops-cluster.js';
 import { nextPatch, repackRelease } from '../src/release-repack.js';
+import { webAppTarball } from '../src/web-app.js';
 
 // Issue 16, judged: `flynn-host update` in place on three network-namespace hosts running the
 // installed release A, with a demo app of two jobs under constant load through every router, a
@@ -60,11 +62,8 @@ async function flynn(args: string[]): Promise<string> {
 
 const update = (args: string[]) => cluster.flynnHost(1, ['update', ...args], env());
 
-/** Field 22 of /proc/<pid>/stat: the start time in clock ticks after boot. */
-function startTime(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-}
+/** The process's start time (clock ticks after boot): with the pid, it names one process. */
+const startTime = (pid: number) => readProcStat(pid)?.startTime;
 
 /** A process's environment and command line, as /proc has them (empty once it is gone). */
 function environOf(pid: number): string[] {
@@ -88,12 +87,12 @@ const running = async (k: number) => (await cluster.jobs(k)).filter((j) => j.sta
 /** What must not change when an update is refused or stopped before the daemons. */
 interface Snapshot {
   daemons: Map<number, { version: string; pid: number }>;
-  jobs: Map<string, { pid: number; start: string }>;
+  jobs: Map<string, { pid: number; start: number | undefined }>;
 }
 
 async function snapshot(): Promise<Snapshot> {
   const daemons = new Map<number, { version: string; pid: number }>();
-  const jobs = new Map<string, { pid: number; start: string }>();
+  const jobs = new Map<string, { pid: number; start: number | undefined }>();
   for (const k of cluster.hosts) {
     const s = (await cluster.hostStatus(k)) as { version: string; pid: number };
     daemons.set(k, { version: s.version, pid: s.pid });
@@ -252,28 +251,9 @@ beforeAll(async () => {
   if (boot.code !== 0) throw new Error(`bootstrap: ${boot.stderr.slice(-3000)}`);
   say(`bootstrapped on ${A} in ${boot.ms} ms`);
 
-  const app = join(work, 'demo');
-  mkdirSync(app, { recursive: true });
-  writeFileSync(join(app, 'server.js'), SERVER);
-  writeFileSync(
-    join(app, 'release.json'),
-    JSON.stringify({
-      processes: {
-        web: {
-          args: ['server.js'],
-          ports: [
-            {
-              proto: 'tcp',
-              service: { name: 'demo-web', check: { type: 'http', path: '/healthz', interval: '500ms' } },
-            },
-          ],
-        },
-      },
-    }),
-  );
-  execFileSync('tar', ['-czf', join(work, 'demo.tar.gz'), '-C', app, '.']);
+  const demoTarball = webAppTarball(work, 'demo', SERVER, { service: 'demo-web' });
   await flynn(['create', 'demo']);
-  await flynn(['-a', 'demo', 'release', 'add', join(work, 'demo.tar.gz')]);
+  await flynn(['-a', 'demo', 'release', 'add', demoTarball]);
   await flynn(['-a', 'demo', 'scale', 'web=2']);
   const demo = await waitFor(async () => ((await demoJobs()).length === 2 ? demoJobs() : undefined), {
     timeoutMs: 60_000,
