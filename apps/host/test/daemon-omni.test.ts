@@ -294,9 +294,12 @@ describe('flynn-host daemon: discoverd, resource checks and omni jobs', { timeou
       await store.switchRelease(await store.app('omni'), oRel.id, { app: 1, crash: 1, off: 0, plain: 1 });
 
       // The next pass (every 10 s) starts app and crash; not off (0) nor plain (not omni).
+      // The log line follows the job into the list (pino writes asynchronously): wait for both.
       await waitFor(
         async () =>
-          live(await jobs(), 'omni', 'crash').length === 1 && live(await jobs(), 'omni').length === 1,
+          live(await jobs(), 'omni', 'crash').length === 1 &&
+          live(await jobs(), 'omni').length === 1 &&
+          logged('omni: started the missing job').length === 2,
         {
           timeoutMs: 25_000,
           what: 'the omni jobs started by the reconciler',
