@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isRedirectStatus } from '@flynn-edge/discoverd-state';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { DiscoverdError, errorFromResponse } from './errors.js';
+import { type HeaderReader, RawHeaders } from './headers.js';
 import { originOf, type ServerList } from './servers.js';
 
 // One request against the server list, Flynn's way (spec §1.8): every known server in turn
@@ -40,7 +41,7 @@ export interface RequestOptions {
 
 export interface HttpResult {
   status: number;
-  headers: Headers;
+  headers: HeaderReader;
   text: string;
   /** The server that answered, after redirects. */
   server: string;
@@ -56,7 +57,7 @@ export function clusterKeyHeaders(key: string | undefined): Record<string, strin
 /** One hop's answer, whichever way it was carried. */
 interface Hop {
   status: number;
-  headers: Headers;
+  headers: HeaderReader;
   text(): Promise<string>;
   /** Drops the body (a redirect's), leaving the connection reusable where it can. */
   discard(): Promise<void>;
@@ -94,13 +95,6 @@ const AGENT_OPTS = { keepAlive: true, timeout: 4000 };
 const httpAgent = new http.Agent(AGENT_OPTS);
 const httpsAgent = new https.Agent(AGENT_OPTS);
 
-function headersOf(res: IncomingMessage): Headers {
-  const h = new Headers();
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
-  return h;
-}
-
 /** The body as text; rejects when the connection ends (or is aborted) before the body does. */
 function readText(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -128,7 +122,7 @@ const nodeSender: SendHop = (url, init) =>
       (res) =>
         resolve({
           status: res.statusCode ?? 0,
-          headers: headersOf(res),
+          headers: new RawHeaders(res.rawHeaders),
           text: () => readText(res),
           // Drained to its end, the socket goes back to the agent for the next hop.
           discard: () =>

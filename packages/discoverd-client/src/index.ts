@@ -16,6 +16,7 @@ export {
   isObjectExists,
   isPreconditionFailed,
 } from './errors.js';
+export { type HeaderReader, RawHeaders } from './headers.js';
 export {
   buildInstance,
   ENV_META_KEYS,

@@ -1,5 +1,6 @@
 // The peer-trust module alone: the CLI loads this file on its fast paths, not the state machine.
 import { PeerTrust } from '@flynn-edge/discoverd-state/peer-trust';
+import type { HeaderReader } from './headers.js';
 
 export { PeerTrust };
 
@@ -44,9 +45,21 @@ export function parseDiscoverdEnv(
 }
 
 /** The base URL (scheme://host:port) of an absolute URL. */
+const ORIGIN_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+const originCache = new Map<string, string>();
+
 export function originOf(url: string): string {
+  // Asked on every request: parse each distinct scheme+authority once.
+  const key = ORIGIN_PREFIX.exec(url)?.[0];
+  const known = key === undefined ? undefined : originCache.get(key);
+  if (known !== undefined) return known;
   const u = new URL(url);
-  return `${u.protocol}//${u.host}`;
+  const origin = `${u.protocol}//${u.host}`;
+  if (key !== undefined) {
+    if (originCache.size >= 256) originCache.clear();
+    originCache.set(key, origin);
+  }
+  return origin;
 }
 
 export class ServerList {
@@ -113,7 +126,7 @@ export class ServerList {
    * Reads the peer headers of a peer-mode answer. A non-empty peer list replaces the server list
    * (scheme taken from the answering server); proxies send no header and change nothing.
    */
-  observe(headers: Headers, answeredBy: string): void {
+  observe(headers: HeaderReader, answeredBy: string): void {
     const index = Number(headers.get('discoverd-index') ?? headers.get('discoverd-current-index') ?? '');
     if (Number.isSafeInteger(index) && index > this.lastIndex) this.lastIndex = index;
     const header = headers.get('discoverd-peers') ?? headers.get('discoverd-current-peers');
