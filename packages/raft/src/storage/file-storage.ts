@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
 import { checkU53, encodeBatch, encodeMarker, encodeSegmentHeader, type SnapshotMarker } from './codec.js';
 import { lockDir } from './dir-lock.js';
+import { DurableWritePolicy, type DurableWritePolicyOptions } from './durable-write-policy.js';
 import { StorageClosedError, StorageCorruptionError } from './errors.js';
 import { CREATE_DURABLE, DIR_MODE, FILE_MODE, Io, type StorageFaults } from './io.js';
 import { LogRebuilder } from './replay.js';
@@ -25,6 +26,8 @@ export interface FileStorageOptions {
   faults?: StorageFaults;
   /** Snapshot files to keep. Default 2. */
   keepSnapshots?: number;
+  /** Where WAL appends wait for the disk (see DurableWritePolicy). Default: on the event loop while fast. */
+  durableWrites?: DurableWritePolicyOptions;
 }
 
 export interface StorageStats {
@@ -126,7 +129,7 @@ export class FileStorage {
     if (!(segmentBytes > 0)) throw new RangeError('segmentBytes must be positive');
     if (!Number.isInteger(keepSnapshots) || keepSnapshots < 1)
       throw new RangeError('keepSnapshots must be >= 1');
-    const io = new Io(opts.faults ?? {});
+    const io = new Io(opts.faults ?? {}, new DurableWritePolicy(opts.durableWrites));
 
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
     const unlock = await lockDir(dir);

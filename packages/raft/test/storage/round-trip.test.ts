@@ -13,26 +13,32 @@ describe('FileStorage round trip', () => {
     await storage.close();
   });
 
-  it('recovers hard states and entries saved in several batches', async () => {
-    const dir = await tempDir();
-    const { storage } = await FileStorage.open(dir);
-    await storage.save({ term: 1, vote: 'a', commit: 0 }, range(1, 3));
-    await storage.save(null, range(4, 6));
-    await storage.save({ term: 2, vote: 'nødé-β', commit: 4 }, []);
-    const big = { index: 7, term: 2, type: EntryType.ConfChange, data: new Uint8Array(100_000).fill(7) };
-    await storage.save({ term: 2, vote: null, commit: 6 }, [big]);
-    await storage.close();
+  it.each([
+    ['on the event loop', {}],
+    ['through the threadpool', { alwaysAsync: true }],
+  ])(
+    'recovers hard states and entries saved in several batches (appends %s)',
+    async (_how, durableWrites) => {
+      const dir = await tempDir();
+      const { storage } = await FileStorage.open(dir, { durableWrites });
+      await storage.save({ term: 1, vote: 'a', commit: 0 }, range(1, 3));
+      await storage.save(null, range(4, 6));
+      await storage.save({ term: 2, vote: 'nødé-β', commit: 4 }, []);
+      const big = { index: 7, term: 2, type: EntryType.ConfChange, data: new Uint8Array(100_000).fill(7) };
+      await storage.save({ term: 2, vote: null, commit: 6 }, [big]);
+      await storage.close();
 
-    const { storage: s2, state } = await FileStorage.open(dir);
-    expect(state.hardState).toEqual({ term: 2, vote: null, commit: 6 });
-    expect(state.snapshot).toBeNull();
-    expect(state.entries.slice(0, 6)).toEqual(range(1, 6));
-    // Compared as bytes: a deep equality over 100k array elements is slow.
-    const last = state.entries[6];
-    expect({ ...last, data: null }).toEqual({ ...big, data: null });
-    expect(Buffer.from(last.data).equals(big.data)).toBe(true);
-    await s2.close();
-  });
+      const { storage: s2, state } = await FileStorage.open(dir);
+      expect(state.hardState).toEqual({ term: 2, vote: null, commit: 6 });
+      expect(state.snapshot).toBeNull();
+      expect(state.entries.slice(0, 6)).toEqual(range(1, 6));
+      // Compared as bytes: a deep equality over 100k array elements is slow.
+      const last = state.entries[6];
+      expect({ ...last, data: null }).toEqual({ ...big, data: null });
+      expect(Buffer.from(last.data).equals(big.data)).toBe(true);
+      await s2.close();
+    },
+  );
 
   it('replaces the log suffix when entries overwrite it, and keeps that across reopens', async () => {
     const dir = await tempDir();
