@@ -51,6 +51,12 @@ export const flagSpec = defineFlags({
     default: '10m',
     usage: "time a backend has to start its response after the request (Flynn's ResponseHeaderTimeout)",
   },
+  'accept-policy': {
+    type: 'string',
+    default: 'kernel',
+    usage:
+      'how workers share new connections: kernel (each worker accepts from the shared socket) or round-robin (the primary accepts and hands each one over)',
+  },
   'max-tls-contexts': { type: 'int', default: 1000, usage: 'per-certificate TLS contexts cached per worker' },
   // Managed certificates (issue 18): the issuer runs when a directory is set.
   'acme-directory-url': {
@@ -132,6 +138,8 @@ export interface RouterConfig {
   tcpRange: { start: number; end: number };
   apiPort: number;
   workers: number;
+  /** Who accepts new connections for the workers (see ACCEPT_POLICIES). */
+  acceptPolicy: AcceptPolicy;
   discoverd: string[];
   clusterKey: string;
   /** base64 of 32 bytes. */
@@ -216,6 +224,23 @@ function checkHostName(v: string): string {
   if (!/^[\x21-\x7e]+$/.test(v))
     throw new ConfigError(`-host-name must be printable ASCII without spaces: ${JSON.stringify(v)}`);
   return v;
+}
+
+/**
+ * kernel: the workers accept from the shared listening socket themselves (Node's SCHED_NONE).
+ * round-robin: the primary accepts and passes each connection to a worker over IPC (Node's
+ * default on Linux), which spreads connections evenly but cost the router 27 % more CPU per
+ * new TLS connection (bench/results/router.md). nginx also lets its workers accept.
+ */
+export const ACCEPT_POLICIES = ['kernel', 'round-robin'] as const;
+export type AcceptPolicy = (typeof ACCEPT_POLICIES)[number];
+
+function checkAcceptPolicy(v: string): AcceptPolicy {
+  if (!(ACCEPT_POLICIES as readonly string[]).includes(v))
+    throw new ConfigError(
+      `-accept-policy must be one of ${ACCEPT_POLICIES.join(', ')}: ${JSON.stringify(v)}`,
+    );
+  return v as AcceptPolicy;
 }
 
 function positiveDuration(flag: string, ms: number): number {
@@ -314,6 +339,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, cpus: number)
     tcpRange,
     apiPort: flags.apiPort,
     workers: flags.workers < 0 ? Math.max(1, cpus) : flags.workers,
+    acceptPolicy: checkAcceptPolicy(flags.acceptPolicy),
     discoverd: servers,
     clusterKey: flags.clusterKey,
     cookieKey: checkCookieKey(env.COOKIE_KEY),

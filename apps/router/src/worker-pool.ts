@@ -47,6 +47,9 @@ export class WorkerPool implements DataPlaneHandle {
   ) {}
 
   async start(): Promise<void> {
+    // Read by Node when the first worker is forked; the listeners workers open follow it.
+    cluster.schedulingPolicy =
+      this.init.config.acceptPolicy === 'kernel' ? cluster.SCHED_NONE : cluster.SCHED_RR;
     await Promise.all(Array.from({ length: this.size }, () => this.spawn()));
   }
 

@@ -20,6 +20,12 @@ describe('router configuration (flags and environment, spec §2.1)', () => {
     expect(c.idleTimeoutMs).toBe(300_000);
     expect(c.headerTimeoutMs).toBe(60_000);
     expect(c.maxConnections).toBe(10_000);
+    expect(c.acceptPolicy).toBe('kernel');
+  });
+
+  it('takes -accept-policy kernel or round-robin, nothing else', () => {
+    expect(loadConfig(['-accept-policy', 'round-robin'], { COOKIE_KEY }, 2).acceptPolicy).toBe('round-robin');
+    expect(() => loadConfig(['-accept-policy', 'rr'], { COOKIE_KEY }, 2)).toThrow(ConfigError);
   });
 
   it('takes Go-style flags and the environment', () => {

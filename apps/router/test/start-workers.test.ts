@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiscoverdProcessCluster } from '@flynn-edge/discoverd/testing';
@@ -40,8 +40,9 @@ async function freshPorts(): Promise<Ports> {
 }
 
 let n = 0;
-function router(p: Ports, workers = 2): RouterProcess {
+function router(p: Ports, workers = 2, args: string[] = []): RouterProcess {
   const r = new RouterProcess({
+    args,
     ip: IP,
     httpPort: p.http,
     httpsPort: p.https,
@@ -65,9 +66,24 @@ function stderrOf(r: RouterProcess): string {
     .join('\n');
 }
 
-async function workers(r: RouterProcess): Promise<number[]> {
+async function workerStatus(r: RouterProcess): Promise<{ pid: number; connections: number }[]> {
   const res = await fetch(`${r.apiUrl}/router/status`, { signal: AbortSignal.timeout(2000) });
-  return ((await res.json()) as { workers: { pid: number }[] }).workers.map((w) => w.pid);
+  return ((await res.json()) as { workers: { pid: number; connections: number }[] }).workers;
+}
+
+async function workers(r: RouterProcess): Promise<number[]> {
+  return (await workerStatus(r)).map((w) => w.pid);
+}
+
+/** Opens a keep-alive connection, sends one GET and resolves with the socket once answered. */
+function openAnswered(port: number, host: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, IP);
+    s.setTimeout(10_000, () => s.destroy(new Error('no answer')));
+    s.once('error', reject);
+    s.once('data', (d) => (String(d).startsWith('HTTP/1.1 200') ? resolve(s) : reject(new Error(String(d)))));
+    s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+  });
 }
 
 function hold(port: number): Promise<Server> {
@@ -142,6 +158,39 @@ describe('router start', { timeout: 180_000 }, () => {
       }
     });
   }
+
+  // -accept-policy: the workers accept from the shared socket (kernel, the default) or the
+  // primary hands each connection over (round-robin: to the workers in turn, so both get some).
+  it.each(['kernel', 'round-robin'])('serves every new connection with -accept-policy %s', async (policy) => {
+    const p = await freshPorts();
+    const r = router(p, 2, ['-accept-policy', policy]);
+    await r.ready(30_000);
+    for (let i = 0; i < 40; i++) {
+      const a = await get(`http://${IP}:${p.http}/`, 'start.test', { connection: 'close' });
+      expect(a.status, `connection ${i}`).toBe(200);
+    }
+    const open = await Promise.all(Array.from({ length: 20 }, () => openAnswered(p.http, 'start.test')));
+    try {
+      const counts = await waitFor(
+        async () => {
+          const c = (await workerStatus(r)).map((w) => w.connections);
+          return c.reduce((a, b) => a + b, 0) === 20 && c;
+        },
+        { timeoutMs: 10_000, what: 'the 20 open connections in the workers’ status' },
+      );
+      if (policy === 'round-robin') for (const c of counts) expect(c).toBeGreaterThanOrEqual(5);
+    } finally {
+      for (const s of open) s.destroy();
+    }
+    await r.close();
+    expect(stderrOf(r)).toBe('');
+  });
+
+  it('refuses an unknown -accept-policy with one line', async () => {
+    const r = router(await freshPorts(), 2, ['-accept-policy', 'random']);
+    expect(await r.proc.wait()).not.toBe(0);
+    expect(stderrOf(r)).toMatch(/-accept-policy must be one of kernel, round-robin/);
+  });
 
   it('retries a port that another process holds for a moment, then serves', async () => {
     const p = await freshPorts();
