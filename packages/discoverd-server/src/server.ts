@@ -172,6 +172,11 @@ export class DiscoverdServer {
           this.discoverdMetrics.snapshot('local', data.byteLength);
           return data;
         },
+        snapshotAsync: async () => {
+          const data = await state.snapshotSliced(() => new Promise((resolve) => setImmediate(resolve)));
+          this.discoverdMetrics.snapshot('local', data.byteLength);
+          return data;
+        },
         restore: (index, data) => {
           state.restore(index, data);
           this.discoverdMetrics.snapshot(this.raftStarted ? 'leader' : null, data.byteLength);

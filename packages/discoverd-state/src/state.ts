@@ -218,6 +218,18 @@ export class DiscoverdState {
   }
 
   /**
+   * The same bytes as snapshot() for the state as it is at the call, with the cluster store
+   * serialised in slices (`betweenSlices` awaited in between): applies may go on meanwhile.
+   */
+  async snapshotSliced(betweenSlices: () => Promise<void>): Promise<Uint8Array> {
+    const members = this.registry.snapshotMembers();
+    const kv = await this.kv.snapshotMemberParts(betweenSlices);
+    if (!kv) return encoder.encode(`{${members.join(',')}}`);
+    const head = encoder.encode(`{${members.join(',')}${members.length > 0 ? ',' : ''}`);
+    return Buffer.concat([head, ...kv, encoder.encode('}')]);
+  }
+
+  /**
    * Replaces the whole state with a snapshot taken at log index `index`, emitting no events.
    * Accepts Flynn's own FSM JSON (no "kv"). The KV watch history restarts empty: resuming from
    * a revision below the restored store revision answers 'compacted'. Throws on a malformed

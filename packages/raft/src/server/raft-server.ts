@@ -29,6 +29,11 @@ export interface StateMachine<R> {
   /** Applies a committed command; the value resolves the proposer's promise. Must not throw. */
   apply(index: number, data: Uint8Array): R;
   snapshot(): Uint8Array;
+  /**
+   * Optional: the state as of this call, serialised without blocking the event loop for long
+   * (applies go on meanwhile). Used for the periodic snapshots when present.
+   */
+  snapshotAsync?(): Promise<Uint8Array>;
   restore(index: number, data: Uint8Array): void;
 }
 
@@ -406,16 +411,24 @@ export class RaftServer<R> extends EventEmitter<RaftServerEvents> {
     // Serialising a large state blocks the event loop: under a write burst, at most one per interval.
     if (Date.now() - this.lastSnapshotAt < this.opts.snapshotMinIntervalMs) return;
     this.lastSnapshotAt = Date.now();
-    const snap = this.node.createSnapshot(this.applied, this.sm.snapshot(), this.opts.snapshotKeepEntries);
-    this.snapshotIndex = snap.meta.index;
     this.snapshotting = true;
-    this.storage.saveSnapshot(snap).then(
-      () => {
-        this.snapshotting = false;
-        this.log.info({ index: snap.meta.index, bytes: snap.data.byteLength }, 'snapshot saved');
-      },
-      (err: Error) => this.fail(err),
-    );
+    const index = this.applied;
+    const data = this.sm.snapshotAsync ? this.sm.snapshotAsync() : Promise.resolve(this.sm.snapshot());
+    data
+      .then((bytes) => {
+        // A snapshot from the leader installed meanwhile is newer: this one is dropped.
+        if (this.stopped || index <= this.snapshotIndex) {
+          this.snapshotting = false;
+          return;
+        }
+        const snap = this.node.createSnapshot(index, bytes, this.opts.snapshotKeepEntries);
+        this.snapshotIndex = snap.meta.index;
+        return this.storage.saveSnapshot(snap).then(() => {
+          this.snapshotting = false;
+          this.log.info({ index: snap.meta.index, bytes: snap.data.byteLength }, 'snapshot saved');
+        });
+      })
+      .catch((err: Error) => this.fail(err));
   }
 
   /**
