@@ -479,12 +479,15 @@ describe.skipIf(!available)('flynn-host update in place (three network-namespace
     say(`h1 back on ${back.version} (pid ${back.pid}); it was ${serving ? 'the successor' : 'restarted'}`);
     expect([B, C]).toContain(back.version);
     expect(readlinkSync(join(cluster.root(1), 'opt/flynn-edge/current'))).toBe(`releases/${back.version}`);
-    // One daemon in the namespace, and every job of the host with its process.
-    const daemons = cluster.net.pids(1).filter((pid) => {
-      const argv = cmdlineOf(pid);
-      return argv.some((a) => a.endsWith('flynn-host.js')) && argv.includes('daemon');
-    });
-    expect(daemons).toEqual([back.pid]);
+    // One daemon in the namespace (a successor that was still starting leaves once it sees its
+    // old daemon gone), and every job of the host with its process.
+    const daemons = () =>
+      cluster.net.pids(1).filter((pid) => {
+        const argv = cmdlineOf(pid);
+        return argv.some((a) => a.endsWith('flynn-host.js')) && argv.includes('daemon');
+      });
+    await waitFor(() => daemons().length === 1, { timeoutMs: 15_000, what: 'one flynn-host daemon on h1' });
+    expect(daemons()).toEqual([back.pid]);
     await waitFor(
       async () => {
         const now = (await running(1)).map((j) => [j.id, j.pid]);

@@ -90,6 +90,22 @@ export function startSuccessor(opts: SuccessorOptions): Promise<{ pid: number }>
   });
 }
 
+/** Set once the old daemon's listener has arrived: from then on this daemon serves on its own. */
+let listenerTaken = false;
+
+/**
+ * In the new daemon, from its first line: if the old daemon goes away before handing over its
+ * listener, `onGone` (which should exit). Whatever restarts the old one re-adopts the jobs, and a
+ * successor still adopting them beside it would fight it for them until it reached takeListener.
+ */
+export function onParentGoneBeforeHandover(onGone: () => void): void {
+  const check = () => {
+    if (!listenerTaken) onGone();
+  };
+  if (!process.connected) return check();
+  process.once('disconnect', check);
+}
+
 /** In the new daemon: was it started by an old one handing over? (Clears the marker for children.) */
 export function takeHandover(): boolean {
   const handover = process.env[HANDOVER_ENV] === '1' && typeof process.send === 'function';
@@ -119,6 +135,7 @@ export function takeListener(server: Server, timeoutMs: number): Promise<void> {
     const onGone = () => stop('the old daemon went away before handing over its listener');
     function onMessage(m: unknown, handle: unknown): void {
       if (m !== LISTENER || !handle) return;
+      listenerTaken = true;
       clearTimeout(timer);
       process.off('message', onMessage);
       process.off('disconnect', onGone);

@@ -11,7 +11,7 @@ import {
 } from '@flynn-edge/service-kit';
 import { DaemonConfigError, daemonFlags, loadDaemonConfig } from './config.js';
 import { HostDaemon } from './daemon.js';
-import { takeHandover } from './handover.js';
+import { onParentGoneBeforeHandover, takeHandover } from './handover.js';
 import { HostConfigError, loadHostConfig, mergeHostConfig } from './host-config.js';
 
 // `flynn-host daemon`: flags → HostDaemon. SIGTERM stops the daemon, not its jobs: the next
@@ -59,6 +59,13 @@ export async function runDaemon(cmdArgs: string[]): Promise<void> {
     },
   });
   const handover = takeHandover();
+  if (handover) {
+    onParentGoneBeforeHandover(() => {
+      log.error('the old daemon went away before handing over; exiting');
+      setTimeout(() => process.exit(1), 2000).unref();
+      file.end(() => process.exit(1));
+    });
+  }
   const daemon = new HostDaemon(config, log, {
     flags: cmdArgs,
     // The new daemon serves: answer the update, let open requests finish, then go.
