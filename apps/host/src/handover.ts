@@ -102,8 +102,8 @@ export function onParentGoneBeforeHandover(onGone: () => void): void {
   const check = () => {
     if (!listenerTaken) onGone();
   };
-  if (!process.connected) return check();
-  process.once('disconnect', check);
+  if (process.connected) process.once('disconnect', check);
+  else check();
 }
 
 /** In the new daemon: was it started by an old one handing over? (Clears the marker for children.) */
