@@ -1,5 +1,5 @@
 // The peer-trust module alone: the CLI loads this file on its fast paths, not the state machine.
-import { PeerTrust } from '@flynn-edge/discoverd-state/peer-trust';
+import { ORIGIN_PREFIX, PeerTrust } from '@flynn-edge/discoverd-state/peer-trust';
 import type { HeaderReader } from './headers.js';
 
 export { PeerTrust };
@@ -45,7 +45,6 @@ export function parseDiscoverdEnv(
 }
 
 /** The base URL (scheme://host:port) of an absolute URL. */
-const ORIGIN_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 const originCache = new Map<string, string>();
 
 export function originOf(url: string): string {

@@ -29,7 +29,7 @@ function hostOf(entry: string): string | undefined {
 }
 
 /** The scheme and authority of an absolute URL: all that hostOf reads. */
-const ORIGIN_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+export const ORIGIN_PREFIX = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 /** Distinct origins remembered; a client talks to a handful of servers. */
 const HOST_CACHE_LIMIT = 256;
 
